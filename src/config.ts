@@ -1,0 +1,123 @@
+import { randomBytes } from 'node:crypto'
+import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { join, resolve } from 'node:path'
+import { Secp256k1Keypair } from '@atproto/crypto'
+
+export type Config = {
+  version: string
+  port: number
+  hostname: string
+  publicUrl: string
+  serviceDid: string
+  devMode: boolean
+  dataDirectory: string
+  dbPath: string
+  blobstoreLocation: string
+  blobUploadLimit: number
+  jsonBodyLimit: number
+  /** undefined = start an embedded PLC directory beside the server */
+  plcUrl: string | undefined
+  plcRotationKeyHex: string
+  jwtSecret: string
+  adminPassword: string
+  inviteRequired: boolean
+  serviceHandleDomains: string[]
+  contactEmail: string | undefined
+  privacyPolicyUrl: string | undefined
+  termsOfServiceUrl: string | undefined
+  crawlers: string[]
+  repoBackfillLimitMs: number
+  firehoseQueueLength: number
+  maxApplyWrites: number
+  logLevel: string
+}
+
+const VERSION = '0.1.0'
+
+type Env = Record<string, string | undefined>
+
+function bool(v: string | undefined, fallback: boolean): boolean {
+  if (v === undefined || v === '') return fallback
+  return ['1', 'true', 'yes', 'on'].includes(v.toLowerCase())
+}
+
+function int(v: string | undefined, fallback: number): number {
+  if (v === undefined || v === '') return fallback
+  const n = Number(v)
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got ${v}`)
+  return n
+}
+
+function list(v: string | undefined): string[] {
+  return (v ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean)
+}
+
+/**
+ * A secret that is unset in embedded mode is generated once and kept in the data
+ * directory (mode 0600), so restarts keep sessions and DIDs working.
+ */
+function persistedSecret(dataDir: string, name: string, make: () => string): string {
+  const file = join(dataDir, 'secrets', name)
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
+  mkdirSync(join(dataDir, 'secrets'), { recursive: true, mode: 0o700 })
+  const value = make()
+  writeFileSync(file, value + '\n', { mode: 0o600 })
+  return value
+}
+
+export async function loadConfig(env: Env = process.env): Promise<Config> {
+  const hostname = (env.PDS_HOSTNAME || 'localhost').toLowerCase()
+  const port = int(env.PDS_PORT, 2583)
+  const devMode = bool(env.PDS_DEV_MODE, false) || hostname === 'localhost'
+  const publicUrl = devMode ? `http://localhost:${port}` : `https://${hostname}`
+  const dataDirectory = resolve(env.PDS_DATA_DIRECTORY || './data')
+  mkdirSync(dataDirectory, { recursive: true })
+
+  const rotationKeyHex =
+    env.PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX ||
+    persistedSecret(dataDirectory, 'plc-rotation-key.hex', () => {
+      return randomBytes(32).toString('hex')
+    })
+  // fail early on a malformed key rather than at the first createAccount
+  await Secp256k1Keypair.import(rotationKeyHex)
+
+  const handleDomains = list(env.PDS_SERVICE_HANDLE_DOMAINS).map((d) =>
+    d.startsWith('.') ? d.toLowerCase() : `.${d.toLowerCase()}`,
+  )
+  const plcUrl = env.PDS_DID_PLC_URL || undefined
+
+  return {
+    version: VERSION,
+    port,
+    hostname,
+    publicUrl,
+    serviceDid: env.PDS_SERVICE_DID || `did:web:${hostname}`,
+    devMode,
+    dataDirectory,
+    dbPath: join(dataDirectory, 'carrel.sqlite'),
+    blobstoreLocation: resolve(env.PDS_BLOBSTORE_DISK_LOCATION || join(dataDirectory, 'blobs')),
+    blobUploadLimit: int(env.PDS_BLOB_UPLOAD_LIMIT, 5 * 1024 * 1024),
+    jsonBodyLimit: int(env.PDS_JSON_BODY_LIMIT, 1024 * 1024 * 2),
+    plcUrl,
+    plcRotationKeyHex: rotationKeyHex,
+    jwtSecret:
+      env.PDS_JWT_SECRET ||
+      persistedSecret(dataDirectory, 'jwt-secret', () => randomBytes(32).toString('hex')),
+    adminPassword:
+      env.PDS_ADMIN_PASSWORD ||
+      persistedSecret(dataDirectory, 'admin-password', () => randomBytes(16).toString('hex')),
+    inviteRequired: bool(env.PDS_INVITE_REQUIRED, false),
+    serviceHandleDomains: handleDomains.length > 0 ? handleDomains : devMode ? ['.test'] : [`.${hostname}`],
+    contactEmail: env.PDS_CONTACT_EMAIL_ADDRESS || undefined,
+    privacyPolicyUrl: env.PDS_PRIVACY_POLICY_URL || undefined,
+    termsOfServiceUrl: env.PDS_TERMS_OF_SERVICE_URL || undefined,
+    crawlers: list(env.PDS_CRAWLERS),
+    repoBackfillLimitMs: int(env.PDS_REPO_BACKFILL_LIMIT_MS, 24 * 60 * 60 * 1000),
+    firehoseQueueLength: int(env.PDS_FIREHOSE_QUEUE_LENGTH, 500),
+    maxApplyWrites: 200,
+    logLevel: env.LOG_LEVEL || (env.NODE_ENV === 'test' ? 'silent' : 'info'),
+  }
+}

@@ -1,0 +1,149 @@
+import { createServer as createHttpServer, type Server as HttpServer, STATUS_CODES } from 'node:http'
+import type { AddressInfo, Socket } from 'node:net'
+import cors from 'cors'
+import express, { type ErrorRequestHandler, type RequestHandler } from 'express'
+import { createServer as createXrpcServer, XRPCError } from '@atproto/xrpc-server'
+import type { AppContext } from './context.js'
+import { registerMethods } from './xrpc/index.js'
+import { registerWellKnown } from './well-known.js'
+
+const UPLOAD_BLOB_PATH = '/xrpc/com.atproto.repo.uploadBlob'
+
+function sendXrpcError(res: express.Response, status: number, error: string, message: string) {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+  res.status(status).json({ error, message })
+}
+
+/** Refuse a body whose declared length is already over the limit, before reading any of it. */
+function declaredLengthLimit(ctx: AppContext): RequestHandler {
+  return (req, res, next) => {
+    const declared = Number(req.headers['content-length'] ?? 0)
+    const limit = req.path === UPLOAD_BLOB_PATH ? ctx.cfg.blobUploadLimit : ctx.cfg.jsonBodyLimit
+    if (declared > limit) {
+      res.setHeader('Connection', 'close')
+      const name = req.path === UPLOAD_BLOB_PATH ? 'BlobTooLarge' : 'PayloadTooLarge'
+      return sendXrpcError(res, 413, name, `request body is larger than ${limit} bytes`)
+    }
+    next()
+  }
+}
+
+function requestLog(ctx: AppContext): RequestHandler {
+  return (req, res, next) => {
+    const start = process.hrtime.bigint()
+    res.on('finish', () => {
+      ctx.logger.info(
+        {
+          method: req.method,
+          path: req.path,
+          status: res.statusCode,
+          ms: Number(process.hrtime.bigint() - start) / 1e6,
+        },
+        'request',
+      )
+    })
+    next()
+  }
+}
+
+function errorHandler(ctx: AppContext): ErrorRequestHandler {
+  return (err, _req, res, _next) => {
+    if (err instanceof XRPCError) {
+      return sendXrpcError(res, err.statusCode, err.payload.error ?? 'InternalServerError', err.payload.message ?? '')
+    }
+    const status = typeof err?.status === 'number' ? err.status : typeof err?.statusCode === 'number' ? err.statusCode : 500
+    if (status === 413) return sendXrpcError(res, 413, 'PayloadTooLarge', 'request body is too large')
+    if (status >= 400 && status < 500) {
+      return sendXrpcError(res, status, 'InvalidRequest', err?.expose ? String(err.message) : STATUS_CODES[status] ?? 'Bad Request')
+    }
+    ctx.logger.error({ err: { name: err?.name, message: err?.message, stack: err?.stack } }, 'unhandled error')
+    return sendXrpcError(res, 500, 'InternalServerError', 'Internal Server Error')
+  }
+}
+
+export function createApp(ctx: AppContext): express.Express {
+  const app = express()
+  app.disable('x-powered-by')
+  app.set('trust proxy', true)
+  app.use(requestLog(ctx))
+  app.use(cors({ maxAge: 86400 }))
+  app.use(declaredLengthLimit(ctx))
+  app.get('/xrpc/_health', (_req, res) => {
+    res.json({ version: ctx.cfg.version })
+  })
+  app.get('/', (_req, res) => {
+    res.type('text/plain').send('This is an AT Protocol Personal Data Server (Carrel).\n')
+  })
+  registerWellKnown(app, ctx)
+
+  const xrpc = createXrpcServer([...ctx.lexicons], {
+    payload: {
+      jsonLimit: ctx.cfg.jsonBodyLimit,
+      blobLimit: ctx.cfg.blobUploadLimit,
+      textLimit: 100 * 1024,
+    },
+  })
+  registerMethods(xrpc, ctx)
+  app.use(xrpc.router)
+  app.use(errorHandler(ctx))
+  return app
+}
+
+/** A bare Node error page would break XRPC clients: answer protocol-level failures in JSON. */
+function answerClientError(err: NodeJS.ErrnoException & { code?: string }, socket: Socket) {
+  if (!socket.writable || (socket as Socket & { _httpMessage?: { headersSent?: boolean } })._httpMessage?.headersSent) {
+    socket.destroy()
+    return
+  }
+  let status = 400
+  let error = 'InvalidRequest'
+  let message = 'malformed HTTP request'
+  if (err.code === 'HPE_HEADER_OVERFLOW') {
+    status = 431
+    message = 'request URL or headers are too large'
+  } else if (err.code === 'ERR_HTTP_REQUEST_TIMEOUT' || err.code === 'ERR_HTTP_HEADERS_TIMEOUT') {
+    status = 408
+    error = 'RequestTimeout'
+    message = 'request took too long to arrive'
+  } else if (err.code === 'ECONNRESET') {
+    socket.destroy()
+    return
+  }
+  const body = JSON.stringify({ error, message })
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+  )
+}
+
+export type RunningServer = {
+  http: HttpServer
+  port: number
+  url: string
+  close(): Promise<void>
+}
+
+export async function startHttpServer(ctx: AppContext, app: express.Express, port: number): Promise<RunningServer> {
+  const http = createHttpServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000, headersTimeout: 10_000 }, app)
+  http.keepAliveTimeout = 65_000
+  http.on('clientError', answerClientError)
+  await new Promise<void>((resolve, reject) => {
+    http.once('error', reject)
+    http.listen(port, () => resolve())
+  })
+  const actualPort = (http.address() as AddressInfo).port
+  return {
+    http,
+    port: actualPort,
+    url: `http://localhost:${actualPort}`,
+    async close() {
+      await new Promise<void>((resolve) => {
+        http.close(() => resolve())
+        http.closeAllConnections()
+      })
+    },
+  }
+}

@@ -1,0 +1,15 @@
+import type express from 'express'
+import type { AppContext } from './context.js'
+
+/** /.well-known/atproto-did for the handles this server hosts (matched on the Host header). */
+export function registerWellKnown(app: express.Express, ctx: AppContext): void {
+  app.get('/.well-known/atproto-did', (req, res) => {
+    const host = (req.hostname ?? '').toLowerCase()
+    const account = ctx.accounts.getByHandle(host)
+    if (!account) {
+      res.status(404).type('text/plain').send('User not found')
+      return
+    }
+    res.type('text/plain').send(account.did)
+  })
+}
