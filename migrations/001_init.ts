@@ -71,6 +71,7 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     indexed_at TEXT NOT NULL,
     PRIMARY KEY (did, collection, rkey)
   ) WITHOUT ROWID`.execute(db)
+  await sql`CREATE INDEX record_cid_idx ON record (did, cid)`.execute(db)
 
   // The firehose event log. `frame` holds the encoded subscribeRepos frame (header + body,
   // seq included), so replay and live delivery send the same bytes without re-encoding.

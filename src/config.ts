@@ -30,6 +30,14 @@ export type Config = {
   firehoseQueueLength: number
   maxApplyWrites: number
   logLevel: string
+  /** port of the embedded PLC directory (embedded mode only; 0 = any free port) */
+  plcPort: number
+  accessTokenLifetimeMs: number
+  refreshTokenLifetimeMs: number
+  /** how long a rotated refresh token keeps working (client retries, races between tabs) */
+  refreshTokenGraceMs: number
+  /** failed logins allowed per account and per IP within the window */
+  loginRateLimit: { windowMs: number; perAccount: number; perIp: number }
 }
 
 const VERSION = '0.1.0'
@@ -119,5 +127,14 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     firehoseQueueLength: int(env.PDS_FIREHOSE_QUEUE_LENGTH, 500),
     maxApplyWrites: 200,
     logLevel: env.LOG_LEVEL || (env.NODE_ENV === 'test' ? 'silent' : 'info'),
+    plcPort: int(env.PDS_PLC_PORT, 2582),
+    accessTokenLifetimeMs: int(env.PDS_ACCESS_TOKEN_LIFETIME_MS, 2 * 60 * 60 * 1000),
+    refreshTokenLifetimeMs: int(env.PDS_REFRESH_TOKEN_LIFETIME_MS, 90 * 24 * 60 * 60 * 1000),
+    refreshTokenGraceMs: int(env.PDS_REFRESH_TOKEN_GRACE_MS, 2 * 60 * 1000),
+    loginRateLimit: {
+      windowMs: int(env.PDS_LOGIN_RATE_LIMIT_WINDOW_MS, 5 * 60 * 1000),
+      perAccount: int(env.PDS_LOGIN_RATE_LIMIT_PER_ACCOUNT, 10),
+      perIp: int(env.PDS_LOGIN_RATE_LIMIT_PER_IP, 30),
+    },
   }
 }

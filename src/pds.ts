@@ -1,5 +1,6 @@
 import { loadConfig, type Config } from './config.js'
 import { createContext, type AppContext } from './context.js'
+import { startEmbeddedPlc, type EmbeddedPlc } from './identity/embedded-plc.js'
 import { createApp, startHttpServer, type RunningServer } from './server.js'
 
 export type Pds = {
@@ -16,12 +17,22 @@ export async function startPds(env: Record<string, string | undefined> = process
   const ctx = await createContext(cfg)
   const app = createApp(ctx)
   let http: RunningServer
+  // embedded mode: no PLC directory configured, so run one beside the server (127.0.0.1)
+  let plc: EmbeddedPlc | undefined
   try {
+    if (!cfg.plcUrl) {
+      plc = await startEmbeddedPlc(ctx.db, cfg.plcPort)
+      ctx.identity.setPlcUrl(plc.url)
+      ctx.logger.info({ url: plc.url }, 'embedded PLC directory started')
+    }
     http = await startHttpServer(ctx, app, cfg.port)
   } catch (err) {
+    await plc?.close()
     await ctx.close()
     throw err
   }
+  // port 0 (tests): the real port is known only now; DID documents must carry the real URL
+  if (cfg.devMode && cfg.port === 0) cfg.publicUrl = `http://localhost:${http.port}`
   let closed = false
   return {
     ctx,
@@ -32,6 +43,7 @@ export async function startPds(env: Record<string, string | undefined> = process
       if (closed) return
       closed = true
       await http.close()
+      await plc?.close()
       await ctx.close()
     },
   }

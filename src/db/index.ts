@@ -1,5 +1,6 @@
 import Database from 'better-sqlite3'
-import { Kysely, Migrator, SqliteDialect, type Migration, type MigrationProvider } from 'kysely'
+import { Kysely, SqliteDialect } from 'kysely'
+import { Migrator, type Migration, type MigrationProvider } from 'kysely/migration'
 import { readdir } from 'node:fs/promises'
 import { dirname, join } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'

@@ -25,30 +25,47 @@ export type SequencedEvent = { seq: number; did: string; type: EventType; frame:
 /**
  * The durable event log. `append*InTx` must run inside the repo write transaction, so a commit
  * and its firehose event land together or not at all. After COMMIT the writer calls
- * `publish()`, which pushes the new events to live subscribers.
+ * `publish()`, which pushes the new events to live subscribers (`'event'`, one per event, in
+ * seq order, synchronously).
+ *
+ * Seqs: strictly increasing, never reused once committed. `repo_seq` is AUTOINCREMENT, so
+ * `sqlite_sequence` keeps the highest seq ever committed even after the log is pruned empty;
+ * a rolled-back transaction takes its seqs (and its sqlite_sequence update) with it, so the
+ * next commit reuses them and subscribers never see a gap.
  */
 export class Sequencer extends EventEmitter {
   private lastSeq: number
   private pending: SequencedEvent[] = []
   private insertStmt
+  private lastSeqStmt
 
   constructor(private db: Db) {
     super()
     this.setMaxListeners(0)
-    const row = db.sqlite
-      .prepare<[], { seq: number }>(`SELECT seq FROM sqlite_sequence WHERE name = 'repo_seq'`)
-      .get()
-    this.lastSeq = row?.seq ?? 0
+    // both sources: sqlite_sequence survives pruning; MAX(seq) guards a missing sqlite_sequence row
+    this.lastSeqStmt = db.sqlite.prepare<[], { seq: number | null }>(
+      `SELECT MAX(s) AS seq FROM (
+         SELECT seq AS s FROM sqlite_sequence WHERE name = 'repo_seq'
+         UNION ALL SELECT MAX(seq) AS s FROM repo_seq
+       )`,
+    )
+    this.lastSeq = this.readLastSeq()
     this.insertStmt = db.sqlite.prepare(
       'INSERT INTO repo_seq (seq, did, event_type, frame, sequenced_at) VALUES (?, ?, ?, ?, ?)',
     )
   }
 
+  private readLastSeq(): number {
+    return this.lastSeqStmt.get()?.seq ?? 0
+  }
+
+  /** The highest committed seq (0 for an empty log that never had an event). */
   currentSeq(): number {
-    return this.lastSeq
+    return this.pending.length > 0 ? this.pending[0].seq - 1 : this.lastSeq
   }
 
   private append(did: string, type: EventType, body: Record<string, unknown>): number {
+    if (!this.db.sqlite.inTransaction) throw new Error('Sequencer.append* must run inside a write transaction')
     const seq = this.lastSeq + 1
     const time = new Date().toISOString()
     const frame = encodeMessageFrame(type, { seq, ...body, time })
@@ -60,7 +77,7 @@ export class Sequencer extends EventEmitter {
 
   appendCommitInTx(evt: CommitEvent): number {
     const ops = evt.ops.map((op) => {
-      const out: Record<string, unknown> = { action: op.action, path: op.path, cid: op.cid }
+      const out: Record<string, unknown> = { action: op.action, path: op.path, cid: op.action === 'delete' ? null : op.cid }
       if (op.action !== 'create' && op.prev) out.prev = op.prev
       return out
     })
@@ -91,19 +108,34 @@ export class Sequencer extends EventEmitter {
     return this.append(did, '#account', status ? { did, active, status } : { did, active })
   }
 
-  /** The transaction that appended was rolled back: forget its events and its seqs. */
+  /**
+   * A transaction (or a nested savepoint) that appended was rolled back. Re-read the highest
+   * seq from the database as it now stands and forget the pending events above it: an outer
+   * transaction's events survive a rolled-back inner savepoint.
+   */
   rollback(): void {
-    if (this.pending.length > 0) {
-      this.lastSeq = this.pending[0].seq - 1
-      this.pending = []
-    }
+    if (this.pending.length === 0) return
+    this.lastSeq = this.readLastSeq()
+    this.pending = this.pending.filter((e) => e.seq <= this.lastSeq)
   }
 
-  /** The transaction committed: hand its events to live subscribers. */
+  /**
+   * The transaction committed: hand its events to live subscribers. Inside an enclosing
+   * transaction (a nested writeTransaction) nothing is published yet: the outer COMMIT
+   * publishes everything. A throwing listener never stops delivery or fails the write.
+   */
   publish(): void {
-    if (this.pending.length === 0) return
+    if (this.pending.length === 0 || this.db.sqlite.inTransaction) return
     const events = this.pending
     this.pending = []
-    for (const evt of events) this.emit('event', evt)
+    for (const evt of events) {
+      for (const listener of this.listeners('event') as ((e: SequencedEvent) => void)[]) {
+        try {
+          listener(evt)
+        } catch (err) {
+          queueMicrotask(() => this.emit('listenerError', err))
+        }
+      }
+    }
   }
 }

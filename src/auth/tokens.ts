@@ -1,0 +1,103 @@
+import { randomBytes, webcrypto } from 'node:crypto'
+import { errors as joseErrors, jwtVerify, SignJWT, type JWTPayload } from 'jose'
+
+export const ACCESS_TYP = 'at+jwt'
+export const REFRESH_TYP = 'refresh+jwt'
+export const ACCESS_SCOPE = 'com.atproto.access'
+export const REFRESH_SCOPE = 'com.atproto.refresh'
+
+export type TokenKind = 'access' | 'refresh'
+
+export type VerifiedToken = { did: string; scope: string; jti?: string; exp: number }
+
+/** Why a token was refused: the verifier maps these to XRPC errors. */
+export class TokenError extends Error {
+  constructor(
+    readonly reason: 'expired' | 'invalid',
+    message: string,
+  ) {
+    super(message)
+  }
+}
+
+export type IssuedRefresh = { jwt: string; id: string; expiresAt: number }
+
+/**
+ * Session JWTs: HS256 with the server secret. The HMAC key is imported once; verifying an
+ * access token touches no database.
+ */
+export class TokenService {
+  private key: Promise<webcrypto.CryptoKey>
+
+  constructor(
+    secret: string,
+    private opts: { serviceDid: string; accessLifetimeMs: number; refreshLifetimeMs: number },
+  ) {
+    this.key = webcrypto.subtle.importKey(
+      'raw',
+      new TextEncoder().encode(secret),
+      { name: 'HMAC', hash: 'SHA-256' },
+      false,
+      ['sign', 'verify'],
+    )
+  }
+
+  static newRefreshId(): string {
+    return randomBytes(32).toString('base64url')
+  }
+
+  async createAccessToken(did: string, now = Date.now()): Promise<string> {
+    return new SignJWT({ scope: ACCESS_SCOPE })
+      .setProtectedHeader({ alg: 'HS256', typ: ACCESS_TYP })
+      .setSubject(did)
+      .setAudience(this.opts.serviceDid)
+      .setIssuedAt(Math.floor(now / 1000))
+      .setExpirationTime(Math.floor((now + this.opts.accessLifetimeMs) / 1000))
+      .sign(await this.key)
+  }
+
+  /** A new refresh token; pass `id`/`expiresAt` to re-issue one that is already stored. */
+  async createRefreshToken(
+    did: string,
+    opts: { id?: string; expiresAt?: number; now?: number } = {},
+  ): Promise<IssuedRefresh> {
+    const now = opts.now ?? Date.now()
+    const id = opts.id ?? TokenService.newRefreshId()
+    const expiresAt = opts.expiresAt ?? now + this.opts.refreshLifetimeMs
+    const jwt = await new SignJWT({ scope: REFRESH_SCOPE })
+      .setProtectedHeader({ alg: 'HS256', typ: REFRESH_TYP })
+      .setSubject(did)
+      .setAudience(this.opts.serviceDid)
+      .setJti(id)
+      .setIssuedAt(Math.floor(now / 1000))
+      .setExpirationTime(Math.floor(expiresAt / 1000))
+      .sign(await this.key)
+    return { jwt, id, expiresAt }
+  }
+
+  /** Throws TokenError('expired' | 'invalid'). */
+  async verify(jwt: string, kind: TokenKind): Promise<VerifiedToken> {
+    let payload: JWTPayload
+    try {
+      const res = await jwtVerify(jwt, await this.key, {
+        algorithms: ['HS256'],
+        typ: kind === 'access' ? ACCESS_TYP : REFRESH_TYP,
+        audience: this.opts.serviceDid,
+        requiredClaims: ['sub', 'exp', 'iat'],
+      })
+      payload = res.payload
+    } catch (err) {
+      if (err instanceof joseErrors.JWTExpired) throw new TokenError('expired', 'Token has expired')
+      throw new TokenError('invalid', 'Token could not be verified')
+    }
+    const scope = payload.scope
+    const expectedScope = kind === 'access' ? ACCESS_SCOPE : REFRESH_SCOPE
+    if (scope !== expectedScope) throw new TokenError('invalid', 'Bad token scope')
+    const did = payload.sub
+    if (typeof did !== 'string' || !did.startsWith('did:')) throw new TokenError('invalid', 'Malformed token')
+    if (kind === 'refresh' && (typeof payload.jti !== 'string' || payload.jti.length === 0)) {
+      throw new TokenError('invalid', 'Malformed token')
+    }
+    return { did, scope: expectedScope, jti: payload.jti, exp: payload.exp as number }
+  }
+}

@@ -1,0 +1,108 @@
+import { BlockMap, ReadableBlockstore } from '@atproto/repo'
+import { parseCid, type Cid } from '@atproto/lex-data'
+import type { Db } from '../db/index.js'
+
+/** Block bytes by CID string, bounded by total bytes; content-addressed, so shared by all repos. */
+export class BlockCache {
+  private map = new Map<string, Uint8Array>()
+  private bytes = 0
+  constructor(private maxBytes: number) {}
+
+  get(cid: string): Uint8Array | undefined {
+    const v = this.map.get(cid)
+    if (v) {
+      // refresh recency
+      this.map.delete(cid)
+      this.map.set(cid, v)
+    }
+    return v
+  }
+
+  set(cid: string, bytes: Uint8Array): void {
+    if (this.map.has(cid)) return
+    this.map.set(cid, bytes)
+    this.bytes += bytes.length
+    while (this.bytes > this.maxBytes) {
+      const oldest = this.map.keys().next()
+      if (oldest.done) break
+      this.bytes -= this.map.get(oldest.value)!.length
+      this.map.delete(oldest.value)
+    }
+  }
+}
+
+/** The repo_block table: SQL for one repository's blocks. */
+export class BlockTable {
+  private getStmt
+  private insertStmt
+  private deleteStmt
+
+  constructor(db: Db) {
+    this.getStmt = db.sqlite.prepare<[string, string], { content: Buffer }>(
+      'SELECT content FROM repo_block WHERE did = ? AND cid = ?',
+    )
+    this.insertStmt = db.sqlite.prepare(
+      'INSERT OR IGNORE INTO repo_block (did, cid, rev, size, content) VALUES (?, ?, ?, ?, ?)',
+    )
+    this.deleteStmt = db.sqlite.prepare('DELETE FROM repo_block WHERE did = ? AND cid = ?')
+  }
+
+  get(did: string, cid: string): Uint8Array | undefined {
+    const row = this.getStmt.get(did, cid)
+    return row ? new Uint8Array(row.content.buffer, row.content.byteOffset, row.content.byteLength) : undefined
+  }
+
+  /** inside a write transaction */
+  putMany(did: string, rev: string, blocks: BlockMap): void {
+    for (const [cid, bytes] of blocks) this.insertStmt.run(did, cid.toString(), rev, bytes.length, bytes)
+  }
+
+  /** inside a write transaction */
+  delete(did: string, cid: string): void {
+    this.deleteStmt.run(did, cid)
+  }
+}
+
+/** @atproto/repo's read interface over one DID's blocks, through the shared cache. */
+export class SqliteBlockstore extends ReadableBlockstore {
+  constructor(
+    private did: string,
+    private table: BlockTable,
+    private cache: BlockCache,
+  ) {
+    super()
+  }
+
+  getBytesSync(cid: Cid | string): Uint8Array | null {
+    const key = cid.toString()
+    const cached = this.cache.get(key)
+    if (cached) return cached
+    const bytes = this.table.get(this.did, key)
+    if (!bytes) return null
+    this.cache.set(key, bytes)
+    return bytes
+  }
+
+  async getBytes(cid: Cid): Promise<Uint8Array | null> {
+    return this.getBytesSync(cid)
+  }
+
+  async has(cid: Cid): Promise<boolean> {
+    return this.getBytesSync(cid) !== null
+  }
+
+  async getBlocks(cids: Cid[]): Promise<{ blocks: BlockMap; missing: Cid[] }> {
+    const blocks = new BlockMap()
+    const missing: Cid[] = []
+    for (const cid of cids) {
+      const bytes = this.getBytesSync(cid)
+      if (bytes) blocks.set(cid, bytes)
+      else missing.push(cid)
+    }
+    return { blocks, missing }
+  }
+}
+
+export function cidFromString(s: string): Cid {
+  return parseCid(s)
+}

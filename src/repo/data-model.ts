@@ -1,0 +1,99 @@
+import { parseCid, type Cid, type LexValue } from '@atproto/lex-data'
+
+/** Deepest nesting of maps/arrays a record may have. */
+export const MAX_DATA_DEPTH = 32
+
+export class DataModelError extends Error {}
+
+const RAW_CODEC = 0x55
+const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/
+
+function fail(path: string, msg: string): never {
+  throw new DataModelError(path ? `${path}: ${msg}` : msg)
+}
+
+function toCid(value: unknown, path: string): Cid {
+  if (typeof value !== 'string') fail(path, '$link must be a string')
+  let cid: Cid
+  try {
+    cid = parseCid(value)
+  } catch {
+    fail(path, 'invalid CID in $link')
+  }
+  if (cid.version !== 1) fail(path, 'CIDv0 links are not allowed')
+  return cid
+}
+
+function toBytes(value: unknown, path: string): Uint8Array {
+  if (typeof value !== 'string' || !BASE64_RE.test(value)) fail(path, '$bytes must be a base64 string')
+  return new Uint8Array(Buffer.from(value, 'base64'))
+}
+
+function checkString(s: string, path: string): void {
+  if (!s.isWellFormed()) fail(path, 'string contains a lone surrogate')
+}
+
+/**
+ * Converts a record's JSON into atproto data (CIDs for $link, bytes for $bytes, blob refs),
+ * refusing everything the data model forbids, whether or not a lexicon is known: floats,
+ * malformed $link/$bytes/blob objects, non-string or empty $type, other $-prefixed keys,
+ * lone surrogates and nesting deeper than MAX_DATA_DEPTH.
+ */
+export function jsonToLexStrict(value: unknown, path = '', depth = 0): LexValue {
+  if (depth > MAX_DATA_DEPTH) fail(path, `data is nested more than ${MAX_DATA_DEPTH} levels deep`)
+  if (value === null || typeof value === 'boolean') return value
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) fail(path, 'floats are not allowed; use an integer or a string')
+    if (!Number.isSafeInteger(value)) fail(path, 'integer is out of range')
+    return value
+  }
+  if (typeof value === 'string') {
+    checkString(value, path)
+    return value
+  }
+  if (Array.isArray(value)) {
+    return value.map((v, i) => jsonToLexStrict(v, `${path}[${i}]`, depth + 1))
+  }
+  if (typeof value !== 'object') fail(path, `unsupported value of type ${typeof value}`)
+  const obj = value as Record<string, unknown>
+  const keys = Object.keys(obj)
+  if ('$link' in obj) {
+    if (keys.length !== 1) fail(path, '$link objects may have no other fields')
+    return toCid(obj.$link, `${path}.$link`)
+  }
+  if ('$bytes' in obj) {
+    if (keys.length !== 1) fail(path, '$bytes objects may have no other fields')
+    return toBytes(obj.$bytes, `${path}.$bytes`)
+  }
+  if ('$type' in obj) {
+    if (typeof obj.$type !== 'string' || obj.$type.length === 0) fail(path, '$type must be a non-empty string')
+    if (obj.$type === 'blob') return toBlobRef(obj, path)
+  }
+  const out: Record<string, LexValue> = {}
+  for (const key of keys) {
+    checkString(key, path)
+    if (key.startsWith('$') && key !== '$type') fail(path, `unknown reserved field ${key}`)
+    const v = obj[key]
+    if (v === undefined) continue
+    out[key] = jsonToLexStrict(v, path ? `${path}.${key}` : key, depth + 1)
+  }
+  return out
+}
+
+function toBlobRef(obj: Record<string, unknown>, path: string): LexValue {
+  for (const key of Object.keys(obj)) {
+    if (!['$type', 'ref', 'mimeType', 'size'].includes(key)) fail(path, `unexpected field ${key} in blob`)
+  }
+  const ref = obj.ref as Record<string, unknown> | undefined
+  if (!ref || typeof ref !== 'object' || Object.keys(ref).length !== 1 || !('$link' in ref)) {
+    fail(path, 'blob ref must be a {$link} object')
+  }
+  const cid = toCid(ref.$link, `${path}.ref`)
+  if (cid.code !== RAW_CODEC) fail(path, 'blob ref must use the raw codec')
+  if (typeof obj.mimeType !== 'string' || obj.mimeType.length === 0) fail(path, 'blob mimeType must be a non-empty string')
+  checkString(obj.mimeType, path)
+  if (typeof obj.size !== 'number' || !Number.isSafeInteger(obj.size) || obj.size < 0) {
+    fail(path, 'blob size must be a non-negative integer')
+  }
+  return { $type: 'blob', ref: cid, mimeType: obj.mimeType, size: obj.size }
+}

@@ -1,0 +1,124 @@
+import { TID } from '@atproto/common'
+import { enumBlobRefs, getBlobCid, getBlobMime, getBlobSize, type Cid, type LexValue } from '@atproto/lex-data'
+import type { Lexicons, LexRecord } from '@atproto/lexicon'
+import { isValidNsid, isValidRecordKey, isValidTid } from '@atproto/syntax'
+import { InvalidRequestError } from '@atproto/xrpc-server'
+import { encodeRecord } from './cid.js'
+import { DataModelError, jsonToLexStrict } from './data-model.js'
+import type { PreparedWrite } from './types.js'
+
+/** Largest encoded record block the firehose and relays accept. */
+export const MAX_RECORD_BYTES = 1_000_000
+
+export type ValidateMode = boolean | undefined
+
+export function assertCollection(collection: string): void {
+  if (!isValidNsid(collection)) throw new InvalidRequestError(`Invalid collection: ${collection}`)
+}
+
+export function assertRecordKey(rkey: string): void {
+  if (!isValidRecordKey(rkey)) throw new InvalidRequestError(`Invalid record key: ${rkey}`)
+}
+
+function recordDef(lexicons: Lexicons, collection: string): LexRecord | undefined {
+  const def = lexicons.getDef(collection)
+  return def?.type === 'record' ? (def as LexRecord) : undefined
+}
+
+function assertKeyMatchesLexicon(def: LexRecord, collection: string, rkey: string): void {
+  const key = def.key ?? 'any'
+  const ok =
+    key === 'any' ||
+    (key === 'tid' && isValidTid(rkey)) ||
+    (key === 'nsid' && isValidNsid(rkey)) ||
+    (key.startsWith('literal:') && rkey === key.slice('literal:'.length))
+  if (!ok) throw new InvalidRequestError(`Invalid record key for ${collection}: expected ${key}, got ${rkey}`)
+}
+
+/** A key for a new record: a TID, or the literal the lexicon requires (e.g. `self`). */
+export function newRecordKey(lexicons: Lexicons, collection: string): string {
+  const key = recordDef(lexicons, collection)?.key
+  if (key?.startsWith('literal:')) return key.slice('literal:'.length)
+  return TID.nextStr()
+}
+
+export function prepareRecordWrite(
+  lexicons: Lexicons,
+  opts: {
+    did: string
+    action: 'create' | 'update'
+    collection: string
+    rkey: string
+    record: unknown
+    validate: ValidateMode
+    swapCid?: Cid | null
+  },
+): PreparedWrite & { action: 'create' | 'update' } {
+  const { did, action, collection, rkey, validate } = opts
+  assertCollection(collection)
+  assertRecordKey(rkey)
+  if (typeof opts.record !== 'object' || opts.record === null || Array.isArray(opts.record)) {
+    throw new InvalidRequestError('Record must be an object', 'InvalidRecord')
+  }
+  const json = { ...(opts.record as Record<string, unknown>) }
+  if (json.$type === undefined) json.$type = collection
+  if (json.$type !== collection) {
+    throw new InvalidRequestError(`Invalid $type: expected ${collection}, got ${String(json.$type)}`, 'InvalidRecord')
+  }
+  let record: Record<string, LexValue>
+  try {
+    record = jsonToLexStrict(json) as Record<string, LexValue>
+  } catch (err) {
+    if (err instanceof DataModelError) throw new InvalidRequestError(`Invalid record: ${err.message}`, 'InvalidRecord')
+    throw err
+  }
+
+  let validationStatus: 'valid' | 'unknown' | undefined
+  if (validate !== false) {
+    const def = recordDef(lexicons, collection)
+    if (!def) {
+      if (validate === true) throw new InvalidRequestError(`Lexicon not found: ${collection}`, 'InvalidRecord')
+      validationStatus = 'unknown'
+    } else {
+      assertKeyMatchesLexicon(def, collection, rkey)
+      try {
+        lexicons.assertValidRecord(collection, record)
+      } catch (err) {
+        throw new InvalidRequestError(`Invalid ${collection} record: ${(err as Error).message}`, 'InvalidRecord')
+      }
+      validationStatus = 'valid'
+    }
+  }
+
+  const { bytes, cid } = encodeRecord(record)
+  if (bytes.length > MAX_RECORD_BYTES) {
+    throw new InvalidRequestError(`Record is ${bytes.length} bytes; the limit is ${MAX_RECORD_BYTES}`, 'RecordTooLarge')
+  }
+  const blobs = [...enumBlobRefs(record)].map((b) => ({
+    ref: { cid: getBlobCid(b), mimeType: getBlobMime(b), size: getBlobSize(b) ?? 0 },
+  }))
+  return {
+    action,
+    collection,
+    rkey,
+    uri: `at://${did}/${collection}/${rkey}`,
+    record,
+    cid,
+    bytes,
+    blobs,
+    swapCid: opts.swapCid,
+    validationStatus,
+  }
+}
+
+export function prepareDelete(opts: { did: string; collection: string; rkey: string; swapCid?: Cid | null }): PreparedWrite {
+  assertCollection(opts.collection)
+  assertRecordKey(opts.rkey)
+  return {
+    action: 'delete',
+    collection: opts.collection,
+    rkey: opts.rkey,
+    uri: `at://${opts.did}/${opts.collection}/${opts.rkey}`,
+    swapCid: opts.swapCid,
+  }
+}

@@ -1,0 +1,252 @@
+import { TID } from '@atproto/common'
+import type { Cid } from '@atproto/lex-data'
+import type { Lexicons } from '@atproto/lexicon'
+import { BlockMap, blocksToCarFile, DataDiff, MST, signCommit } from '@atproto/repo'
+import { encode as cborEncode } from '@atproto/lex-cbor'
+import { InvalidRequestError } from '@atproto/xrpc-server'
+import type { AccountStore } from '../auth/account-store.js'
+import type { Db } from '../db/index.js'
+import type { Sequencer } from '../firehose/sequencer.js'
+import { BlockCache, BlockTable, cidFromString, SqliteBlockstore } from './block-store.js'
+import { cidForCborBytes } from './cid.js'
+import { RecordStore } from './record-store.js'
+import { RootStore } from './root-store.js'
+import { SigningKey } from './signing-key.js'
+import { writeTransaction } from './transaction.js'
+import type { CommitHook, CommitResult, PreparedWrite } from './types.js'
+
+/** Largest CAR slice a #commit event may carry (relays drop bigger ones). */
+export const MAX_COMMIT_BLOCKS_BYTES = 2_000_000
+const MAX_CACHED_REPOS = 200
+
+type RepoState = { commitCid: string; rev: string; data: MST }
+
+/**
+ * The write path and the read side of repositories. Commits are serialised per DID; each one
+ * is computed (MST update, signature, CAR slice) before a single short SQLite transaction
+ * that stores blocks, record rows, the new root and the firehose event together.
+ */
+export class RepoService {
+  readonly blocks: BlockTable
+  readonly records: RecordStore
+  readonly roots: RootStore
+  readonly cache = new BlockCache(64 * 1024 * 1024)
+  readonly hooks: CommitHook[] = []
+  private locks = new Map<string, Promise<unknown>>()
+  private states = new Map<string, RepoState>()
+  private keys = new Map<string, SigningKey>()
+  private db: Db
+  private sequencer: Sequencer
+  private accounts: AccountStore
+  readonly lexicons: Lexicons
+
+  constructor(opts: { db: Db; sequencer: Sequencer; accounts: AccountStore; lexicons: Lexicons }) {
+    this.db = opts.db
+    this.sequencer = opts.sequencer
+    this.accounts = opts.accounts
+    this.lexicons = opts.lexicons
+    this.blocks = new BlockTable(opts.db)
+    this.records = new RecordStore(opts.db)
+    this.roots = new RootStore(opts.db)
+  }
+
+  storage(did: string): SqliteBlockstore {
+    return new SqliteBlockstore(did, this.blocks, this.cache)
+  }
+
+  /** Runs `fn` after every earlier write to the same repo has finished. */
+  private withLock<T>(did: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.locks.get(did) ?? Promise.resolve()
+    const run = prev.then(fn, fn)
+    const tail = run.catch(() => undefined)
+    this.locks.set(did, tail)
+    void tail.then(() => {
+      if (this.locks.get(did) === tail) this.locks.delete(did)
+    })
+    return run
+  }
+
+  async signingKey(did: string): Promise<SigningKey> {
+    let key = this.keys.get(did)
+    if (!key) {
+      const account = this.accounts.getByDid(did)
+      if (!account) throw new InvalidRequestError(`Could not find repo: ${did}`, 'RepoNotFound')
+      key = await SigningKey.fromPrivateKey(new Uint8Array(account.signing_key))
+      this.keys.set(did, key)
+    }
+    return key
+  }
+
+  private loadState(did: string, commitCid: string, rev: string, dataCid: string): RepoState {
+    const cached = this.states.get(did)
+    if (cached && cached.commitCid === commitCid) return cached
+    const state = { commitCid, rev, data: MST.load(this.storage(did), cidFromString(dataCid)) }
+    this.remember(did, state)
+    return state
+  }
+
+  private remember(did: string, state: RepoState) {
+    this.states.delete(did)
+    this.states.set(did, state)
+    if (this.states.size > MAX_CACHED_REPOS) this.states.delete(this.states.keys().next().value!)
+  }
+
+  /**
+   * The first, empty commit of a new repo. `inTx` runs first inside the same transaction
+   * (the account row, its #identity and #account events), then the #commit and #sync events.
+   */
+  createRepo(did: string, key: SigningKey, inTx: () => void): Promise<CommitResult> {
+    return this.withLock(did, async () => {
+      const data = await MST.create(this.storage(did))
+      const dataCid = await data.getPointer()
+      const diff = await DataDiff.of(data, null)
+      const rev = TID.nextStr()
+      const commit = await signCommit({ did, version: 3, rev, prev: null, data: dataCid }, key)
+      const commitBytes = cborEncode(commit)
+      const commitCid = cidForCborBytes(commitBytes)
+      const newBlocks = new BlockMap().addMap(diff.newMstBlocks).set(commitCid, commitBytes)
+      const car = await blocksToCarFile(commitCid, newBlocks)
+      const syncCar = await blocksToCarFile(commitCid, new BlockMap().set(commitCid, commitBytes))
+      const now = new Date().toISOString()
+      writeTransaction(this.db, this.sequencer, () => {
+        inTx()
+        this.blocks.putMany(did, rev, newBlocks)
+        this.roots.set(did, commitCid.toString(), rev, dataCid.toString(), now)
+        this.sequencer.appendCommitInTx({
+          repo: did,
+          commit: commitCid,
+          rev,
+          since: null,
+          blocks: car,
+          ops: [],
+          prevData: null,
+        })
+        this.sequencer.appendSyncInTx(did, rev, syncCar)
+      })
+      this.keys.set(did, key)
+      this.remember(did, { commitCid: commitCid.toString(), rev, data })
+      return { did, cid: commitCid, rev, since: null, prevData: null, data: dataCid, ops: [], commitBytes }
+    })
+  }
+
+  /** Apply writes as one signed commit. Throws InvalidSwap (nothing changed) on a swap mismatch. */
+  commit(did: string, writes: PreparedWrite[], opts: { swapCommit?: string } = {}): Promise<CommitResult> {
+    return this.withLock(did, async () => {
+      const root = this.roots.get(did)
+      if (!root) throw new InvalidRequestError(`Could not find repo: ${did}`, 'RepoNotFound')
+      if (opts.swapCommit !== undefined && opts.swapCommit !== root.cid) {
+        throw new InvalidRequestError(`Commit was at ${root.cid}`, 'InvalidSwap')
+      }
+      const seen = new Set<string>()
+      const ops: CommitResult['ops'] = []
+      for (const w of writes) {
+        const path = `${w.collection}/${w.rkey}`
+        if (seen.has(path)) throw new InvalidRequestError(`More than one write to ${path} in one commit`)
+        seen.add(path)
+        const current = this.records.get(did, w.collection, w.rkey)
+        if (w.swapCid !== undefined) {
+          const expected = w.swapCid === null ? null : w.swapCid.toString()
+          if ((current?.cid ?? null) !== expected) {
+            throw new InvalidRequestError(`Record was at ${current?.cid ?? 'null'}`, 'InvalidSwap')
+          }
+        }
+        const prev = current ? cidFromString(current.cid) : null
+        if (w.action === 'create' && current) {
+          throw new InvalidRequestError(`Record already exists: ${w.uri}`)
+        }
+        if (w.action === 'delete') {
+          if (!current) throw new InvalidRequestError(`Could not find record: ${w.uri}`)
+          ops.push({ action: 'delete', collection: w.collection, rkey: w.rkey, cid: null, prev })
+        } else {
+          // an update of a missing record is a create (putRecord semantics)
+          const action = current ? 'update' : 'create'
+          if (action !== w.action) (w as { action: string }).action = action
+          ops.push({ action, collection: w.collection, rkey: w.rkey, cid: w.cid, prev })
+        }
+      }
+      for (const hook of this.hooks) await hook.prepare?.(did, writes)
+
+      const key = await this.signingKey(did)
+      const state = this.loadState(did, root.cid, root.rev, root.data_cid)
+      const prevData = cidFromString(root.data_cid)
+      let data = state.data
+      const leaves = new BlockMap()
+      for (const w of writes) {
+        const dataKey = `${w.collection}/${w.rkey}`
+        if (w.action === 'delete') data = await data.delete(dataKey)
+        else {
+          leaves.set(w.cid, w.bytes)
+          data = w.action === 'create' ? await data.add(dataKey, w.cid) : await data.update(dataKey, w.cid)
+        }
+      }
+      const dataCid = await data.getPointer()
+      const diff = await DataDiff.of(data, state.data)
+      const newBlocks = diff.newMstBlocks
+      const relevant = new BlockMap()
+      for (const w of writes) relevant.addMap(await data.getCoveringProof(`${w.collection}/${w.rkey}`))
+      newBlocks.addMap(leaves)
+      relevant.addMap(leaves)
+      const rev = TID.nextStr(root.rev)
+      const commit = await signCommit({ did, version: 3, rev, prev: null, data: dataCid }, key)
+      const commitBytes = cborEncode(commit)
+      const commitCid = cidForCborBytes(commitBytes)
+      newBlocks.set(commitCid, commitBytes)
+      relevant.set(commitCid, commitBytes)
+      const eventBlocks = new BlockMap().addMap(newBlocks).addMap(relevant)
+      if (eventBlocks.byteSize > MAX_COMMIT_BLOCKS_BYTES) {
+        throw new InvalidRequestError(
+          `Commit is too large (${eventBlocks.byteSize} bytes of blocks; the limit is ${MAX_COMMIT_BLOCKS_BYTES})`,
+        )
+      }
+      const car = await blocksToCarFile(commitCid, eventBlocks)
+      const removed = diff.removedCids.toList().map((c) => c.toString())
+      removed.push(root.cid)
+      const result: CommitResult = { did, cid: commitCid, rev, since: root.rev, prevData, data: dataCid, ops, commitBytes }
+      const now = new Date().toISOString()
+
+      writeTransaction(this.db, this.sequencer, () => {
+        const still = this.roots.get(did)
+        if (still?.cid !== root.cid) throw new InvalidRequestError('Repo changed during the write', 'InvalidSwap')
+        this.blocks.putMany(did, rev, newBlocks)
+        for (const w of writes) {
+          if (w.action === 'delete') this.records.delete(did, w.collection, w.rkey)
+          else this.records.put(did, w.collection, w.rkey, w.cid.toString(), rev, now)
+        }
+        for (const cid of removed) {
+          // a record block may still be used by another path with identical content
+          if (!newBlocks.has(cidFromString(cid)) && !this.records.isCidInUse(did, cid)) this.blocks.delete(did, cid)
+        }
+        this.roots.set(did, commitCid.toString(), rev, dataCid.toString(), now)
+        this.sequencer.appendCommitInTx({
+          repo: did,
+          commit: commitCid,
+          rev,
+          since: root.rev,
+          blocks: car,
+          ops: ops.map((op) => ({
+            action: op.action,
+            path: `${op.collection}/${op.rkey}`,
+            cid: op.cid,
+            ...(op.prev && op.action !== 'create' ? { prev: op.prev } : {}),
+          })),
+          prevData,
+        })
+        for (const hook of this.hooks) hook.inTx?.(did, writes, result)
+      })
+      for (const [cid, bytes] of newBlocks) this.cache.set(cid.toString(), bytes)
+      this.remember(did, { commitCid: commitCid.toString(), rev, data })
+      return result
+    })
+  }
+
+  /** The record's CID and decoded-ready bytes, or undefined. */
+  getRecordBytes(did: string, collection: string, rkey: string): { cid: string; bytes: Uint8Array } | undefined {
+    const row = this.records.get(did, collection, rkey)
+    if (!row) return undefined
+    const bytes = this.storage(did).getBytesSync(row.cid)
+    if (!bytes) return undefined
+    return { cid: row.cid, bytes }
+  }
+}
+
+export type { Cid }

@@ -1,0 +1,28 @@
+import type { Server } from '@atproto/xrpc-server'
+import type { AppContext } from '../../../../context.js'
+import { prepareDelete } from '../../../../repo/prepare.js'
+import { assertWritableRepo, commitMeta, json, optionalCid, swapCid, type AccessCredentials } from '../../../util.js'
+
+export default function (server: Server, ctx: AppContext): void {
+  server.method('com.atproto.repo.deleteRecord', {
+    auth: ctx.auth.accessStandard,
+    handler: async ({ auth, input }) => {
+      const body = (input as { body: Record<string, unknown> }).body
+      const account = assertWritableRepo(ctx, String(body.repo), auth as AccessCredentials)
+      const write = prepareDelete({
+        did: account.did,
+        collection: String(body.collection),
+        rkey: String(body.rkey),
+        swapCid: swapCid(body.swapRecord),
+      })
+      const swapCommit = optionalCid(body.swapCommit, 'swapCommit')?.toString()
+      // deleting a record that does not exist is a no-op (as the reference answers), unless a
+      // swap says otherwise: then the commit path reports the mismatch
+      if (write.swapCid === undefined && swapCommit === undefined && !ctx.repo.records.get(account.did, write.collection, write.rkey)) {
+        return json({})
+      }
+      const commit = await ctx.repo.commit(account.did, [write], { swapCommit })
+      return json({ commit: commitMeta(commit) }, { 'Atproto-Repo-Rev': commit.rev })
+    },
+  })
+}

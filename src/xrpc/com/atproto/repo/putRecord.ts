@@ -1,0 +1,38 @@
+import type { Server } from '@atproto/xrpc-server'
+import type { AppContext } from '../../../../context.js'
+import { prepareRecordWrite } from '../../../../repo/prepare.js'
+import {
+  assertWritableRepo,
+  commitMeta,
+  json,
+  optionalCid,
+  swapCid,
+  validateFlag,
+  type AccessCredentials,
+} from '../../../util.js'
+
+export default function (server: Server, ctx: AppContext): void {
+  server.method('com.atproto.repo.putRecord', {
+    auth: ctx.auth.accessStandard,
+    handler: async ({ auth, input }) => {
+      const body = (input as { body: Record<string, unknown> }).body
+      const account = assertWritableRepo(ctx, String(body.repo), auth as AccessCredentials)
+      const write = prepareRecordWrite(ctx.lexicons, {
+        did: account.did,
+        action: 'update',
+        collection: String(body.collection),
+        rkey: String(body.rkey),
+        record: body.record,
+        validate: validateFlag(body.validate),
+        swapCid: swapCid(body.swapRecord),
+      })
+      const commit = await ctx.repo.commit(account.did, [write], {
+        swapCommit: optionalCid(body.swapCommit, 'swapCommit')?.toString(),
+      })
+      return json(
+        { uri: write.uri, cid: write.cid.toString(), commit: commitMeta(commit), validationStatus: write.validationStatus },
+        { 'Atproto-Repo-Rev': commit.rev },
+      )
+    },
+  })
+}

@@ -1,0 +1,57 @@
+import { parseCid, type Cid } from '@atproto/lex-data'
+import { AuthRequiredError, ForbiddenError, InvalidRequestError } from '@atproto/xrpc-server'
+import { accountStatus, type AccountRow } from '../auth/account-store.js'
+import type { AppContext } from '../context.js'
+
+export type AccessCredentials = { credentials: { type: 'access'; did: string } }
+
+export function json<T>(body: T, headers?: Record<string, string>) {
+  return { encoding: 'application/json' as const, body, headers }
+}
+
+/** The account behind a `repo` parameter (handle or DID), or RepoNotFound. */
+export function findRepo(ctx: AppContext, repo: string): AccountRow {
+  const account = ctx.accounts.resolveRepo(repo)
+  if (!account) throw new InvalidRequestError(`Could not find repo: ${repo}`, 'RepoNotFound')
+  return account
+}
+
+/** The caller may write only to their own, active repo. */
+export function assertWritableRepo(ctx: AppContext, repo: string, auth: AccessCredentials): AccountRow {
+  const account = ctx.accounts.resolveRepo(repo)
+  if (!account) {
+    if (repo === auth.credentials.did) throw new InvalidRequestError(`Could not find repo: ${repo}`, 'RepoNotFound')
+    throw new ForbiddenError('Cannot write to a repo that is not yours')
+  }
+  if (account.did !== auth.credentials.did) throw new ForbiddenError('Cannot write to a repo that is not yours')
+  const status = accountStatus(account)
+  if (!status.active) {
+    if (status.status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+    throw new InvalidRequestError('Account is deactivated', 'AccountDeactivated')
+  }
+  return account
+}
+
+export function optionalCid(value: unknown, name: string): Cid | undefined {
+  if (value === undefined) return undefined
+  if (typeof value !== 'string') throw new InvalidRequestError(`${name} must be a CID string`)
+  try {
+    return parseCid(value)
+  } catch {
+    throw new InvalidRequestError(`${name} is not a valid CID`)
+  }
+}
+
+/** swapRecord: a CID string, or null meaning "the record must not exist yet" */
+export function swapCid(value: unknown): Cid | null | undefined {
+  if (value === null) return null
+  return optionalCid(value, 'swapRecord')
+}
+
+export function validateFlag(value: unknown): boolean | undefined {
+  return typeof value === 'boolean' ? value : undefined
+}
+
+export function commitMeta(result: { cid: Cid; rev: string }) {
+  return { cid: result.cid.toString(), rev: result.rev }
+}
