@@ -15,6 +15,8 @@ export type Config = {
   blobstoreLocation: string
   blobUploadLimit: number
   jsonBodyLimit: number
+  /** a request (headers + body) must arrive within this many ms */
+  requestTimeoutMs: number
   /** undefined = start an embedded PLC directory beside the server */
   plcUrl: string | undefined
   plcRotationKeyHex: string
@@ -109,6 +111,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     blobstoreLocation: resolve(env.PDS_BLOBSTORE_DISK_LOCATION || join(dataDirectory, 'blobs')),
     blobUploadLimit: int(env.PDS_BLOB_UPLOAD_LIMIT, 5 * 1024 * 1024),
     jsonBodyLimit: int(env.PDS_JSON_BODY_LIMIT, 1024 * 1024 * 2),
+    requestTimeoutMs: int(env.PDS_REQUEST_TIMEOUT_MS, 30_000),
     plcUrl,
     plcRotationKeyHex: rotationKeyHex,
     jwtSecret:

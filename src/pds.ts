@@ -1,12 +1,15 @@
 import { loadConfig, type Config } from './config.js'
 import { createContext, type AppContext } from './context.js'
 import { startEmbeddedPlc, type EmbeddedPlc } from './identity/embedded-plc.js'
+import { startFirehose, type FirehoseService } from './firehose/index.js'
 import { createApp, startHttpServer, type RunningServer } from './server.js'
 
 export type Pds = {
   ctx: AppContext
   cfg: Config
   http: RunningServer
+  /** subscribeRepos, event-log pruning, crawl requests */
+  firehose: FirehoseService
   url: string
   close(): Promise<void>
 }
@@ -33,15 +36,18 @@ export async function startPds(env: Record<string, string | undefined> = process
   }
   // port 0 (tests): the real port is known only now; DID documents must carry the real URL
   if (cfg.devMode && cfg.port === 0) cfg.publicUrl = `http://localhost:${http.port}`
+  const firehose = await startFirehose(ctx, http.http)
   let closed = false
   return {
     ctx,
     cfg,
     http,
+    firehose,
     url: http.url,
     async close() {
       if (closed) return
       closed = true
+      await firehose.close()
       await http.close()
       await plc?.close()
       await ctx.close()

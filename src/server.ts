@@ -6,6 +6,8 @@ import { createServer as createXrpcServer, XRPCError } from '@atproto/xrpc-serve
 import type { AppContext } from './context.js'
 import { registerMethods } from './xrpc/index.js'
 import { registerWellKnown } from './well-known.js'
+import { strictJsonBody } from './xrpc/body.js'
+import { SUBSCRIBE_REPOS_PATH, subscribeReposHttpFallback } from './firehose/subscribe-repos.js'
 
 const UPLOAD_BLOB_PATH = '/xrpc/com.atproto.repo.uploadBlob'
 
@@ -71,6 +73,7 @@ export function createApp(ctx: AppContext): express.Express {
   app.use(requestLog(ctx))
   app.use(cors({ maxAge: 86400 }))
   app.use(declaredLengthLimit(ctx))
+  app.use(strictJsonBody(ctx.cfg.jsonBodyLimit))
   app.get('/xrpc/_health', (_req, res) => {
     res.json({ version: ctx.cfg.version })
   })
@@ -78,12 +81,22 @@ export function createApp(ctx: AppContext): express.Express {
     res.type('text/plain').send('This is an AT Protocol Personal Data Server (Carrel).\n')
   })
   registerWellKnown(app, ctx)
+  // WebSocket upgrades of this path are taken by the firehose (src/firehose); plain requests land here
+  app.all(SUBSCRIBE_REPOS_PATH, subscribeReposHttpFallback)
 
   const xrpc = createXrpcServer([...ctx.lexicons], {
     payload: {
       jsonLimit: ctx.cfg.jsonBodyLimit,
       blobLimit: ctx.cfg.blobUploadLimit,
       textLimit: 100 * 1024,
+    },
+    errorParser: (err) => {
+      const xrpcErr = XRPCError.fromError(err)
+      if (xrpcErr.statusCode >= 500 && !(err instanceof XRPCError)) {
+        const e = err as Error
+        ctx.logger.error({ err: { name: e?.name, message: e?.message, stack: e?.stack } }, 'handler failed')
+      }
+      return xrpcErr
     },
   })
   registerMethods(xrpc, ctx)
@@ -127,7 +140,16 @@ export type RunningServer = {
 }
 
 export async function startHttpServer(ctx: AppContext, app: express.Express, port: number): Promise<RunningServer> {
-  const http = createHttpServer({ maxHeaderSize: 16 * 1024, requestTimeout: 30_000, headersTimeout: 10_000 }, app)
+  const timeout = ctx.cfg.requestTimeoutMs
+  const http = createHttpServer(
+    {
+      maxHeaderSize: 16 * 1024,
+      requestTimeout: timeout,
+      headersTimeout: Math.min(timeout, 10_000),
+      connectionsCheckingInterval: Math.max(250, Math.min(timeout / 4, 5_000)),
+    },
+    app,
+  )
   http.keepAliveTimeout = 65_000
   http.on('clientError', answerClientError)
   await new Promise<void>((resolve, reject) => {

@@ -221,10 +221,13 @@ test('every invalid data-model case from the interop fixtures is refused, even w
   // valid data-model cases are all accepted
   const valid = JSON.parse(readFileSync(join(interop, 'data-model', 'data-model-valid.json'), 'utf8')) as { json: any }[]
   for (const c of valid) {
+    const record = { ...c.json, $type: 'com.example.datamodelok' }
     const res = await alice.agent.com.atproto.repo.createRecord({
-      repo: alice.did, collection: 'com.example.datamodelok', record: { ...c.json, $type: 'com.example.datamodelok' }, validate: false,
+      repo: alice.did, collection: 'com.example.datamodelok', record, validate: false,
     })
-    assert.ok(res.data.cid)
+    // stored exactly: $link, $bytes and blob objects come back as they were sent
+    const got = await fetch(`${net.url}/xrpc/com.atproto.repo.getRecord?repo=${alice.did}&collection=com.example.datamodelok&rkey=${res.data.uri.split('/').pop()}`)
+    assert.equal(((await got.json()) as any).value, record)
   }
   assert.is(await recordCount(alice.did, 'com.example.datamodel'), before)
 })
@@ -334,6 +337,18 @@ test('applyWrites: atomic batches of creates, updates and deletes; at most 200',
   }))
   await expectXrpcError(() => alice.agent.com.atproto.repo.applyWrites({ repo: alice.did, writes: tooMany }), 400, 'InvalidRequest')
   assert.equal(await head(alice.did), before)
+})
+
+test('describeRepo: handle, DID document, collections', async () => {
+  const res = await net.agent().com.atproto.repo.describeRepo({ repo: alice.handle })
+  assert.is(res.data.did, alice.did)
+  assert.is(res.data.handle, alice.handle)
+  assert.is(res.data.handleIsCorrect, true)
+  assert.is((res.data.didDoc as any).id, alice.did)
+  assert.ok(res.data.collections.includes(POST))
+  assert.ok(res.data.collections.includes('com.example.batch'))
+  assert.equal([...res.data.collections].sort(), res.data.collections)
+  await expectXrpcError(() => net.agent().com.atproto.repo.describeRepo({ repo: 'nobody.test' }), 400, 'RepoNotFound')
 })
 
 test('20 concurrent createRecord calls: all present, one linear chain of increasing revs', async () => {

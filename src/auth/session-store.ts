@@ -55,6 +55,8 @@ export class SessionStore {
     return this.db.sqlite.transaction(() => {
       const row = this.getStmt.get(id)
       if (!row) return undefined
+      // the successor was revoked (logout): do not bring it back through the old token
+      if (row.next_id && !this.getStmt.get(row.next_id)) return undefined
       const nextId = row.next_id ?? newId
       if (!row.next_id) this.markRotatedStmt.run(nextId, now, id)
       this.insertIgnoreStmt.run(nextId, row.did, newExpiresAt)

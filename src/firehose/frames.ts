@@ -21,3 +21,8 @@ export function encodeErrorFrame(error: string, message?: string): Uint8Array {
   out.set(payload, header.length)
   return out
 }
+
+/** An `#info` message (e.g. OutdatedCursor): op 1, t '#info', never persisted, no seq. */
+export function encodeInfoFrame(name: string, message?: string): Uint8Array {
+  return encodeMessageFrame('#info', message === undefined ? { name } : { name, message })
+}

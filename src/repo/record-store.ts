@@ -24,12 +24,12 @@ export class RecordStore {
     )
     this.deleteStmt = s.prepare('DELETE FROM record WHERE did = ? AND collection = ? AND rkey = ?')
     this.deleteAllStmt = s.prepare('DELETE FROM record WHERE did = ?')
-    this.collectionsStmt = s.prepare<[string], { collection: string }>(
+    this.collectionsStmt = s.prepare<[{ did: string }], { collection: string }>(
       // skip-scan over the primary key: one probe per distinct collection
       `WITH RECURSIVE c(name) AS (
-         SELECT MIN(collection) FROM record WHERE did = ?1
+         SELECT MIN(collection) FROM record WHERE did = @did
          UNION ALL
-         SELECT (SELECT MIN(collection) FROM record WHERE did = ?1 AND collection > c.name) FROM c WHERE c.name IS NOT NULL
+         SELECT (SELECT MIN(collection) FROM record WHERE did = @did AND collection > c.name) FROM c WHERE c.name IS NOT NULL
        ) SELECT name AS collection FROM c WHERE name IS NOT NULL`,
     )
     this.cidInUseStmt = s.prepare<[string, string], { one: number }>(
@@ -57,7 +57,7 @@ export class RecordStore {
   }
 
   collections(did: string): string[] {
-    return this.collectionsStmt.all(did).map((r) => r.collection)
+    return this.collectionsStmt.all({ did }).map((r) => r.collection)
   }
 
   /** inside a write transaction */

@@ -4,6 +4,7 @@ import type { AppContext } from '../context.js'
 import applyWrites from './com/atproto/repo/applyWrites.js'
 import createRecord from './com/atproto/repo/createRecord.js'
 import deleteRecord from './com/atproto/repo/deleteRecord.js'
+import describeRepo from './com/atproto/repo/describeRepo.js'
 import getRecord from './com/atproto/repo/getRecord.js'
 import listRecords from './com/atproto/repo/listRecords.js'
 import putRecord from './com/atproto/repo/putRecord.js'
@@ -23,6 +24,7 @@ const methods: MethodRegistration[] = [
   applyWrites,
   createRecord,
   deleteRecord,
+  describeRepo,
   getRecord,
   listRecords,
   putRecord,

@@ -3,6 +3,7 @@ import type { AppContext } from '../../../../context.js'
 import { newRecordKey, prepareDelete, prepareRecordWrite } from '../../../../repo/prepare.js'
 import type { PreparedWrite } from '../../../../repo/types.js'
 import { assertWritableRepo, commitMeta, json, optionalCid, validateFlag, type AccessCredentials } from '../../../util.js'
+import { rawJsonBody } from '../../../body.js'
 
 const CREATE = 'com.atproto.repo.applyWrites#create'
 const UPDATE = 'com.atproto.repo.applyWrites#update'
@@ -11,8 +12,8 @@ const DELETE = 'com.atproto.repo.applyWrites#delete'
 export default function (server: Server, ctx: AppContext): void {
   server.method('com.atproto.repo.applyWrites', {
     auth: ctx.auth.accessStandard,
-    handler: async ({ auth, input }) => {
-      const body = (input as { body: Record<string, unknown> }).body
+    handler: async ({ auth, req }) => {
+      const body = rawJsonBody(req)
       const account = assertWritableRepo(ctx, String(body.repo), auth as AccessCredentials)
       const items = body.writes as Record<string, unknown>[]
       if (items.length > ctx.cfg.maxApplyWrites) {

@@ -2,12 +2,13 @@ import type { Server } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
 import { prepareDelete } from '../../../../repo/prepare.js'
 import { assertWritableRepo, commitMeta, json, optionalCid, swapCid, type AccessCredentials } from '../../../util.js'
+import { rawJsonBody } from '../../../body.js'
 
 export default function (server: Server, ctx: AppContext): void {
   server.method('com.atproto.repo.deleteRecord', {
     auth: ctx.auth.accessStandard,
-    handler: async ({ auth, input }) => {
-      const body = (input as { body: Record<string, unknown> }).body
+    handler: async ({ auth, req }) => {
+      const body = rawJsonBody(req)
       const account = assertWritableRepo(ctx, String(body.repo), auth as AccessCredentials)
       const write = prepareDelete({
         did: account.did,

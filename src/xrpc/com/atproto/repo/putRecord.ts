@@ -10,12 +10,13 @@ import {
   validateFlag,
   type AccessCredentials,
 } from '../../../util.js'
+import { rawJsonBody } from '../../../body.js'
 
 export default function (server: Server, ctx: AppContext): void {
   server.method('com.atproto.repo.putRecord', {
     auth: ctx.auth.accessStandard,
-    handler: async ({ auth, input }) => {
-      const body = (input as { body: Record<string, unknown> }).body
+    handler: async ({ auth, req }) => {
+      const body = rawJsonBody(req)
       const account = assertWritableRepo(ctx, String(body.repo), auth as AccessCredentials)
       const write = prepareRecordWrite(ctx.lexicons, {
         did: account.did,

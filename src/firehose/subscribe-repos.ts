@@ -1,0 +1,293 @@
+import type { IncomingMessage, Server as HttpServer } from 'node:http'
+import { STATUS_CODES } from 'node:http'
+import type { Duplex } from 'node:stream'
+import type { RequestHandler } from 'express'
+import { WebSocket, WebSocketServer } from 'ws'
+import type { Logger } from '../logger.js'
+import type { EventLog } from './event-log.js'
+import { encodeErrorFrame, encodeInfoFrame } from './frames.js'
+import type { SequencedEvent, Sequencer } from './sequencer.js'
+
+export const SUBSCRIBE_REPOS_PATH = '/xrpc/com.atproto.sync.subscribeRepos'
+
+export type SubscribeReposOptions = {
+  sequencer: Sequencer
+  log: EventLog
+  logger: Logger
+  /** most frames a subscriber may have queued (not yet handed to the kernel) */
+  queueLength: number
+  /** most bytes a subscriber may have queued */
+  maxQueueBytes?: number
+  /** events read per replay page */
+  pageSize?: number
+  /** replay waits for the socket to drain above this many buffered bytes */
+  replayHighWaterBytes?: number
+  /** ping interval; a subscriber that has not answered the previous ping is dropped */
+  heartbeatMs?: number
+}
+
+const DEFAULT_MAX_QUEUE_BYTES = 16 * 1024 * 1024
+const DEFAULT_PAGE_SIZE = 500
+const DEFAULT_REPLAY_HIGH_WATER = 2 * 1024 * 1024
+const DEFAULT_HEARTBEAT_MS = 30_000
+
+function httpError(socket: Duplex, status: number, error: string, message: string, extra = '') {
+  if (!socket.writable) {
+    socket.destroy()
+    return
+  }
+  const body = JSON.stringify({ error, message })
+  socket.end(
+    `HTTP/1.1 ${status} ${STATUS_CODES[status]}\r\nContent-Type: application/json; charset=utf-8\r\n` +
+      `Content-Length: ${Buffer.byteLength(body)}\r\n${extra}Connection: close\r\n\r\n${body}`,
+  )
+}
+
+/** `cursor` query parameter: undefined (absent), a safe non-negative integer, or an error message. */
+export function parseCursor(params: URLSearchParams): { cursor?: number; error?: string } {
+  const values = params.getAll('cursor')
+  if (values.length === 0) return {}
+  if (values.length > 1) return { error: 'cursor must be given at most once' }
+  const v = values[0]
+  if (!/^\d{1,16}$/.test(v)) return { error: 'cursor must be a non-negative integer' }
+  const n = Number(v)
+  if (!Number.isSafeInteger(n)) return { error: 'cursor is too large' }
+  return { cursor: n }
+}
+
+/**
+ * One connected consumer. Frames are the stored bytes, handed to `ws.send` without copying;
+ * `queued` counts frames written to the socket whose write has not completed yet (they sit in
+ * Node's buffers, i.e. server memory).
+ */
+class Subscriber {
+  lastSeq = 0
+  queued = 0
+  closed = false
+  alive = true
+  private waiters: (() => void)[] = []
+  private readonly onWritten = () => {
+    this.queued--
+    if (this.waiters.length > 0 && this.queued === 0) {
+      const w = this.waiters
+      this.waiters = []
+      for (const fn of w) fn()
+    }
+  }
+
+  constructor(readonly ws: WebSocket) {}
+
+  get queuedBytes(): number {
+    return this.ws.bufferedAmount
+  }
+
+  send(frame: Uint8Array) {
+    this.queued++
+    this.ws.send(frame, { binary: true }, this.onWritten)
+  }
+
+  /** Resolves once every frame sent so far has been handed to the kernel (or the socket is gone). */
+  drained(): Promise<void> {
+    if (this.queued === 0 || this.closed) return Promise.resolve()
+    return new Promise((resolve) => this.waiters.push(resolve))
+  }
+
+  /** Send an error frame, then close with 1008 and the error name (as the reference does). */
+  fail(error: string, message: string) {
+    if (this.closed) return
+    this.markClosed()
+    if (this.ws.readyState !== WebSocket.OPEN) return
+    this.ws.send(encodeErrorFrame(error, message), { binary: true })
+    this.ws.close(1008, error)
+  }
+
+  markClosed() {
+    this.closed = true
+    const w = this.waiters
+    this.waiters = []
+    for (const fn of w) fn()
+  }
+}
+
+/**
+ * `com.atproto.sync.subscribeRepos` over WebSocket (`ws`, noServer). Live delivery sends the
+ * frame stored in the log (encoded once) to every live subscriber; sending never waits for a
+ * subscriber, and one whose queue overflows (count or bytes) gets `ConsumerTooSlow` and is
+ * closed. A cursor replays `seq > cursor` from the log in pages, then switches to live.
+ */
+export class SubscribeRepos {
+  readonly subscribers = new Set<Subscriber>()
+  private live = new Set<Subscriber>()
+  private wss: WebSocketServer
+  private heartbeat: NodeJS.Timeout
+  private closing = false
+  private attached: HttpServer[] = []
+  private opts: Required<SubscribeReposOptions>
+
+  constructor(opts: SubscribeReposOptions) {
+    this.opts = {
+      maxQueueBytes: DEFAULT_MAX_QUEUE_BYTES,
+      pageSize: DEFAULT_PAGE_SIZE,
+      replayHighWaterBytes: DEFAULT_REPLAY_HIGH_WATER,
+      heartbeatMs: DEFAULT_HEARTBEAT_MS,
+      ...opts,
+    }
+    this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024, clientTracking: false })
+    this.opts.sequencer.on('event', this.onEvent)
+    this.heartbeat = setInterval(() => this.ping(), this.opts.heartbeatMs)
+    this.heartbeat.unref()
+  }
+
+  /** Take over WebSocket upgrades of `http` for the subscribeRepos path. */
+  attach(http: HttpServer) {
+    http.on('upgrade', this.onUpgrade)
+    this.attached.push(http)
+  }
+
+  private onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
+    socket.on('error', () => socket.destroy())
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', 'http://localhost')
+    } catch {
+      return httpError(socket, 400, 'InvalidRequest', 'malformed request URL')
+    }
+    if (url.pathname !== SUBSCRIBE_REPOS_PATH) {
+      // another upgrade listener may own this path; when there is none, answer in JSON
+      if (this.attached.some((h) => h.listenerCount('upgrade') > 1)) return
+      return httpError(socket, 404, 'MethodNotImplemented', 'no WebSocket endpoint at this path')
+    }
+    if (req.method !== 'GET') return httpError(socket, 405, 'InvalidRequest', 'subscribeRepos takes GET', 'Allow: GET\r\n')
+    if (this.closing) return httpError(socket, 503, 'NotEnoughResources', 'server is shutting down')
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, url.searchParams))
+  }
+
+  private onConnection(ws: WebSocket, params: URLSearchParams) {
+    const sub = new Subscriber(ws)
+    this.subscribers.add(sub)
+    ws.on('pong', () => {
+      sub.alive = true
+    })
+    ws.on('error', () => ws.terminate())
+    ws.on('close', () => {
+      sub.markClosed()
+      this.live.delete(sub)
+      this.subscribers.delete(sub)
+    })
+    // consumers have nothing to say on this stream; ignore any message
+
+    const { cursor, error } = parseCursor(params)
+    if (error) return sub.fail('InvalidRequest', error)
+    const current = this.opts.sequencer.currentSeq()
+    if (cursor === undefined) {
+      sub.lastSeq = current
+      this.live.add(sub)
+      return
+    }
+    if (cursor > current) return sub.fail('FutureCursor', 'Cursor in the future.')
+    this.replay(sub, cursor).catch((err) => {
+      this.opts.logger.error({ err: { message: err?.message, stack: err?.stack } }, 'subscribeRepos replay failed')
+      sub.fail('InternalServerError', 'replay failed')
+    })
+  }
+
+  /**
+   * Replays `seq > cursor` page by page, then goes live. Each page is one short synchronous
+   * query. The switch to live happens in the same synchronous step as the query that found no
+   * more rows: writes commit and publish synchronously on this thread, so no event can land
+   * between that query and joining the live set. Events published while replaying are not
+   * buffered: they are in the log and the next page reads them; `lastSeq` dedupes the rest.
+   */
+  private async replay(sub: Subscriber, cursor: number) {
+    const { log, sequencer, pageSize, replayHighWaterBytes } = this.opts
+    let after = cursor
+    for (;;) {
+      if (sub.closed || this.closing) return
+      // the log only loses a prefix (pruning): a first retained seq beyond after+1 means events
+      // this consumer has not seen are gone — at connect time, or because pruning overtook replay
+      const current = sequencer.currentSeq()
+      if (after < current) {
+        const oldest = log.oldestSeq()
+        if (oldest === undefined || oldest > after + 1) {
+          sub.send(
+            encodeInfoFrame('OutdatedCursor', 'Requested cursor exceeded limit. Possibly missing events'),
+          )
+          after = (oldest ?? current + 1) - 1
+        }
+      }
+      const rows = log.page(after, pageSize)
+      for (const row of rows) {
+        sub.send(row.frame)
+        after = row.seq
+      }
+      sub.lastSeq = after
+      if (rows.length < pageSize) {
+        this.live.add(sub)
+        return
+      }
+      if (sub.queuedBytes > replayHighWaterBytes) await sub.drained()
+      else await new Promise((resolve) => setImmediate(resolve))
+    }
+  }
+
+  private onEvent = (evt: SequencedEvent) => {
+    const { queueLength, maxQueueBytes } = this.opts
+    for (const sub of this.live) {
+      if (evt.seq <= sub.lastSeq) continue
+      if (sub.queued >= queueLength || sub.queuedBytes + evt.frame.byteLength > maxQueueBytes) {
+        this.live.delete(sub)
+        sub.fail('ConsumerTooSlow', 'Stream consumer too slow')
+        continue
+      }
+      sub.lastSeq = evt.seq
+      sub.send(evt.frame)
+    }
+  }
+
+  private ping() {
+    for (const sub of this.subscribers) {
+      if (!sub.alive) {
+        sub.ws.terminate()
+        continue
+      }
+      sub.alive = false
+      sub.ws.ping()
+    }
+  }
+
+  /** Close every subscriber (1001, going away) and stop accepting new ones. */
+  async close(): Promise<void> {
+    this.closing = true
+    clearInterval(this.heartbeat)
+    this.opts.sequencer.off('event', this.onEvent)
+    for (const http of this.attached) http.off('upgrade', this.onUpgrade)
+    this.attached = []
+    const closing: Promise<void>[] = []
+    for (const sub of this.subscribers) {
+      sub.markClosed()
+      closing.push(
+        new Promise<void>((resolve) => {
+          if (sub.ws.readyState === WebSocket.CLOSED) return resolve()
+          sub.ws.once('close', () => resolve())
+          sub.ws.close(1001, 'server shutting down')
+          setTimeout(() => sub.ws.terminate(), 1000).unref()
+        }),
+      )
+    }
+    this.live.clear()
+    await Promise.all(closing)
+    this.subscribers.clear()
+    await new Promise<void>((resolve) => this.wss.close(() => resolve()))
+  }
+}
+
+/** A plain HTTP request on the subscribeRepos path: 405 for a non-GET, 426 for a GET without Upgrade. */
+export const subscribeReposHttpFallback: RequestHandler = (req, res) => {
+  if (req.method !== 'GET' && req.method !== 'HEAD') {
+    res.setHeader('Allow', 'GET')
+    res.status(405).json({ error: 'InvalidRequest', message: 'subscribeRepos takes GET' })
+    return
+  }
+  res.setHeader('Upgrade', 'websocket')
+  res.status(426).json({ error: 'InvalidRequest', message: 'subscribeRepos is a WebSocket endpoint: upgrade required' })
+}

@@ -1,0 +1,216 @@
+import type { Readable } from 'node:stream'
+import type { Lexicons } from '@atproto/lexicon'
+import { InvalidRequestError } from '@atproto/xrpc-server'
+import type { Db } from '../db/index.js'
+import type { Logger } from '../logger.js'
+import { blobConstraints, mimeAccepted } from './blob-lexicon.js'
+import { BlobTable, type BlobRow } from './blob-table.js'
+import type { BlobStore } from './blobstore.js'
+import { decideMime } from './mime-sniff.js'
+import type { CommitHook, CommitResult, PreparedWrite } from './types.js'
+
+export type StoredBlob = { cid: string; mimeType: string; size: number }
+
+/**
+ * The blob lifecycle:
+ * - upload: bytes streamed to temporary storage while hashing (bounded by the size limit), the
+ *   type sniffed from the first bytes, a `temp` row written, then the bytes moved to their
+ *   content address. A crash at any point leaves at most a temp row or temp file, both swept.
+ * - commit (hook): `prepare` refuses records that reference a blob this DID never uploaded, or
+ *   whose mimeType/size differ from the upload, or that break the lexicon's accept/maxSize;
+ *   `inTx` writes record_blob rows, flips referenced blobs to `permanent` and deletes the rows of
+ *   blobs no longer referenced; their files are deleted after COMMIT.
+ * - sweep: temporary blobs older than the grace period are removed (row first, then file).
+ */
+export class BlobService {
+  readonly table: BlobTable
+  private timer: NodeJS.Timeout | undefined
+  private sweeping: Promise<void> | undefined
+
+  constructor(
+    private opts: {
+      db: Db
+      store: BlobStore
+      lexicons: Lexicons
+      logger?: Logger
+      /** how long an unreferenced upload is kept */
+      tempGraceMs: number
+      sweepIntervalMs: number
+    },
+  ) {
+    this.table = new BlobTable(opts.db)
+  }
+
+  get store(): BlobStore {
+    return this.opts.store
+  }
+
+  async upload(did: string, body: AsyncIterable<Uint8Array>, declaredType: string | undefined, maxSize: number): Promise<StoredBlob> {
+    const temp = await this.opts.store.putTemp(body, { maxSize })
+    let row: BlobRow
+    try {
+      const mimeType = decideMime(temp.head, declaredType)
+      // the row first: if we crash after it, the sweep finds it; the file move is idempotent
+      row = this.table.upsertTemp(did, temp.cid, mimeType, temp.size, new Date().toISOString())
+      await this.opts.store.makePermanent(temp.key, did, temp.cid)
+      // a commit may have dropped the (permanent) row while the file was moving: no orphan file
+      if (!this.table.get(did, temp.cid)) {
+        await this.opts.store.delete(did, temp.cid)
+        throw new InvalidRequestError('The blob was deleted while it was being uploaded; upload it again')
+      }
+    } catch (err) {
+      await this.opts.store.discardTemp(temp.key)
+      throw err
+    }
+    return { cid: row.cid, mimeType: row.mime_type, size: row.size }
+  }
+
+  /** A permanent blob's bytes, type and size; temporary blobs are not served. */
+  async get(did: string, cid: string): Promise<(StoredBlob & { stream: Readable }) | null> {
+    const row = this.table.get(did, cid)
+    if (!row || row.status !== 'permanent') return null
+    const found = await this.opts.store.getStream(did, cid)
+    if (!found) return null
+    return { cid, mimeType: row.mime_type, size: found.size, stream: found.stream }
+  }
+
+  list(did: string, opts: { since?: string; cursor?: string; limit: number }): string[] {
+    return this.table.listPermanent(did, opts)
+  }
+
+  listMissing(did: string, opts: { cursor?: string; limit: number }) {
+    return this.table.listMissing(did, opts)
+  }
+
+  /** Checks every blob a write references against what this DID uploaded and the lexicon. */
+  checkWrites(did: string, writes: PreparedWrite[]): void {
+    for (const w of writes) {
+      if (w.action === 'delete') continue
+      const constraints = blobConstraints(this.opts.lexicons, w.collection, w.record)
+      for (const { ref, accept, maxSize } of w.blobs) {
+        const cid = ref.cid.toString()
+        const row = this.table.get(did, cid)
+        if (!row) {
+          throw new InvalidRequestError(`Could not find blob ${cid} referenced by ${w.uri}: upload it first`, 'BlobNotFound')
+        }
+        if (row.mime_type !== ref.mimeType) {
+          throw new InvalidRequestError(
+            `Blob ${cid} in ${w.uri} has mimeType ${ref.mimeType}, but it was stored as ${row.mime_type}`,
+            'InvalidMimeType',
+          )
+        }
+        if (row.size !== ref.size) {
+          throw new InvalidRequestError(`Blob ${cid} in ${w.uri} has size ${ref.size}, but it was stored with ${row.size} bytes`)
+        }
+        const rules = [{ accept, maxSize, path: w.uri }, ...constraints.filter((c) => c.cid === cid)]
+        for (const rule of rules) {
+          if (!mimeAccepted(row.mime_type, rule.accept)) {
+            throw new InvalidRequestError(
+              `Blob ${cid} at ${rule.path} is ${row.mime_type}; accepted types are ${rule.accept!.join(', ')}`,
+              'InvalidMimeType',
+            )
+          }
+          if (rule.maxSize !== undefined && row.size > rule.maxSize) {
+            throw new InvalidRequestError(
+              `Blob ${cid} at ${rule.path} is ${row.size} bytes; the limit there is ${rule.maxSize}`,
+              'BlobTooLarge',
+            )
+          }
+        }
+      }
+    }
+  }
+
+  /** Inside the commit's transaction: references, permanence, and unreferenced blobs. */
+  applyCommitInTx(did: string, writes: PreparedWrite[], result: CommitResult): void {
+    const released = new Set<string>()
+    // 1. forget what updated and deleted records referenced
+    for (const w of writes) {
+      if (w.action === 'delete' || w.action === 'update') {
+        for (const cid of this.table.takeRefsOfRecord(did, w.uri)) released.add(cid)
+      }
+    }
+    // 2. new references make their blobs permanent
+    for (const w of writes) {
+      if (w.action === 'delete') continue
+      for (const { ref } of w.blobs) {
+        const cid = ref.cid.toString()
+        if (!this.table.markPermanent(did, cid)) {
+          // swept between prepare and now: refuse the whole commit
+          throw new InvalidRequestError(`Could not find blob ${cid} referenced by ${w.uri}: upload it again`, 'BlobNotFound')
+        }
+        this.table.addRef(did, w.uri, cid, result.rev)
+        released.delete(cid)
+      }
+    }
+    // 3. blobs nobody references any more go away
+    const gone: string[] = []
+    for (const cid of released) {
+      if (!this.table.isReferenced(did, cid)) {
+        this.table.delete(did, cid)
+        gone.push(cid)
+      }
+    }
+    if (gone.length > 0) {
+      // after the transaction: delete a file only if its row is really gone (the transaction may
+      // still roll back; a new upload of the same bytes writes its row before its file)
+      setImmediate(() => void this.deleteFilesIfUnrecorded(did, gone))
+    }
+  }
+
+  private async deleteFilesIfUnrecorded(did: string, cids: string[]): Promise<void> {
+    for (const cid of cids) {
+      try {
+        if (!this.table.get(did, cid)) await this.opts.store.delete(did, cid)
+      } catch (err) {
+        this.opts.logger?.warn({ err: (err as Error).message, did, cid }, 'could not delete blob file')
+      }
+    }
+  }
+
+  readonly hook: CommitHook = {
+    prepare: (did, writes) => this.checkWrites(did, writes),
+    inTx: (did, writes, result) => this.applyCommitInTx(did, writes, result),
+  }
+
+  /** Remove unreferenced temporary blobs older than the grace period (rows, then files). */
+  sweep(): Promise<void> {
+    if (this.sweeping) return this.sweeping
+    this.sweeping = (async () => {
+      const cutoff = new Date(Date.now() - this.opts.tempGraceMs).toISOString()
+      let removed = 0
+      for (;;) {
+        const rows = this.table.takeExpiredTemp(cutoff, 500)
+        // synchronously after the rows' transaction, so no upload of the same bytes interleaves
+        for (const r of rows) {
+          if (!this.table.get(r.did, r.cid)) await this.opts.store.delete(r.did, r.cid)
+        }
+        removed += rows.length
+        if (rows.length < 500) break
+      }
+      const temps = await this.opts.store.sweepTemp(this.opts.tempGraceMs)
+      if (removed + temps > 0) this.opts.logger?.info({ blobs: removed, tempFiles: temps }, 'swept temporary blobs')
+    })()
+      .catch((err) => {
+        this.opts.logger?.error({ err: (err as Error).message }, 'blob sweep failed')
+      })
+      .finally(() => {
+        this.sweeping = undefined
+      })
+    return this.sweeping
+  }
+
+  /** A sweep now (what a crash left behind) and then every interval. */
+  startSweeper(): Promise<void> {
+    this.stopSweeper()
+    this.timer = setInterval(() => void this.sweep(), this.opts.sweepIntervalMs)
+    this.timer.unref()
+    return this.sweep()
+  }
+
+  async stopSweeper(): Promise<void> {
+    if (this.timer) clearInterval(this.timer)
+    this.timer = undefined
+    await this.sweeping
+  }
+}

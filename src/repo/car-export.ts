@@ -1,0 +1,327 @@
+import { Readable } from 'node:stream'
+import Database from 'better-sqlite3'
+import { encode as cborEncode } from '@atproto/lex-cbor'
+import { parseCid, type Cid } from '@atproto/lex-data'
+import { BlockMap, blocksToCarFile, MST, ReadableBlockstore } from '@atproto/repo'
+import { InvalidRequestError } from '@atproto/xrpc-server'
+
+/** Rows fetched per page while streaming a repo (bounded memory whatever the repo size). */
+const PAGE_ROWS = 1000
+/** Output chunk size handed to the HTTP response. */
+const CHUNK_BYTES = 128 * 1024
+/** Read connections kept open between exports. */
+const MAX_IDLE_CONNECTIONS = 4
+
+type Stmts = {
+  root: Database.Statement<[string], { cid: string; rev: string; data_cid: string }>
+  block: Database.Statement<[string, string], { content: Buffer }>
+  pageAll: Database.Statement<[string, string, number], [string, Buffer]>
+  pageSince: Database.Statement<[string, string, string, number], [string, Buffer]>
+}
+
+type Snapshot = { conn: Database.Database; stmts: Stmts; released: boolean }
+
+// ---- CAR framing -----------------------------------------------------------------------------
+
+const B32 = new Int8Array(128).fill(-1)
+for (let i = 0; i < 32; i++) B32['abcdefghijklmnopqrstuvwxyz234567'.charCodeAt(i)] = i
+
+/**
+ * Writes the binary form of a base32 (multibase `b`) CID string into `out` at `off`, returning
+ * the length. Much faster than parsing a CID object per block; falls back for other encodings.
+ */
+function writeCidBytes(cid: string, out: Uint8Array, off: number): number {
+  if (cid.charCodeAt(0) !== 0x62 /* b */) {
+    const bytes = parseCid(cid).bytes
+    out.set(bytes, off)
+    return bytes.length
+  }
+  let bits = 0
+  let acc = 0
+  let o = off
+  for (let i = 1; i < cid.length; i++) {
+    const c = cid.charCodeAt(i)
+    const v = c < 128 ? B32[c]! : -1
+    if (v < 0) throw new Error(`invalid CID in block table: ${cid}`)
+    acc = ((acc << 5) | v) & 0xffff
+    bits += 5
+    if (bits >= 8) {
+      bits -= 8
+      out[o++] = (acc >> bits) & 0xff
+    }
+  }
+  return o - off
+}
+
+function writeVarint(n: number, out: Uint8Array, off: number): number {
+  let o = off
+  while (n >= 0x80) {
+    out[o++] = (n & 0x7f) | 0x80
+    n = Math.floor(n / 128)
+  }
+  out[o++] = n
+  return o - off
+}
+
+export function carHeader(root: Cid | null): Buffer {
+  const header = cborEncode({ version: 1, roots: root ? [root] : [] })
+  const out = Buffer.allocUnsafe(header.length + 10)
+  const n = writeVarint(header.length, out, 0)
+  out.set(header, n)
+  return out.subarray(0, n + header.length)
+}
+
+/** Packs CAR blocks into chunks of about CHUNK_BYTES. */
+class CarChunker {
+  private buf = Buffer.allocUnsafe(CHUNK_BYTES)
+  private pos = 0
+  private ready: Buffer[] = []
+
+  constructor(first: Buffer) {
+    this.ready.push(first)
+  }
+
+  add(cid: string, content: Uint8Array): void {
+    // cid (≤ 100 bytes for sha2-256 CIDs) + varint (≤ 10)
+    const need = content.length + 128
+    if (this.pos + need > this.buf.length) this.flush()
+    if (need > this.buf.length) {
+      const big = Buffer.allocUnsafe(need)
+      const len = this.frame(big, 0, cid, content)
+      this.ready.push(big.subarray(0, len))
+      return
+    }
+    this.pos += this.frame(this.buf, this.pos, cid, content)
+  }
+
+  private frame(out: Buffer, off: number, cid: string, content: Uint8Array): number {
+    // write the CID after room for the length varint, then move it into place
+    const scratch = off + 10
+    const cidLen = writeCidBytes(cid, out, scratch)
+    const total = cidLen + content.length
+    const vl = writeVarint(total, out, off)
+    if (vl !== 10) out.copyWithin(off + vl, scratch, scratch + cidLen)
+    out.set(content, off + vl + cidLen)
+    return vl + total
+  }
+
+  flush(): void {
+    if (this.pos > 0) {
+      this.ready.push(this.buf.subarray(0, this.pos))
+      this.buf = Buffer.allocUnsafe(CHUNK_BYTES)
+      this.pos = 0
+    }
+  }
+
+  take(): Buffer[] {
+    const out = this.ready
+    this.ready = []
+    return out
+  }
+}
+
+// ---- snapshot reads --------------------------------------------------------------------------
+
+/** @atproto/repo's read interface over one DID's blocks inside a snapshot. */
+class SnapshotBlockstore extends ReadableBlockstore {
+  constructor(
+    private did: string,
+    private stmt: Stmts['block'],
+  ) {
+    super()
+  }
+
+  async getBytes(cid: Cid): Promise<Uint8Array | null> {
+    const row = this.stmt.get(this.did, cid.toString())
+    return row ? row.content : null
+  }
+
+  async has(cid: Cid): Promise<boolean> {
+    return (await this.getBytes(cid)) !== null
+  }
+
+  async getBlocks(cids: Cid[]): Promise<{ blocks: BlockMap; missing: Cid[] }> {
+    const blocks = new BlockMap()
+    const missing: Cid[] = []
+    for (const cid of cids) {
+      const bytes = await this.getBytes(cid)
+      if (bytes) blocks.set(cid, bytes)
+      else missing.push(cid)
+    }
+    return { blocks, missing }
+  }
+}
+
+export type RepoExport = { commitCid: string; rev: string; stream: Readable }
+
+/**
+ * Reads repositories for the sync API from a consistent snapshot: each export or proof takes a
+ * read-only connection of its own (on the same database file) and holds one read transaction
+ * for its whole duration, so concurrent commits neither tear it nor block on it (WAL). The main
+ * connection never has an iterator open across an await.
+ */
+export class RepoExporter {
+  private idle: Snapshot[] = []
+  private open = new Set<Database.Database>()
+  private closed = false
+
+  constructor(private dbPath: string) {}
+
+  private acquire(): Snapshot {
+    if (this.closed) throw new Error('repo exporter is closed')
+    let snap = this.idle.pop()
+    if (!snap) {
+      const conn = new Database(this.dbPath, { readonly: true, fileMustExist: true })
+      conn.pragma('busy_timeout = 5000')
+      conn.pragma('cache_size = -16000')
+      this.open.add(conn)
+      snap = {
+        conn,
+        released: false,
+        stmts: {
+          root: conn.prepare('SELECT cid, rev, data_cid FROM repo_root WHERE did = ?'),
+          block: conn.prepare('SELECT content FROM repo_block WHERE did = ? AND cid = ?'),
+          pageAll: conn
+            .prepare<[string, string, number], [string, Buffer]>(
+              'SELECT cid, content FROM repo_block WHERE did = ? AND cid > ? ORDER BY cid LIMIT ?',
+            )
+            .raw(true),
+          pageSince: conn
+            .prepare<[string, string, string, number], [string, Buffer]>(
+              `SELECT cid, content FROM repo_block INDEXED BY repo_block_rev_idx
+               WHERE did = ?1 AND (rev, cid) > (?2, ?3) ORDER BY rev, cid LIMIT ?4`,
+            )
+            .raw(true),
+        } as Stmts,
+      }
+    }
+    snap.released = false
+    // the first read after BEGIN pins the snapshot
+    snap.conn.exec('BEGIN')
+    return snap
+  }
+
+  private release(snap: Snapshot): void {
+    if (snap.released) return
+    snap.released = true
+    try {
+      snap.conn.exec('ROLLBACK')
+    } catch {
+      // no transaction left
+    }
+    if (!this.closed && this.idle.length < MAX_IDLE_CONNECTIONS) this.idle.push(snap)
+    else {
+      this.open.delete(snap.conn)
+      snap.conn.close()
+    }
+  }
+
+  private root(snap: Snapshot, did: string) {
+    const root = snap.stmts.root.get(did)
+    if (!root) throw new InvalidRequestError(`Could not find repo for DID: ${did}`, 'RepoNotFound')
+    return root
+  }
+
+  /**
+   * A CARv1 stream of the repo: the signed commit first, then every block (or, with `since`, the
+   * blocks first written by a later rev). Rows are read in keyset-paginated pages, and the next
+   * page is only read when the consumer wants more bytes (backpressure).
+   */
+  exportRepo(did: string, since?: string): RepoExport {
+    const snap = this.acquire()
+    let root: { cid: string; rev: string }
+    let commitBytes: Buffer
+    try {
+      root = this.root(snap, did)
+      const commit = snap.stmts.block.get(did, root.cid)
+      if (!commit) throw new Error(`commit block ${root.cid} of ${did} is missing`)
+      commitBytes = commit.content
+    } catch (err) {
+      this.release(snap)
+      throw err
+    }
+    const commitCid = root.cid
+    const header = carHeader(parseCid(commitCid))
+    const release = () => this.release(snap)
+
+    async function* generate(): AsyncGenerator<Buffer> {
+      try {
+        const chunker = new CarChunker(header)
+        chunker.add(commitCid, commitBytes)
+        let lastCid = ''
+        let lastRev = since ?? ''
+        if (since !== undefined) lastCid = '~' // after every CID: rows with rev = since are excluded
+        for (;;) {
+          const rows =
+            since === undefined
+              ? snap.stmts.pageAll.all(did, lastCid, PAGE_ROWS)
+              : snap.stmts.pageSince.all(did, lastRev, lastCid, PAGE_ROWS)
+          for (const [cid, content] of rows) {
+            if (cid !== commitCid) chunker.add(cid, content)
+          }
+          if (rows.length < PAGE_ROWS) break
+          const last = rows[rows.length - 1]!
+          lastCid = last[0]
+          if (since !== undefined) {
+            const row = snap.stmts.pageSince
+            void row
+            lastRev = revOf(snap, did, lastCid)
+          }
+          for (const chunk of chunker.take()) yield chunk
+        }
+        chunker.flush()
+        for (const chunk of chunker.take()) yield chunk
+      } finally {
+        release()
+      }
+    }
+
+    const stream = Readable.from(generate(), { objectMode: false, highWaterMark: CHUNK_BYTES })
+    // a stream destroyed before its first read never enters the generator's `finally`
+    stream.once('close', release)
+    return { commitCid, rev: root.rev, stream }
+  }
+
+  /**
+   * A CAR proving the record at collection/rkey, or its absence: the signed commit, the MST
+   * nodes on the path to the key, and the record block when it exists.
+   */
+  async proveRecord(did: string, collection: string, rkey: string): Promise<{ car: Uint8Array; cid: string | null }> {
+    const snap = this.acquire()
+    try {
+      const root = this.root(snap, did)
+      const storage = new SnapshotBlockstore(did, snap.stmts.block)
+      const mst = MST.load(storage, parseCid(root.data_cid))
+      const key = `${collection}/${rkey}`
+      const blocks = await mst.getCoveringProof(key)
+      const leaf = await mst.get(key)
+      if (leaf) {
+        const bytes = await storage.getBytes(leaf)
+        if (bytes) blocks.set(leaf, bytes)
+      }
+      const commitCid = parseCid(root.cid)
+      const commit = await storage.getBytes(commitCid)
+      if (!commit) throw new Error(`commit block ${root.cid} of ${did} is missing`)
+      blocks.set(commitCid, commit)
+      return { car: await blocksToCarFile(commitCid, blocks), cid: leaf ? leaf.toString() : null }
+    } finally {
+      this.release(snap)
+    }
+  }
+
+  close(): void {
+    this.closed = true
+    for (const snap of this.idle) {
+      this.open.delete(snap.conn)
+      snap.conn.close()
+    }
+    this.idle = []
+  }
+}
+
+function revOf(snap: Snapshot, did: string, cid: string): string {
+  const stmt = (snap as Snapshot & { revStmt?: Database.Statement<[string, string], { rev: string }> }).revStmt
+  const s = stmt ?? snap.conn.prepare<[string, string], { rev: string }>('SELECT rev FROM repo_block WHERE did = ? AND cid = ?')
+  ;(snap as Snapshot & { revStmt?: typeof s }).revStmt = s
+  return s.get(did, cid)!.rev
+}

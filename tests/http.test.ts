@@ -1,0 +1,144 @@
+// The HTTP edge: every failure is an XRPC JSON error, limits are enforced early, and the
+// server stays up whatever a client sends.
+import { connect } from 'node:net'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { startNetwork, type TestNetwork } from './_harness.ts'
+
+let net: TestNetwork
+let alice: Awaited<ReturnType<TestNetwork['createAccount']>>
+
+/** Sends raw bytes and returns the raw response text (or '' if the server closed silently). */
+function rawRequest(port: number, data: string | Buffer, opts: { endAfterWrite?: boolean; waitMs?: number } = {}): Promise<{ text: string; ms: number }> {
+  return new Promise((resolve, reject) => {
+    const start = Date.now()
+    const sock = connect(port, '127.0.0.1')
+    let text = ''
+    sock.on('data', (d) => (text += d.toString('latin1')))
+    sock.on('close', () => resolve({ text, ms: Date.now() - start }))
+    sock.on('error', (err: NodeJS.ErrnoException) => (err.code === 'ECONNRESET' ? resolve({ text, ms: Date.now() - start }) : reject(err)))
+    sock.write(data)
+    if (opts.endAfterWrite) sock.end()
+    setTimeout(() => sock.destroy(), opts.waitMs ?? 10_000)
+  })
+}
+
+function parseResponse(text: string): { status: number; headers: string; body: any } {
+  const [head, ...rest] = text.split('\r\n\r\n')
+  const status = Number(/^HTTP\/1\.1 (\d{3})/.exec(head)?.[1] ?? 0)
+  let body: any = rest.join('\r\n\r\n')
+  // chunked bodies: take the JSON object inside
+  const m = /\{[\s\S]*\}/.exec(body)
+  body = m ? JSON.parse(m[0]) : body
+  return { status, headers: head.toLowerCase(), body }
+}
+
+async function postJson(path: string, body: string | Buffer, headers: Record<string, string> = {}) {
+  const res = await fetch(`${net.url}${path}`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${alice.agent.session!.accessJwt}`, ...headers },
+    body,
+  })
+  return { status: res.status, body: (await res.json()) as any }
+}
+
+test.before(async () => {
+  net = await startNetwork({ PDS_REQUEST_TIMEOUT_MS: '1500', PDS_JSON_BODY_LIMIT: String(256 * 1024) })
+  alice = await net.createAccount('alice')
+})
+
+test.after(async () => {
+  await net.close()
+})
+
+test('_health answers the version', async () => {
+  const res = await fetch(`${net.url}/xrpc/_health`)
+  assert.is(res.status, 200)
+  assert.equal(await res.json(), { version: net.pds.cfg.version })
+})
+
+test('unknown methods are MethodNotImplemented with a JSON body', async () => {
+  const res = await fetch(`${net.url}/xrpc/com.example.nothing.here`)
+  assert.is(res.status, 501)
+  const body = (await res.json()) as any
+  assert.is(body.error, 'MethodNotImplemented')
+  assert.type(body.message, 'string')
+})
+
+test('malformed JSON, invalid UTF-8 and lone surrogates are 400 and store nothing', async () => {
+  const coll = 'com.example.edge'
+  const cases: [string, string | Buffer][] = [
+    ['malformed', '{"repo": "x", '],
+    ['invalid utf-8', Buffer.concat([Buffer.from(`{"repo":"${alice.did}","collection":"${coll}","record":{"t":"`), Buffer.from([0xc3, 0x28]), Buffer.from('"}}')])],
+    ['lone surrogate', `{"repo":"${alice.did}","collection":"${coll}","record":{"t":"\\ud800"}}`],
+    ['lone surrogate in a key', `{"repo":"${alice.did}","collection":"${coll}","record":{"\\udfff":"x"}}`],
+  ]
+  for (const [name, body] of cases) {
+    const res = await postJson('/xrpc/com.atproto.repo.createRecord', body)
+    assert.is(res.status, 400, name)
+    assert.is(res.body.error, 'InvalidRequest', name)
+    assert.type(res.body.message, 'string')
+  }
+  const list = await net.agent().com.atproto.repo.listRecords({ repo: alice.did, collection: coll })
+  assert.is(list.data.records.length, 0)
+})
+
+test('a body over the limit is 413; a declared oversize Content-Length is refused before the body arrives', async () => {
+  const big = JSON.stringify({ repo: alice.did, collection: 'com.example.edge', record: { t: 'x'.repeat(300 * 1024) } })
+  const res = await postJson('/xrpc/com.atproto.repo.createRecord', big)
+  assert.is(res.status, 413)
+  assert.is(res.body.error, 'PayloadTooLarge')
+
+  // declare 100 MiB and send nothing: the answer must come at once
+  const { text, ms } = await rawRequest(
+    net.pds.http.port,
+    `POST /xrpc/com.atproto.repo.createRecord HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${100 * 1024 * 1024}\r\n\r\n`,
+    { waitMs: 5000 },
+  )
+  const parsed = parseResponse(text)
+  assert.is(parsed.status, 413)
+  assert.is(parsed.body.error, 'PayloadTooLarge')
+  assert.ok(ms < 1500, `answered after ${ms} ms`)
+
+  // chunked (no Content-Length) over the limit is refused too
+  const chunk = 'x'.repeat(64 * 1024)
+  let raw = `POST /xrpc/com.atproto.repo.createRecord HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`
+  for (let i = 0; i < 6; i++) raw += `${chunk.length.toString(16)}\r\n${chunk}\r\n`
+  raw += '0\r\n\r\n'
+  const chunked = parseResponse((await rawRequest(net.pds.http.port, raw, { waitMs: 5000 })).text)
+  assert.is(chunked.status, 413)
+  assert.is(chunked.body.error, 'PayloadTooLarge')
+})
+
+test('oversized URLs and headers get an XRPC JSON error, not a bare Node page', async () => {
+  const longUrl = `GET /xrpc/com.atproto.repo.listRecords?repo=${'a'.repeat(20_000)} HTTP/1.1\r\nHost: localhost\r\n\r\n`
+  const r1 = parseResponse((await rawRequest(net.pds.http.port, longUrl)).text)
+  assert.is(r1.status, 431)
+  assert.is(r1.body.error, 'InvalidRequest')
+  assert.ok(r1.headers.includes('application/json'))
+  const bigHeader = `GET /xrpc/_health HTTP/1.1\r\nHost: localhost\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`
+  const r2 = parseResponse((await rawRequest(net.pds.http.port, bigHeader)).text)
+  assert.is(r2.status, 431)
+  assert.type(r2.body.message, 'string')
+  const garbage = parseResponse((await rawRequest(net.pds.http.port, 'NOT HTTP AT ALL\r\n\r\n')).text)
+  assert.is(garbage.status, 400)
+  assert.is(garbage.body.error, 'InvalidRequest')
+})
+
+test('a never-ending body times out with an XRPC JSON error', async () => {
+  const start = `POST /xrpc/com.atproto.repo.createRecord HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"repo":`
+  const { text, ms } = await rawRequest(net.pds.http.port, start, { waitMs: 8000 })
+  const res = parseResponse(text)
+  assert.is(res.status, 408)
+  assert.is(res.body.error, 'RequestTimeout')
+  assert.ok(ms >= 1000 && ms < 7000, `timed out after ${ms} ms`)
+})
+
+test('the server is still up and serving after all of that', async () => {
+  const res = await alice.agent.com.atproto.repo.createRecord({ repo: alice.did, collection: 'com.example.edge', record: { ok: true } })
+  assert.ok(res.data.cid)
+  const health = await fetch(`${net.url}/xrpc/_health`)
+  assert.is(health.status, 200)
+})
+
+test.run()
