@@ -14,6 +14,9 @@ export type Config = {
   dbPath: string
   blobstoreLocation: string
   blobUploadLimit: number
+  /** how long an uploaded blob that no record references is kept before the sweep removes it */
+  blobTempGraceMs: number
+  blobSweepIntervalMs: number
   jsonBodyLimit: number
   /** a request (headers + body) must arrive within this many ms */
   requestTimeoutMs: number
@@ -110,6 +113,8 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     dbPath: join(dataDirectory, 'carrel.sqlite'),
     blobstoreLocation: resolve(env.PDS_BLOBSTORE_DISK_LOCATION || join(dataDirectory, 'blobs')),
     blobUploadLimit: int(env.PDS_BLOB_UPLOAD_LIMIT, 5 * 1024 * 1024),
+    blobTempGraceMs: int(env.PDS_BLOB_TEMP_GRACE_MS, 60 * 60 * 1000),
+    blobSweepIntervalMs: int(env.PDS_BLOB_SWEEP_INTERVAL_MS, 10 * 60 * 1000),
     jsonBodyLimit: int(env.PDS_JSON_BODY_LIMIT, 1024 * 1024 * 2),
     requestTimeoutMs: int(env.PDS_REQUEST_TIMEOUT_MS, 30_000),
     plcUrl,

@@ -1,4 +1,4 @@
-import type { Lexicons } from '@atproto/lexicon'
+import type { LexiconDoc, Lexicons } from '@atproto/lexicon'
 import { AccountManager } from './auth/account-manager.js'
 import { AccountStore } from './auth/account-store.js'
 import { InviteStore } from './auth/invite-store.js'
@@ -9,9 +9,12 @@ import type { Config } from './config.js'
 import { migrateToLatest, openDatabase, type Db } from './db/index.js'
 import { Sequencer } from './firehose/sequencer.js'
 import { IdentityService } from './identity/service.js'
-import { createLexicons } from './lexicons.js'
+import { loadLexicons } from './lexicons.js'
 import { createLogger, type Logger } from './logger.js'
 import { RepoService } from './repo/service.js'
+import { BlobService } from './repo/blob-service.js'
+import { DiskBlobStore } from './repo/blobstore.js'
+import { RepoExporter } from './repo/car-export.js'
 
 /** The stores and services that XRPC handlers receive. Built once at start-up. */
 export type AppContext = {
@@ -19,6 +22,8 @@ export type AppContext = {
   db: Db
   logger: Logger
   lexicons: Lexicons
+  /** every lexicon document the XRPC server routes and validates */
+  lexiconDocs: LexiconDoc[]
   accounts: AccountStore
   sequencer: Sequencer
   repo: RepoService
@@ -31,6 +36,10 @@ export type AppContext = {
   identity: IdentityService
   /** account creation, login, refresh, logout */
   accountManager: AccountManager
+  /** uploads, blob lifecycle (commit hook, sweeper), blob reads */
+  blobs: BlobService
+  /** snapshot reads for the sync API (CAR export, record proofs) */
+  exporter: RepoExporter
   /** closes services in reverse order of creation */
   close(): Promise<void>
 }
@@ -39,10 +48,20 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const logger = createLogger(cfg.logLevel)
   const db = openDatabase(cfg.dbPath)
   await migrateToLatest(db)
-  const lexicons = createLexicons()
+  const { docs: lexiconDocs, lexicons } = await loadLexicons()
   const accounts = new AccountStore(db)
   const sequencer = new Sequencer(db)
   const repo = new RepoService({ db, sequencer, accounts, lexicons })
+  const blobs = new BlobService({
+    db,
+    store: new DiskBlobStore(cfg.blobstoreLocation),
+    lexicons,
+    logger,
+    tempGraceMs: cfg.blobTempGraceMs,
+    sweepIntervalMs: cfg.blobSweepIntervalMs,
+  })
+  repo.hooks.push(blobs.hook)
+  const exporter = new RepoExporter(cfg.dbPath)
   const tokens = new TokenService(cfg.jwtSecret, {
     serviceDid: cfg.serviceDid,
     accessLifetimeMs: cfg.accessTokenLifetimeMs,
@@ -74,6 +93,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     db,
     logger,
     lexicons,
+    lexiconDocs,
     accounts,
     sequencer,
     repo,
@@ -83,7 +103,11 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     invites,
     identity,
     accountManager,
+    blobs,
+    exporter,
     async close() {
+      await blobs.stopSweeper()
+      exporter.close()
       await db.close()
     },
   }

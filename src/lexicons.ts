@@ -1,8 +1,8 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
+import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { fileURLToPath } from 'node:url'
-import { schemas as atprotoSchemas } from '@atproto/api'
-import { Lexicons, type LexiconDoc } from '@atproto/lexicon'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import type { LexiconDoc, Lexicons } from '@atproto/lexicon'
 
 const lexiconsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'lexicons')
 
@@ -16,11 +16,27 @@ function readLexiconFiles(dir: string): LexiconDoc[] {
   return out
 }
 
-/** com.atproto.*, app.bsky.*, chat.bsky.*, tools.ozone.* from @atproto/api, plus our app.carrel.* files */
-export function loadLexiconDocs(): LexiconDoc[] {
-  return [...(atprotoSchemas as LexiconDoc[]), ...readLexiconFiles(lexiconsDir)]
+type ApiLexiconModule = { schemas: LexiconDoc[]; lexicons: Lexicons }
+
+/**
+ * The com.atproto.*, app.bsky.*, chat.bsky.* and tools.ozone.* lexicons published with
+ * @atproto/api. Only its generated lexicon module is loaded, by file path: the package's
+ * entry point also loads the whole client, which costs the server ~25 MB of memory.
+ */
+async function loadPublishedLexicons(): Promise<ApiLexiconModule> {
+  const require = createRequire(import.meta.url)
+  const entry = require.resolve('@atproto/api')
+  return (await import(pathToFileURL(join(dirname(entry), 'client', 'lexicons.js')).href)) as ApiLexiconModule
 }
 
-export function createLexicons(docs: LexiconDoc[] = loadLexiconDocs()): Lexicons {
-  return new Lexicons(docs)
+export type LoadedLexicons = { docs: LexiconDoc[]; lexicons: Lexicons }
+
+/** The published lexicons plus our own app.carrel.* files in lexicons/. */
+export async function loadLexicons(): Promise<LoadedLexicons> {
+  const published = await loadPublishedLexicons()
+  const own = readLexiconFiles(lexiconsDir)
+  // the module's Lexicons instance is ours alone: extend it rather than build a second one
+  const lexicons = published.lexicons
+  for (const doc of own) if (!lexicons.getDef(doc.id)) lexicons.add(doc)
+  return { docs: [...published.schemas, ...own], lexicons }
 }

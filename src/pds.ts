@@ -36,6 +36,8 @@ export async function startPds(env: Record<string, string | undefined> = process
   }
   // port 0 (tests): the real port is known only now; DID documents must carry the real URL
   if (cfg.devMode && cfg.port === 0) cfg.publicUrl = `http://localhost:${http.port}`
+  // temporary blobs a crash left behind, then every interval
+  await ctx.blobs.startSweeper()
   const firehose = await startFirehose(ctx, http.http)
   let closed = false
   return {
@@ -47,6 +49,7 @@ export async function startPds(env: Record<string, string | undefined> = process
     async close() {
       if (closed) return
       closed = true
+      await ctx.blobs.stopSweeper()
       await firehose.close()
       await http.close()
       await plc?.close()

@@ -69,7 +69,8 @@ function errorHandler(ctx: AppContext): ErrorRequestHandler {
 export function createApp(ctx: AppContext): express.Express {
   const app = express()
   app.disable('x-powered-by')
-  app.set('trust proxy', true)
+  // X-Forwarded-For is believed only from a proxy on this host or a private network
+  app.set('trust proxy', ['loopback', 'linklocal', 'uniquelocal'])
   app.use(requestLog(ctx))
   app.use(cors({ maxAge: 86400 }))
   app.use(declaredLengthLimit(ctx))
@@ -84,7 +85,7 @@ export function createApp(ctx: AppContext): express.Express {
   // WebSocket upgrades of this path are taken by the firehose (src/firehose); plain requests land here
   app.all(SUBSCRIBE_REPOS_PATH, subscribeReposHttpFallback)
 
-  const xrpc = createXrpcServer([...ctx.lexicons], {
+  const xrpc = createXrpcServer(ctx.lexiconDocs, {
     payload: {
       jsonLimit: ctx.cfg.jsonBodyLimit,
       blobLimit: ctx.cfg.blobUploadLimit,

@@ -31,6 +31,8 @@ export class RawSubscriber {
   private waiters: (() => void)[] = []
   closeInfo: { code: number; reason: string } | undefined
   ws: WebSocket
+  /** called for every decoded frame as it arrives */
+  onFrame: ((f: Frame) => void) | undefined
 
   constructor(url: string) {
     this.ws = new WebSocket(url)
@@ -47,7 +49,9 @@ export class RawSubscriber {
     })
     this.ws.on('message', (data, isBinary) => {
       if (!isBinary) throw new Error('text frame on subscribeRepos')
-      this.frames.push(decodeFrame(new Uint8Array(data as Buffer)))
+      const f = decodeFrame(new Uint8Array(data as Buffer))
+      this.frames.push(f)
+      this.onFrame?.(f)
       this.wake()
     })
   }

@@ -109,7 +109,7 @@ test('embedded PLC: genesis, updates, forks by a higher-priority key, and refusa
       signer: signer(k1),
     })
     assert.is((await postOp(dir.url, did, genesis)).status, 200)
-    const doc = await (await fetch(`${dir.url}/${did}`)).json()
+    const doc = (await (await fetch(`${dir.url}/${did}`)).json()) as any
     assert.is(doc.id, did)
     assert.equal(doc.alsoKnownAs, ['at://first.test'])
 
@@ -126,7 +126,7 @@ test('embedded PLC: genesis, updates, forks by a higher-priority key, and refusa
     // an update by the lower-priority key
     const byK2 = await plc.updateHandleOp(genesis, signer(k2), 'second.test')
     assert.is((await postOp(dir.url, did, byK2)).status, 200)
-    assert.equal((await (await fetch(`${dir.url}/${did}`)).json()).alsoKnownAs, ['at://second.test'])
+    assert.equal(((await (await fetch(`${dir.url}/${did}`)).json()) as any).alsoKnownAs, ['at://second.test'])
 
     // a key that is not a rotation key cannot sign
     const stranger = await Secp256k1Keypair.create()
@@ -147,7 +147,7 @@ test('embedded PLC: genesis, updates, forks by a higher-priority key, and refusa
         [false, false],
       ],
     )
-    assert.equal((await (await fetch(`${dir.url}/${did}`)).json()).alsoKnownAs, ['at://third.test'])
+    assert.equal(((await (await fetch(`${dir.url}/${did}`)).json()) as any).alsoKnownAs, ['at://third.test'])
     // k2 cannot fork back over k1's op
     const k2Again = await plc.updateHandleOp(genesis, signer(k2), 'fourth.test')
     assert.is((await postOp(dir.url, did, k2Again)).status, 400)
@@ -182,7 +182,7 @@ test('embedded PLC: the operation log survives closing and reopening the databas
     signer: signer(k1),
   })
   assert.is((await postOp(dir.url, did, op)).status, 200)
-  const before = await (await fetch(`${dir.url}/${did}`)).json()
+  const before = (await (await fetch(`${dir.url}/${did}`)).json()) as any
   await dir.close()
   await first.db.close()
 

@@ -182,6 +182,43 @@ test('validate: unset, true, false and unknown lexicons', async () => {
   assert.is((got.data.value as any).$type, 'com.example.thing')
 })
 
+test('app.carrel.* records are validated against our own lexicons', async () => {
+  const now = new Date().toISOString()
+  const book = await alice.agent.com.atproto.repo.createRecord({
+    repo: alice.did,
+    collection: 'app.carrel.library.book',
+    record: { title: 'The Hobbit', authors: ['J. R. R. Tolkien'], readingStatus: 'reading', rating: 5, progress: 40, createdAt: now },
+  })
+  assert.is(book.data.validationStatus, 'valid')
+  for (const bad of [
+    { authors: ['no title'], createdAt: now },
+    { title: 'Rated too high', rating: 9, createdAt: now },
+    { title: 'Progress', progress: 140, createdAt: now },
+    { title: 'No date' },
+    { title: 'Bad date', createdAt: 'yesterday' },
+  ]) {
+    await expectXrpcError(
+      () => alice.agent.com.atproto.repo.createRecord({ repo: alice.did, collection: 'app.carrel.library.book', record: bad }),
+      400,
+      'InvalidRecord',
+    )
+  }
+  const device = await alice.agent.com.atproto.repo.putRecord({
+    repo: alice.did,
+    collection: 'app.carrel.sync.device',
+    rkey: 'laptop-7f3a',
+    record: { name: 'Laptop', platform: 'linux', appVersion: '1.2.0', createdAt: now },
+  })
+  assert.is(device.data.validationStatus, 'valid')
+  await expectXrpcError(
+    () => alice.agent.com.atproto.repo.createRecord({
+      repo: alice.did, collection: 'app.carrel.library.book', rkey: 'not-a-tid', record: { title: 'x', createdAt: now },
+    }),
+    400,
+    'InvalidRequest',
+  )
+})
+
 test('every invalid record key and collection NSID from the interop fixtures is refused', async () => {
   for (const rkey of readFixtureLines(join(interop, 'syntax', 'recordkey_syntax_invalid.txt'))) {
     await expectXrpcError(

@@ -78,7 +78,7 @@ test('embedded PLC: a DID created before a restart still resolves after it', asy
   const created = await agent.createAccount({ handle: 'offline.test', email: 'offline@mail.test', password: 'password123' })
   const did = created.data.did
   assert.match(did, /^did:plc:/)
-  const docBefore = await (await fetch(`${plcUrl1}/${did}`)).json()
+  const docBefore = (await (await fetch(`${plcUrl1}/${did}`)).json()) as any
   const row = pds.ctx.accounts.getByDid(did)!
   const key = await SigningKey.fromPrivateKey(new Uint8Array(row.signing_key))
   const identBefore = await pds.ctx.identity.didResolver.resolveAtproto(did)
@@ -111,7 +111,7 @@ test('embedded PLC: a DID created before a restart still resolves after it', asy
     email: 'offline2@mail.test',
     password: 'password123',
   })
-  assert.is((await (await fetch(`${plcUrl2}/${second.data.did}`)).json()).id, second.data.did)
+  assert.is(((await (await fetch(`${plcUrl2}/${second.data.did}`)).json()) as any).id, second.data.did)
   await pds.close()
   pds = undefined
 })

@@ -106,7 +106,7 @@ test('createAccount: the DID document in PLC has the signing key, handle, endpoi
   assert.is(ident.handle, handle)
   assert.is(ident.pds, net.pds.url)
   assert.is(net.pds.cfg.publicUrl, net.pds.url)
-  const data = await (await fetch(`${net.plc.url}/${did}/data`)).json()
+  const data = (await (await fetch(`${net.plc.url}/${did}/data`)).json()) as any
   const rotationKey = await net.pds.ctx.identity.plcRotationKey()
   assert.ok(data.rotationKeys.includes(rotationKey.did()))
   assert.equal(data.alsoKnownAs, [`at://${handle}`])

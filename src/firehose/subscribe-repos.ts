@@ -138,6 +138,11 @@ export class SubscribeRepos {
     this.heartbeat.unref()
   }
 
+  /** subscribers currently following live events (replaying or dropped ones are not counted) */
+  get liveCount(): number {
+    return this.live.size
+  }
+
   /** Take over WebSocket upgrades of `http` for the subscribeRepos path. */
   attach(http: HttpServer) {
     http.on('upgrade', this.onUpgrade)
@@ -201,6 +206,9 @@ export class SubscribeRepos {
   private async replay(sub: Subscriber, cursor: number) {
     const { log, sequencer, pageSize, replayHighWaterBytes } = this.opts
     let after = cursor
+    // pages are sized by bytes as well as rows: start small, grow while frames are small, so a
+    // page of large commits never holds much more than the high-water mark in memory
+    let limit = Math.min(16, pageSize)
     for (;;) {
       if (sub.closed || this.closing) return
       // the log only loses a prefix (pruning): a first retained seq beyond after+1 means events
@@ -215,32 +223,58 @@ export class SubscribeRepos {
           after = (oldest ?? current + 1) - 1
         }
       }
-      const rows = log.page(after, pageSize)
+      const rows = log.page(after, limit)
+      let bytes = 0
       for (const row of rows) {
         sub.send(row.frame)
+        bytes += row.frame.byteLength
         after = row.seq
       }
       sub.lastSeq = after
-      if (rows.length < pageSize) {
+      if (rows.length < limit) {
         this.live.add(sub)
         return
       }
+      const avg = Math.max(1, bytes / rows.length)
+      limit = Math.max(1, Math.min(pageSize, limit * 2, Math.floor(replayHighWaterBytes / avg)))
       if (sub.queuedBytes > replayHighWaterBytes) await sub.drained()
       else await new Promise((resolve) => setImmediate(resolve))
     }
   }
 
+  /**
+   * Published events wait here for one turn of the event loop, so the writer's HTTP response is
+   * not held up by the fan-out; the fan-out then sends a tick's events in one pass. A subscriber
+   * that went live in between already has them from its replay: `lastSeq` skips those.
+   */
+  private outbox: SequencedEvent[] = []
+  private flushScheduled = false
+
   private onEvent = (evt: SequencedEvent) => {
+    this.outbox.push(evt)
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(this.flush)
+    }
+  }
+
+  private flush = () => {
+    this.flushScheduled = false
+    const events = this.outbox
+    this.outbox = []
+    if (this.closing) return
     const { queueLength, maxQueueBytes } = this.opts
-    for (const sub of this.live) {
-      if (evt.seq <= sub.lastSeq) continue
-      if (sub.queued >= queueLength || sub.queuedBytes + evt.frame.byteLength > maxQueueBytes) {
-        this.live.delete(sub)
-        sub.fail('ConsumerTooSlow', 'Stream consumer too slow')
-        continue
+    for (const evt of events) {
+      for (const sub of this.live) {
+        if (evt.seq <= sub.lastSeq) continue
+        if (sub.queued >= queueLength || sub.queuedBytes + evt.frame.byteLength > maxQueueBytes) {
+          this.live.delete(sub)
+          sub.fail('ConsumerTooSlow', 'Stream consumer too slow')
+          continue
+        }
+        sub.lastSeq = evt.seq
+        sub.send(evt.frame)
       }
-      sub.lastSeq = evt.seq
-      sub.send(evt.frame)
     }
   }
 

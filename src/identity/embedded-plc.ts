@@ -1,6 +1,5 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import * as plcServer from '@did-plc/server'
 import type { Db } from '../db/index.js'
 import { SqlitePlcStore } from './plc-store.js'
 
@@ -11,6 +10,8 @@ export type EmbeddedPlc = { url: string; port: number; close(): Promise<void> }
  * standard PLC HTTP API on 127.0.0.1 from our own SQLite database.
  */
 export async function startEmbeddedPlc(db: Db, port: number): Promise<EmbeddedPlc> {
+  // loaded only in embedded mode: the PLC server and its dependencies cost ~60 MB of memory
+  const plcServer = await import('@did-plc/server')
   const server = plcServer.PlcServer.create({ db: new SqlitePlcStore(db), port })
   const http = createServer(server.app)
   await new Promise<void>((resolve, reject) => {

@@ -5,8 +5,13 @@ import { parseCid, type Cid } from '@atproto/lex-data'
 import { BlockMap, blocksToCarFile, MST, ReadableBlockstore } from '@atproto/repo'
 import { InvalidRequestError } from '@atproto/xrpc-server'
 
-/** Rows fetched per page while streaming a repo (bounded memory whatever the repo size). */
+/**
+ * A page of blocks read at once while streaming a repo: at most PAGE_ROWS rows and, unless a
+ * single block is larger, at most PAGE_BYTES (memory stays bounded whatever the repo and block
+ * sizes; records are ≤ 1 MB).
+ */
 const PAGE_ROWS = 1000
+const PAGE_BYTES = 4 * 1024 * 1024
 /** Output chunk size handed to the HTTP response. */
 const CHUNK_BYTES = 128 * 1024
 /** Read connections kept open between exports. */
@@ -15,8 +20,13 @@ const MAX_IDLE_CONNECTIONS = 4
 type Stmts = {
   root: Database.Statement<[string], { cid: string; rev: string; data_cid: string }>
   block: Database.Statement<[string, string], { content: Buffer }>
-  pageAll: Database.Statement<[string, string, number], [string, Buffer]>
-  pageSince: Database.Statement<[string, string, string, number], [string, Buffer]>
+  /** one page as [cids joined by ',', lengths joined by ',', contents concatenated, row count, last cid] */
+  pageAll: Database.Statement<[string, string, number], [string | null, string | null, Buffer | null, number, string | null]>
+  /** as pageAll, the last value being `${rev} ${cid}` of the last row */
+  pageSince: Database.Statement<[string, string, string, number], [string | null, string | null, Buffer | null, number, string | null]>
+  /** [total bytes, rows] of the next page */
+  probeAll: Database.Statement<[string, string, number], [number, number]>
+  probeSince: Database.Statement<[string, string, string, number], [number, number]>
 }
 
 type Snapshot = { conn: Database.Database; stmts: Stmts; released: boolean }
@@ -181,15 +191,35 @@ export class RepoExporter {
         stmts: {
           root: conn.prepare('SELECT cid, rev, data_cid FROM repo_root WHERE did = ?'),
           block: conn.prepare('SELECT content FROM repo_block WHERE did = ? AND cid = ?'),
+          // Before each page, the byte size of the next `limit` rows (only the size column):
+          // a page over PAGE_BYTES is read with fewer rows.
+          probeAll: conn
+            .prepare('SELECT coalesce(sum(size), 0), count(*) FROM (SELECT size FROM repo_block WHERE did = ? AND cid > ? ORDER BY cid LIMIT ?)')
+            .raw(true),
+          // A page comes back as one row: a Buffer and two strings instead of a Buffer and a
+          // string per block (per-value allocation dominates the export otherwise). The three
+          // aggregates consume the same rows in the same pass, so they stay aligned.
           pageAll: conn
-            .prepare<[string, string, number], [string, Buffer]>(
-              'SELECT cid, content FROM repo_block WHERE did = ? AND cid > ? ORDER BY cid LIMIT ?',
+            .prepare(
+              `SELECT group_concat(cid, ','), group_concat(length(content), ','),
+                      CAST(group_concat(content, '') AS BLOB), count(*), max(cid)
+               FROM (SELECT cid, content FROM repo_block WHERE did = ? AND cid > ? ORDER BY cid LIMIT ?)`,
             )
             .raw(true),
+          // keyset over the (did, rev, cid) index
+          probeSince: conn
+            .prepare(
+              `SELECT coalesce(sum(size), 0), count(*) FROM (SELECT size FROM repo_block
+               WHERE did = ? AND (rev, cid) > (?, ?) ORDER BY rev, cid LIMIT ?)`,
+            )
+            .raw(true),
+          // same shape as pageAll; the last key is max(rev || ' ' || cid): revs are TIDs, all
+          // 13 characters, so this orders exactly like (rev, cid)
           pageSince: conn
-            .prepare<[string, string, string, number], [string, Buffer]>(
-              `SELECT cid, content FROM repo_block INDEXED BY repo_block_rev_idx
-               WHERE did = ?1 AND (rev, cid) > (?2, ?3) ORDER BY rev, cid LIMIT ?4`,
+            .prepare(
+              `SELECT group_concat(cid, ','), group_concat(length(content), ','),
+                      CAST(group_concat(content, '') AS BLOB), count(*), max(rev || ' ' || cid)
+               FROM (SELECT cid, content, rev FROM repo_block WHERE did = ? AND (rev, cid) > (?, ?) ORDER BY rev, cid LIMIT ?)`,
             )
             .raw(true),
         } as Stmts,
@@ -242,7 +272,13 @@ export class RepoExporter {
     }
     const commitCid = root.cid
     const header = carHeader(parseCid(commitCid))
-    const release = () => this.release(snap)
+    let done = false
+    const release = () => {
+      // once per export: the snapshot may be reused by another export afterwards
+      if (done) return
+      done = true
+      this.release(snap)
+    }
 
     async function* generate(): AsyncGenerator<Buffer> {
       try {
@@ -251,22 +287,39 @@ export class RepoExporter {
         let lastCid = ''
         let lastRev = since ?? ''
         if (since !== undefined) lastCid = '~' // after every CID: rows with rev = since are excluded
+        let limit = PAGE_ROWS
         for (;;) {
-          const rows =
+          const [bytes, count] =
             since === undefined
-              ? snap.stmts.pageAll.all(did, lastCid, PAGE_ROWS)
-              : snap.stmts.pageSince.all(did, lastRev, lastCid, PAGE_ROWS)
-          for (const [cid, content] of rows) {
-            if (cid !== commitCid) chunker.add(cid, content)
+              ? snap.stmts.probeAll.get(did, lastCid, limit)!
+              : snap.stmts.probeSince.get(did, lastRev, lastCid, limit)!
+          if (count === 0) break
+          if (bytes > PAGE_BYTES && limit > 1) {
+            limit = Math.max(1, limit >> 2)
+            continue
           }
-          if (rows.length < PAGE_ROWS) break
-          const last = rows[rows.length - 1]!
-          lastCid = last[0]
-          if (since !== undefined) {
-            const row = snap.stmts.pageSince
-            void row
-            lastRev = revOf(snap, did, lastCid)
+          const [cidList, lenList, contents, n, lastKey] =
+            since === undefined
+              ? snap.stmts.pageAll.get(did, lastCid, limit)!
+              : snap.stmts.pageSince.get(did, lastRev, lastCid, limit)!
+          const cids = cidList!.split(',')
+          const lens = lenList!.split(',')
+          if (cids.length !== n || lens.length !== n) throw new Error('unexpected page shape in block export')
+          let off = 0
+          for (let i = 0; i < n; i++) {
+            const len = Number(lens[i])
+            if (cids[i] !== commitCid) chunker.add(cids[i]!, contents!.subarray(off, off + len))
+            off += len
           }
+          if (off !== contents!.length) throw new Error('unexpected page length in block export')
+          if (since === undefined) lastCid = lastKey!
+          else {
+            const sp = lastKey!.indexOf(' ')
+            lastRev = lastKey!.slice(0, sp)
+            lastCid = lastKey!.slice(sp + 1)
+          }
+          if (count < limit) break
+          limit = Math.min(PAGE_ROWS, limit * 2)
           for (const chunk of chunker.take()) yield chunk
         }
         chunker.flush()
@@ -317,11 +370,4 @@ export class RepoExporter {
     }
     this.idle = []
   }
-}
-
-function revOf(snap: Snapshot, did: string, cid: string): string {
-  const stmt = (snap as Snapshot & { revStmt?: Database.Statement<[string, string], { rev: string }> }).revStmt
-  const s = stmt ?? snap.conn.prepare<[string, string], { rev: string }>('SELECT rev FROM repo_block WHERE did = ? AND cid = ?')
-  ;(snap as Snapshot & { revStmt?: typeof s }).revStmt = s
-  return s.get(did, cid)!.rev
 }

@@ -9,6 +9,7 @@ import type { Db } from '../db/index.js'
 import type { Sequencer } from '../firehose/sequencer.js'
 import { BlockCache, BlockTable, cidFromString, SqliteBlockstore } from './block-store.js'
 import { cidForCborBytes } from './cid.js'
+import { memoizeMstSerialization } from './mst-memo.js'
 import { RecordStore } from './record-store.js'
 import { RootStore } from './root-store.js'
 import { SigningKey } from './signing-key.js'
@@ -18,6 +19,8 @@ import type { CommitHook, CommitResult, PreparedWrite } from './types.js'
 /** Largest CAR slice a #commit event may carry (relays drop bigger ones). */
 export const MAX_COMMIT_BLOCKS_BYTES = 2_000_000
 const MAX_CACHED_REPOS = 200
+
+memoizeMstSerialization()
 
 type RepoState = { commitCid: string; rev: string; data: MST }
 
@@ -30,7 +33,7 @@ export class RepoService {
   readonly blocks: BlockTable
   readonly records: RecordStore
   readonly roots: RootStore
-  readonly cache = new BlockCache(64 * 1024 * 1024)
+  readonly cache = new BlockCache(32 * 1024 * 1024)
   readonly hooks: CommitHook[] = []
   private locks = new Map<string, Promise<unknown>>()
   private states = new Map<string, RepoState>()

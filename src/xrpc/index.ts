@@ -8,6 +8,17 @@ import describeRepo from './com/atproto/repo/describeRepo.js'
 import getRecord from './com/atproto/repo/getRecord.js'
 import listRecords from './com/atproto/repo/listRecords.js'
 import putRecord from './com/atproto/repo/putRecord.js'
+import uploadBlob from './com/atproto/repo/uploadBlob.js'
+import listMissingBlobs from './com/atproto/repo/listMissingBlobs.js'
+// com.atproto.sync
+import syncGetBlob from './com/atproto/sync/getBlob.js'
+import syncGetBlocks from './com/atproto/sync/getBlocks.js'
+import syncGetLatestCommit from './com/atproto/sync/getLatestCommit.js'
+import syncGetRecord from './com/atproto/sync/getRecord.js'
+import syncGetRepo from './com/atproto/sync/getRepo.js'
+import syncGetRepoStatus from './com/atproto/sync/getRepoStatus.js'
+import syncListBlobs from './com/atproto/sync/listBlobs.js'
+import syncListRepos from './com/atproto/sync/listRepos.js'
 // com.atproto.server, com.atproto.identity
 import createAccount from './com/atproto/server/createAccount.js'
 import createInviteCode from './com/atproto/server/createInviteCode.js'
@@ -28,6 +39,16 @@ const methods: MethodRegistration[] = [
   getRecord,
   listRecords,
   putRecord,
+  uploadBlob,
+  listMissingBlobs,
+  syncGetBlob,
+  syncGetBlocks,
+  syncGetLatestCommit,
+  syncGetRecord,
+  syncGetRepo,
+  syncGetRepoStatus,
+  syncListBlobs,
+  syncListRepos,
   createAccount,
   createInviteCode,
   createSession,

@@ -1,0 +1,106 @@
+// Starts Carrel in a child process (embedded PLC, temp data directory) so that the benchmark
+// client and the server do not share a core, and reads the server's RSS from /proc.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+
+export type BenchServer = {
+  url: string
+  pid: number
+  /** current and peak resident set size in MB */
+  rss(): { currentMb: number; peakMb: number }
+  stop(): Promise<void>
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as { port: number }).port
+      s.close(() => resolve(port))
+    })
+    s.on('error', reject)
+  })
+}
+
+function readStatusKb(pid: number, field: string): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
+}
+
+/**
+ * A PLC directory in the benchmark's own process, like the test harness's: the server's RSS
+ * then measures Carrel alone, as a deployment with the public PLC directory would run it.
+ */
+async function startPlc(): Promise<{ url: string; close(): Promise<void> }> {
+  const plcServer = await import('@did-plc/server')
+  const server = plcServer.PlcServer.create({ db: plcServer.Database.mock(), port: 0 })
+  const http = await server.start()
+  return { url: `http://localhost:${(http.address() as { port: number }).port}`, close: () => server.destroy() }
+}
+
+export async function startBenchServer(extraEnv: Record<string, string> = {}): Promise<BenchServer> {
+  const plc = await startPlc()
+  const dataDir = mkdtempSync(join(tmpdir(), 'carrel-bench-'))
+  const port = await freePort()
+  const child: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', join(import.meta.dirname, '..', 'src', 'index.ts')], {
+    env: {
+      ...process.env,
+      PDS_HOSTNAME: 'localhost',
+      PDS_PORT: String(port),
+      PDS_DID_PLC_URL: plc.url,
+      PDS_DATA_DIRECTORY: dataDir,
+      LOG_LEVEL: 'warn',
+      ...extraEnv,
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  const url = `http://localhost:${port}`
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    try {
+      const res = await fetch(`${url}/xrpc/_health`)
+      if (res.ok) break
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline || child.exitCode !== null) throw new Error('bench server did not start')
+    await new Promise((r) => setTimeout(r, 100))
+  }
+  return {
+    url,
+    pid: child.pid!,
+    rss: () => ({ currentMb: readStatusKb(child.pid!, 'VmRSS') / 1024, peakMb: readStatusKb(child.pid!, 'VmHWM') / 1024 }),
+    async stop() {
+      child.kill('SIGTERM')
+      await new Promise((r) => child.once('exit', r))
+      await plc.close()
+      rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
+}
+
+export type Session = { did: string; accessJwt: string }
+
+export async function createAccount(url: string, name: string): Promise<Session> {
+  const res = await fetch(`${url}/xrpc/com.atproto.server.createAccount`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ handle: `${name}.test`, email: `${name}@bench.test`, password: 'bench-password-123' }),
+  })
+  if (!res.ok) throw new Error(`createAccount: ${res.status} ${await res.text()}`)
+  const body = (await res.json()) as { did: string; accessJwt: string }
+  return { did: body.did, accessJwt: body.accessJwt }
+}
+
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return NaN
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))]
+}
+
+export function median(values: number[]): number {
+  const s = [...values].sort((a, b) => a - b)
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
+}

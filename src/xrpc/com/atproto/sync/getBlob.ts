@@ -1,0 +1,27 @@
+import { InvalidRequestError, type Server } from '@atproto/xrpc-server'
+import type { AppContext } from '../../../../context.js'
+import { assertRepoAvailable } from '../../../../repo/sync-access.js'
+import { optionalCid } from '../../../util.js'
+
+export default function (server: Server, ctx: AppContext): void {
+  server.method('com.atproto.sync.getBlob', {
+    handler: async ({ params }) => {
+      const p = params as { did: string; cid: string }
+      assertRepoAvailable(ctx.accounts, p.did)
+      const cid = optionalCid(p.cid, 'cid')!.toString()
+      const blob = await ctx.blobs.get(p.did, cid)
+      if (!blob) throw new InvalidRequestError(`Blob not found: ${cid}`, 'BlobNotFound')
+      return {
+        encoding: blob.mimeType,
+        stream: blob.stream,
+        headers: {
+          'Content-Length': String(blob.size),
+          'X-Content-Type-Options': 'nosniff',
+          'Content-Security-Policy': "default-src 'none'; sandbox",
+          // content-addressed: the bytes behind this URL never change
+          'Cache-Control': 'private, max-age=31536000, immutable',
+        },
+      }
+    },
+  })
+}
