@@ -84,17 +84,23 @@ export default async function run(): Promise<void> {
     try {
       const a = await createAccount(server.url, `seq${run}`)
       for (let i = 0; i < 50; i++) await createRecord(server.url, a) // warm-up
+      const phaseRss = (name: string) => process.env.BENCH_VERBOSE && console.log(`  ${name}: server RSS ${server.rss().currentMb.toFixed(0)} MB`)
+      phaseRss('idle')
       const seq = await sequential(server.url, a)
+      phaseRss('after sequential')
       rows.seqPerSec.push(seq.perSec)
       rows.seqP50.push(seq.p50)
       rows.seqP99.push(seq.p99)
       const sessions = await Promise.all([0, 1, 2, 3].map((i) => createAccount(server.url, `conc${run}x${i}`)))
       rows.concPerSec.push(await concurrent(server.url, sessions))
+      phaseRss('after concurrent')
       const b = await createAccount(server.url, `batch${run}`)
       rows.batchPerSec.push(await batched(server.url, b))
+      phaseRss('after batched')
       const uris: string[] = []
       for (let i = 0; i < 200; i++) uris.push(await createRecord(server.url, a))
       rows.readsPerSec.push(await reads(server.url, uris))
+      phaseRss('after reads')
       rows.peakRssMb.push(server.rss().peakMb)
     } finally {
       await server.stop()

@@ -6,6 +6,7 @@ import { SessionStore } from './auth/session-store.js'
 import { TokenService } from './auth/tokens.js'
 import { AuthVerifier } from './auth/verifier.js'
 import type { Config } from './config.js'
+import { startCheckpointer } from './db/checkpointer.js'
 import { migrateToLatest, openDatabase, type Db } from './db/index.js'
 import { Sequencer } from './firehose/sequencer.js'
 import { IdentityService } from './identity/service.js'
@@ -48,6 +49,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const logger = createLogger(cfg.logLevel)
   const db = openDatabase(cfg.dbPath)
   await migrateToLatest(db)
+  const checkpointer = startCheckpointer(cfg.dbPath, logger)
   const { docs: lexiconDocs, lexicons } = await loadLexicons()
   const accounts = new AccountStore(db)
   const sequencer = new Sequencer(db)
@@ -108,6 +110,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     async close() {
       await blobs.stopSweeper()
       exporter.close()
+      await checkpointer.stop()
       await db.close()
     },
   }

@@ -39,8 +39,13 @@ export function openDatabase(path: string): Db {
   sqlite.pragma('synchronous = NORMAL')
   sqlite.pragma('foreign_keys = ON')
   sqlite.pragma('busy_timeout = 5000')
-  sqlite.pragma('cache_size = -32000')
+  // a modest page cache: the OS caches the file too, and RSS is a figure users watch
+  sqlite.pragma('cache_size = -8000')
   sqlite.pragma('temp_store = MEMORY')
+  // checkpoints run in a worker thread (see checkpointer.ts), never inside a request
+  sqlite.pragma('wal_autocheckpoint = 0')
+  // after a checkpoint, keep the WAL file itself from staying large
+  sqlite.pragma('journal_size_limit = 67108864')
   const kysely = new Kysely<any>({ dialect: new SqliteDialect({ database: sqlite }) })
   return {
     sqlite,

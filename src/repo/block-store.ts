@@ -53,8 +53,8 @@ export class BlockTable {
   }
 
   /** inside a write transaction */
-  putMany(did: string, rev: string, blocks: BlockMap): void {
-    for (const [cid, bytes] of blocks) this.insertStmt.run(did, cid.toString(), rev, bytes.length, bytes)
+  putMany(did: string, rev: string, blocks: Iterable<[string, Uint8Array]>): void {
+    for (const [cid, bytes] of blocks) this.insertStmt.run(did, cid, rev, bytes.length, bytes)
   }
 
   /** inside a write transaction */

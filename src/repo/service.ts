@@ -1,13 +1,15 @@
 import { TID } from '@atproto/common'
 import type { Cid } from '@atproto/lex-data'
 import type { Lexicons } from '@atproto/lexicon'
-import { BlockMap, blocksToCarFile, DataDiff, MST, signCommit } from '@atproto/repo'
+import { DataDiff, MST, signCommit } from '@atproto/repo'
 import { encode as cborEncode } from '@atproto/lex-cbor'
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../auth/account-store.js'
 import type { Db } from '../db/index.js'
 import type { Sequencer } from '../firehose/sequencer.js'
 import { BlockCache, BlockTable, cidFromString, SqliteBlockstore } from './block-store.js'
+import { BlockSet, blockEntries, cidStrings } from './block-set.js'
+import { encodeCar } from './car.js'
 import { cidForCborBytes } from './cid.js'
 import { memoizeMstSerialization } from './mst-memo.js'
 import { RecordStore } from './record-store.js'
@@ -22,7 +24,7 @@ const MAX_CACHED_REPOS = 200
 
 memoizeMstSerialization()
 
-type RepoState = { commitCid: string; rev: string; data: MST }
+type RepoState = { commitCid: string; rev: string; data: MST; dataCid: Cid }
 
 /**
  * The write path and the read side of repositories. Commits are serialised per DID; each one
@@ -83,7 +85,8 @@ export class RepoService {
   private loadState(did: string, commitCid: string, rev: string, dataCid: string): RepoState {
     const cached = this.states.get(did)
     if (cached && cached.commitCid === commitCid) return cached
-    const state = { commitCid, rev, data: MST.load(this.storage(did), cidFromString(dataCid)) }
+    const dataRoot = cidFromString(dataCid)
+    const state = { commitCid, rev, data: MST.load(this.storage(did), dataRoot), dataCid: dataRoot }
     this.remember(did, state)
     return state
   }
@@ -107,9 +110,9 @@ export class RepoService {
       const commit = await signCommit({ did, version: 3, rev, prev: null, data: dataCid }, key)
       const commitBytes = cborEncode(commit)
       const commitCid = cidForCborBytes(commitBytes)
-      const newBlocks = new BlockMap().addMap(diff.newMstBlocks).set(commitCid, commitBytes)
-      const car = await blocksToCarFile(commitCid, newBlocks)
-      const syncCar = await blocksToCarFile(commitCid, new BlockMap().set(commitCid, commitBytes))
+      const newBlocks = new BlockSet().addAll(blockEntries(diff.newMstBlocks)).set(commitCid.toString(), commitBytes)
+      const car = encodeCar(commitCid, newBlocks)
+      const syncCar = encodeCar(commitCid, [[commitCid.toString(), commitBytes]])
       const now = new Date().toISOString()
       writeTransaction(this.db, this.sequencer, () => {
         inTx()
@@ -127,7 +130,7 @@ export class RepoService {
         this.sequencer.appendSyncInTx(did, rev, syncCar)
       })
       this.keys.set(did, key)
-      this.remember(did, { commitCid: commitCid.toString(), rev, data })
+      this.remember(did, { commitCid: commitCid.toString(), rev, data, dataCid })
       return { did, cid: commitCid, rev, since: null, prevData: null, data: dataCid, ops: [], commitBytes }
     })
   }
@@ -171,39 +174,39 @@ export class RepoService {
 
       const key = await this.signingKey(did)
       const state = this.loadState(did, root.cid, root.rev, root.data_cid)
-      const prevData = cidFromString(root.data_cid)
+      const prevData = state.dataCid
       let data = state.data
-      const leaves = new BlockMap()
+      const leaves = new BlockSet()
       for (const w of writes) {
         const dataKey = `${w.collection}/${w.rkey}`
         if (w.action === 'delete') data = await data.delete(dataKey)
         else {
-          leaves.set(w.cid, w.bytes)
+          leaves.set(w.cid.toString(), w.bytes)
           data = w.action === 'create' ? await data.add(dataKey, w.cid) : await data.update(dataKey, w.cid)
         }
       }
       const dataCid = await data.getPointer()
       const diff = await DataDiff.of(data, state.data)
-      const newBlocks = diff.newMstBlocks
-      const relevant = new BlockMap()
-      for (const w of writes) relevant.addMap(await data.getCoveringProof(`${w.collection}/${w.rkey}`))
-      newBlocks.addMap(leaves)
-      relevant.addMap(leaves)
+      // new blocks are stored; the firehose slice also carries each write's covering proof
+      // (Sync 1.1: what a consumer needs to invert the ops)
+      const newBlocks = new BlockSet().addAll(blockEntries(diff.newMstBlocks)).addAll(leaves)
+      const eventBlocks = new BlockSet().addAll(newBlocks)
+      for (const w of writes) eventBlocks.addAll(blockEntries(await data.getCoveringProof(`${w.collection}/${w.rkey}`)))
       const rev = TID.nextStr(root.rev)
       const commit = await signCommit({ did, version: 3, rev, prev: null, data: dataCid }, key)
       const commitBytes = cborEncode(commit)
       const commitCid = cidForCborBytes(commitBytes)
-      newBlocks.set(commitCid, commitBytes)
-      relevant.set(commitCid, commitBytes)
-      const eventBlocks = new BlockMap().addMap(newBlocks).addMap(relevant)
-      if (eventBlocks.byteSize > MAX_COMMIT_BLOCKS_BYTES) {
+      const commitCidStr = commitCid.toString()
+      newBlocks.set(commitCidStr, commitBytes)
+      eventBlocks.set(commitCidStr, commitBytes)
+      const eventBytes = eventBlocks.byteSize
+      if (eventBytes > MAX_COMMIT_BLOCKS_BYTES) {
         throw new InvalidRequestError(
-          `Commit is too large (${eventBlocks.byteSize} bytes of blocks; the limit is ${MAX_COMMIT_BLOCKS_BYTES})`,
+          `Commit is too large (${eventBytes} bytes of blocks; the limit is ${MAX_COMMIT_BLOCKS_BYTES})`,
         )
       }
-      const car = await blocksToCarFile(commitCid, eventBlocks)
-      const removed = diff.removedCids.toList().map((c) => c.toString())
-      removed.push(root.cid)
+      const car = encodeCar(commitCid, eventBlocks)
+      const removed = [...cidStrings(diff.removedCids), root.cid]
       const result: CommitResult = { did, cid: commitCid, rev, since: root.rev, prevData, data: dataCid, ops, commitBytes }
       const now = new Date().toISOString()
 
@@ -217,9 +220,9 @@ export class RepoService {
         }
         for (const cid of removed) {
           // a record block may still be used by another path with identical content
-          if (!newBlocks.has(cidFromString(cid)) && !this.records.isCidInUse(did, cid)) this.blocks.delete(did, cid)
+          if (!newBlocks.has(cid) && !this.records.isCidInUse(did, cid)) this.blocks.delete(did, cid)
         }
-        this.roots.set(did, commitCid.toString(), rev, dataCid.toString(), now)
+        this.roots.set(did, commitCidStr, rev, dataCid.toString(), now)
         this.sequencer.appendCommitInTx({
           repo: did,
           commit: commitCid,
@@ -236,8 +239,8 @@ export class RepoService {
         })
         for (const hook of this.hooks) hook.inTx?.(did, writes, result)
       })
-      for (const [cid, bytes] of newBlocks) this.cache.set(cid.toString(), bytes)
-      this.remember(did, { commitCid: commitCid.toString(), rev, data })
+      for (const [cid, bytes] of newBlocks) this.cache.set(cid, bytes)
+      this.remember(did, { commitCid: commitCidStr, rev, data, dataCid })
       return result
     })
   }

@@ -1,0 +1,34 @@
+import { Worker } from 'node:worker_threads'
+import type { Logger } from '../logger.js'
+
+export type Checkpointer = { stop(): Promise<void> }
+
+/**
+ * Starts the WAL checkpointer worker. The main connection must run with
+ * `wal_autocheckpoint = 0`: otherwise every ~30th commit would copy ~1,000 pages and fsync
+ * inside the request that happened to cross the threshold.
+ */
+export function startCheckpointer(dbPath: string, logger: Logger, intervalMs = 250): Checkpointer {
+  const worker = new Worker(new URL('./checkpoint-worker.mjs', import.meta.url), {
+    workerData: { dbPath, intervalMs },
+    execArgv: [],
+    resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
+  })
+  worker.on('message', (msg: unknown) => {
+    if (msg && typeof msg === 'object' && 'error' in msg) logger.warn({ err: (msg as { error: string }).error }, 'WAL checkpoint failed')
+  })
+  worker.on('error', (err) => logger.error({ err: { message: err.message } }, 'checkpoint worker failed'))
+  worker.unref()
+  return {
+    async stop() {
+      const done = new Promise<void>((resolve) => {
+        worker.once('exit', () => resolve())
+        worker.on('message', (msg) => {
+          if (msg === 'stopped') void worker.terminate()
+        })
+      })
+      worker.postMessage('stop')
+      await done
+    },
+  }
+}
