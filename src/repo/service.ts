@@ -11,7 +11,7 @@ import { BlockCache, BlockTable, cidFromString, SqliteBlockstore } from './block
 import { BlockSet, blockEntries, cidStrings } from './block-set.js'
 import { encodeCar } from './car.js'
 import { cidForCborBytes } from './cid.js'
-import { memoizeMstSerialization } from './mst-memo.js'
+import { installRepoLibSpeedups } from './repo-lib-speedups.js'
 import { RecordStore } from './record-store.js'
 import { RootStore } from './root-store.js'
 import { SigningKey } from './signing-key.js'
@@ -22,7 +22,7 @@ import type { CommitHook, CommitResult, PreparedWrite } from './types.js'
 export const MAX_COMMIT_BLOCKS_BYTES = 2_000_000
 const MAX_CACHED_REPOS = 200
 
-memoizeMstSerialization()
+installRepoLibSpeedups()
 
 type RepoState = { commitCid: string; rev: string; data: MST; dataCid: Cid }
 

@@ -12,11 +12,15 @@ const key = await SigningKey.generate()
 await ctx.repo.createRepo(did, key, () => {
   ctx.accounts.insert({ did, handle: 'a.test', email: 'a@a.test', password_hash: 'x', signing_key: Buffer.from(key.exportPrivateKey()), created_at: new Date().toISOString() })
 })
-const N = Number(process.env.N ?? 1000)
+const B = Number(process.env.B ?? 30)
+let tPrep = 0
 const t0 = performance.now()
-for (let i = 0; i < N; i++) {
-  const w = prepareRecordWrite(ctx.lexicons, { did, action: 'create', collection: 'app.bsky.feed.post', rkey: TID.nextStr(), record: { $type: 'app.bsky.feed.post', text: 'hello ' + i, createdAt: new Date().toISOString() }, validate: undefined })
-  await ctx.repo.commit(did, [w])
+for (let b = 0; b < B; b++) {
+  const a = performance.now()
+  const ws = Array.from({ length: 200 }, (_, i) => prepareRecordWrite(ctx.lexicons, { did, action: 'create', collection: 'app.bsky.feed.post', rkey: TID.nextStr(), record: { $type: 'app.bsky.feed.post', text: 'hello ' + i, createdAt: new Date().toISOString() }, validate: undefined }))
+  tPrep += performance.now() - a
+  await ctx.repo.commit(did, ws)
 }
-console.log('ms/commit', ((performance.now() - t0) / N).toFixed(3))
+const total = performance.now() - t0
+console.log('records/s', (B * 200 / (total / 1000)).toFixed(0), 'prep ms/batch', (tPrep / B).toFixed(1), 'ms/batch', (total / B).toFixed(1))
 await ctx.close()
