@@ -207,11 +207,11 @@ test('getLatestCommit and getRepoStatus', async () => {
 
 test('getRepo refuses a deactivated repo', async () => {
   const carol = await net.createAccount()
-  net.pds.ctx.db.sqlite.prepare('UPDATE account SET deactivated_at = ? WHERE did = ?').run(new Date().toISOString(), carol.did)
+  net.pds.ctx.accounts.setDeactivated(carol.did, new Date().toISOString())
   assert.is((await xrpcError(carol.agent.com.atproto.sync.getRepo({ did: carol.did }))).error, 'RepoDeactivated')
   const status = await carol.agent.com.atproto.sync.getRepoStatus({ did: carol.did })
   assert.equal(status.data, { did: carol.did, active: false, status: 'deactivated' })
-  net.pds.ctx.db.sqlite.prepare('UPDATE account SET takedown_ref = ? WHERE did = ?').run('mod-1', carol.did)
+  net.pds.ctx.accounts.setTakedown(carol.did, 'mod-1')
   assert.is((await xrpcError(carol.agent.com.atproto.sync.getLatestCommit({ did: carol.did }))).error, 'RepoTakendown')
 })
 

@@ -20,8 +20,15 @@ export function accountStatus(row: Pick<AccountRow, 'deactivated_at' | 'takedown
   return { active: true }
 }
 
-/** The account table. Every statement is prepared once. */
+const MAX_CACHED_ACCOUNTS = 10_000
+
+/**
+ * The account table. Every statement is prepared once. Rows looked up by DID are cached (every
+ * repo read and write resolves its account): whatever changes a row must go through this store
+ * and call `invalidate`.
+ */
 export class AccountStore {
+  private cache = new Map<string, AccountRow>()
   private byDid
   private byHandle
   private byEmail
@@ -39,7 +46,31 @@ export class AccountStore {
   }
 
   getByDid(did: string): AccountRow | undefined {
-    return this.byDid.get(did)
+    const cached = this.cache.get(did)
+    if (cached) return cached
+    const row = this.byDid.get(did)
+    // never cache what an open transaction has not committed yet
+    if (row && !this.db.sqlite.inTransaction) {
+      if (this.cache.size >= MAX_CACHED_ACCOUNTS) this.cache.delete(this.cache.keys().next().value!)
+      this.cache.set(did, row)
+    }
+    return row
+  }
+
+  invalidate(did: string): void {
+    this.cache.delete(did)
+  }
+
+  /** Deactivated by the user (or migrating in): `at` = when, null = active again. */
+  setDeactivated(did: string, at: string | null): void {
+    this.db.sqlite.prepare('UPDATE account SET deactivated_at = ? WHERE did = ?').run(at, did)
+    this.invalidate(did)
+  }
+
+  /** Taken down by the host: `ref` names the moderation action, null lifts it. */
+  setTakedown(did: string, ref: string | null): void {
+    this.db.sqlite.prepare('UPDATE account SET takedown_ref = ? WHERE did = ?').run(ref, did)
+    this.invalidate(did)
   }
 
   getByHandle(handle: string): AccountRow | undefined {
