@@ -62,6 +62,19 @@ async function cover(agent: AtpAgent, did: string, blob: unknown, rkey?: string)
   })
 }
 
+const BOOK = 'app.carrel.library.book'
+
+/** A Library Manager book whose cover is `blob`, validated against our lexicon. */
+async function book(agent: AtpAgent, did: string, blob: unknown) {
+  const res = await agent.com.atproto.repo.createRecord({
+    repo: did,
+    collection: BOOK,
+    record: { title: 'a book', cover: blob, createdAt: new Date().toISOString() },
+  })
+  assert.is(res.data.validationStatus, 'valid')
+  return res
+}
+
 function getBlob(did: string, cid: string): Promise<Response> {
   return fetch(`${net.url}/xrpc/com.atproto.sync.getBlob?did=${encodeURIComponent(did)}&cid=${cid}`)
 }
@@ -115,7 +128,7 @@ test('a 5 MB cover round-trips byte for byte once a record references it', async
   const listedBefore = await alice.agent.com.atproto.sync.listBlobs({ did: alice.did })
   assert.not.ok(listedBefore.data.cids.includes(cid))
 
-  await cover(alice.agent, alice.did, blobJson(blob))
+  await book(alice.agent, alice.did, blobJson(blob))
   const res = await getBlob(alice.did, cid)
   assert.is(res.status, 200)
   assert.is(res.headers.get('content-type'), 'image/png')
@@ -230,7 +243,6 @@ test("the lexicon's accept and maxSize are enforced for the field", async () => 
       collection: 'app.bsky.actor.profile',
       rkey: 'self',
       record: { $type: 'app.bsky.actor.profile', avatar: blobJson(html) },
-      validate: false,
     }),
   )
   assert.is(bad.status, 400)
@@ -243,7 +255,6 @@ test("the lexicon's accept and maxSize are enforced for the field", async () => 
       collection: 'app.bsky.actor.profile',
       rkey: 'self',
       record: { $type: 'app.bsky.actor.profile', avatar: blobJson(big) },
-      validate: false,
     }),
   )
   assert.is(tooBig.status, 400)
@@ -255,7 +266,6 @@ test("the lexicon's accept and maxSize are enforced for the field", async () => 
     collection: 'app.bsky.actor.profile',
     rkey: 'self',
     record: { $type: 'app.bsky.actor.profile', avatar: blobJson(ok) },
-    validate: false,
   })
   assert.is((await getBlob(alice.did, ok.ref.toString())).status, 200)
 })
@@ -263,19 +273,19 @@ test("the lexicon's accept and maxSize are enforced for the field", async () => 
 test('deleting the last record that references a cover removes the blob', async () => {
   const blob = await upload(alice.agent, pngBytes(4096), 'image/png')
   const cid = blob.ref.toString()
-  const one = await cover(alice.agent, alice.did, blobJson(blob))
-  const two = await cover(alice.agent, alice.did, blobJson(blob))
+  const one = await book(alice.agent, alice.did, blobJson(blob))
+  const two = await book(alice.agent, alice.did, blobJson(blob))
   const file = blobFiles().find((f) => f.endsWith(cid))
   assert.ok(file, 'stored under its CID')
 
-  await alice.agent.com.atproto.repo.deleteRecord({ repo: alice.did, collection: 'com.example.blobs.cover', rkey: one.data.uri.split('/').pop()! })
+  await alice.agent.com.atproto.repo.deleteRecord({ repo: alice.did, collection: BOOK, rkey: one.data.uri.split('/').pop()! })
   assert.is((await getBlob(alice.did, cid)).status, 200, 'still referenced by the second record')
 
   // an update that swaps the cover releases the old one too
   const other = await upload(alice.agent, pngBytes(5000), 'image/png')
   await alice.agent.com.atproto.repo.putRecord({
     repo: alice.did,
-    collection: 'com.example.blobs.cover',
+    collection: BOOK,
     rkey: two.data.uri.split('/').pop()!,
     record: { title: 'new cover', cover: blobJson(other), createdAt: new Date().toISOString() },
   })
@@ -287,7 +297,7 @@ test('deleting the last record that references a cover removes the blob', async 
   assert.not.ok(blobRows(alice.did).some((r) => r.cid === cid), 'row deleted')
   assert.not.ok((await alice.agent.com.atproto.sync.listBlobs({ did: alice.did })).data.cids.includes(cid))
 
-  await alice.agent.com.atproto.repo.deleteRecord({ repo: alice.did, collection: 'com.example.blobs.cover', rkey: two.data.uri.split('/').pop()! })
+  await alice.agent.com.atproto.repo.deleteRecord({ repo: alice.did, collection: BOOK, rkey: two.data.uri.split('/').pop()! })
   await new Promise((r) => setTimeout(r, 50))
   assert.is((await getBlob(alice.did, other.ref.toString())).status, 400)
   assert.not.ok(blobFiles().some((f) => f.endsWith(other.ref.toString())))

@@ -203,6 +203,23 @@ test('app.carrel.* records are validated against our own lexicons', async () => 
       'InvalidRecord',
     )
   }
+  // a cover must be an uploaded image blob
+  const cover = await alice.agent.com.atproto.repo.uploadBlob(new Uint8Array([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 1, 2, 3]), {
+    encoding: 'image/png',
+  })
+  const withCover = await alice.agent.com.atproto.repo.createRecord({
+    repo: alice.did,
+    collection: 'app.carrel.library.book',
+    record: { title: 'Covered', cover: cover.data.blob, createdAt: now },
+  })
+  assert.is(withCover.data.validationStatus, 'valid')
+  await expectXrpcError(
+    () => alice.agent.com.atproto.repo.createRecord({
+      repo: alice.did, collection: 'app.carrel.library.book', record: { title: 'Bad cover', cover: 'not a blob', createdAt: now },
+    }),
+    400,
+    'InvalidRecord',
+  )
   const device = await alice.agent.com.atproto.repo.putRecord({
     repo: alice.did,
     collection: 'app.carrel.sync.device',

@@ -1,6 +1,6 @@
 import { TID } from '@atproto/common'
 import { enumBlobRefs, getBlobCid, getBlobMime, getBlobSize, type Cid, type LexValue } from '@atproto/lex-data'
-import type { Lexicons, LexRecord } from '@atproto/lexicon'
+import { jsonToLex, type Lexicons, type LexRecord } from '@atproto/lexicon'
 import { isValidNsid, isValidRecordKey, isValidTid } from '@atproto/syntax'
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import { encodeRecord } from './cid.js'
@@ -82,7 +82,9 @@ export function prepareRecordWrite(
     } else {
       assertKeyMatchesLexicon(def, collection, rkey)
       try {
-        lexicons.assertValidRecord(collection, record)
+        // the validator wants its own BlobRef class for blob fields: give it a conversion of
+        // the (already checked) JSON, and keep encoding the plain data-model value
+        lexicons.assertValidRecord(collection, jsonToLex(json))
       } catch (err) {
         throw new InvalidRequestError(`Invalid ${collection} record: ${(err as Error).message}`, 'InvalidRecord')
       }
