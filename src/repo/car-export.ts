@@ -1,9 +1,9 @@
 import { Readable } from 'node:stream'
 import Database from 'better-sqlite3'
-import { encode as cborEncode } from '@atproto/lex-cbor'
 import { parseCid, type Cid } from '@atproto/lex-data'
 import { BlockMap, blocksToCarFile, MST, ReadableBlockstore } from '@atproto/repo'
 import { InvalidRequestError } from '@atproto/xrpc-server'
+import { carHeader, writeCidBytes, writeVarint } from './car.js'
 
 /**
  * A page of blocks read at once while streaming a repo: PAGE_ROWS rows, whose blocks up to
@@ -27,90 +27,6 @@ type Stmts = {
 }
 
 type Snapshot = { conn: Database.Database; stmts: Stmts; released: boolean }
-
-// ---- CAR framing -----------------------------------------------------------------------------
-
-// base32 (RFC 4648, lower case) digit values; -1 = not a digit. 256 entries so that any
-// charCode & 0xff indexes it (charCodes ≥ 256 are caught separately).
-const B32 = new Int8Array(256).fill(-1)
-for (let i = 0; i < 32; i++) B32['abcdefghijklmnopqrstuvwxyz234567'.charCodeAt(i)] = i
-
-/**
- * Writes the binary form of a base32 (multibase `b`) CID string into `out` at `off`, returning
- * the length. Much faster than parsing a CID object per block (this runs once per block of an
- * export); falls back to the CID parser for other encodings.
- */
-function writeCidBytes(cid: string, out: Uint8Array, off: number): number {
-  if (cid.charCodeAt(0) !== 0x62 /* b */) {
-    const bytes = parseCid(cid).bytes
-    out.set(bytes, off)
-    return bytes.length
-  }
-  const end = cid.length
-  let i = 1
-  let o = off
-  // 8 digits -> 5 bytes
-  while (i + 8 <= end) {
-    const c0 = cid.charCodeAt(i)
-    const c1 = cid.charCodeAt(i + 1)
-    const c2 = cid.charCodeAt(i + 2)
-    const c3 = cid.charCodeAt(i + 3)
-    const c4 = cid.charCodeAt(i + 4)
-    const c5 = cid.charCodeAt(i + 5)
-    const c6 = cid.charCodeAt(i + 6)
-    const c7 = cid.charCodeAt(i + 7)
-    if ((c0 | c1 | c2 | c3 | c4 | c5 | c6 | c7) > 0xff) throw new Error(`invalid CID in block table: ${cid}`)
-    const a = B32[c0]!
-    const b = B32[c1]!
-    const c = B32[c2]!
-    const d = B32[c3]!
-    const e = B32[c4]!
-    const f = B32[c5]!
-    const g = B32[c6]!
-    const h = B32[c7]!
-    if ((a | b | c | d | e | f | g | h) < 0) throw new Error(`invalid CID in block table: ${cid}`)
-    out[o] = (a << 3) | (b >> 2)
-    out[o + 1] = ((b & 3) << 6) | (c << 1) | (d >> 4)
-    out[o + 2] = ((d & 15) << 4) | (e >> 1)
-    out[o + 3] = ((e & 1) << 7) | (f << 2) | (g >> 3)
-    out[o + 4] = ((g & 7) << 5) | h
-    i += 8
-    o += 5
-  }
-  // the tail: fewer than 8 digits
-  let bits = 0
-  let acc = 0
-  for (; i < end; i++) {
-    const ch = cid.charCodeAt(i)
-    const v = ch <= 0xff ? B32[ch]! : -1
-    if (v < 0) throw new Error(`invalid CID in block table: ${cid}`)
-    acc = ((acc << 5) | v) & 0xffff
-    bits += 5
-    if (bits >= 8) {
-      bits -= 8
-      out[o++] = (acc >> bits) & 0xff
-    }
-  }
-  return o - off
-}
-
-function writeVarint(n: number, out: Uint8Array, off: number): number {
-  let o = off
-  while (n >= 0x80) {
-    out[o++] = (n & 0x7f) | 0x80
-    n = Math.floor(n / 128)
-  }
-  out[o++] = n
-  return o - off
-}
-
-export function carHeader(root: Cid | null): Buffer {
-  const header = cborEncode({ version: 1, roots: root ? [root] : [] })
-  const out = Buffer.allocUnsafe(header.length + 10)
-  const n = writeVarint(header.length, out, 0)
-  out.set(header, n)
-  return out.subarray(0, n + header.length)
-}
 
 /** Packs CAR blocks into chunks of about CHUNK_BYTES. */
 class CarChunker {
