@@ -2,6 +2,16 @@ import { BlockMap, ReadableBlockstore } from '@atproto/repo'
 import { parseCid, type Cid } from '@atproto/lex-data'
 import type { Db } from '../db/index.js'
 
+/**
+ * `bytes` in an ArrayBuffer of its own. The CBOR encoder returns views into 8 KB chunks for
+ * anything over ~256 bytes: keeping such a view keeps the whole chunk (measured: 84 MB held for
+ * 17 MB of cached blocks), so anything kept for long is copied out first.
+ */
+export function compact(bytes: Uint8Array): Uint8Array {
+  // new Uint8Array(view) copies; Buffer#slice would only make another view
+  return bytes.byteOffset === 0 && bytes.byteLength === bytes.buffer.byteLength ? bytes : new Uint8Array(bytes)
+}
+
 /** Block bytes by CID string, bounded by total bytes; content-addressed, so shared by all repos. */
 export class BlockCache {
   private map = new Map<string, Uint8Array>()
@@ -18,8 +28,17 @@ export class BlockCache {
     return v
   }
 
+  delete(cid: string): void {
+    const bytes = this.map.get(cid)
+    if (bytes) {
+      this.bytes -= bytes.length
+      this.map.delete(cid)
+    }
+  }
+
   set(cid: string, bytes: Uint8Array): void {
     if (this.map.has(cid)) return
+    bytes = compact(bytes)
     this.map.set(cid, bytes)
     this.bytes += bytes.length
     while (this.bytes > this.maxBytes) {

@@ -1,4 +1,5 @@
 import { BlockMap, MST } from '@atproto/repo'
+import { compact } from './block-store.js'
 
 /*
  * Two hot spots of @atproto/repo that profiling of our write path found, fixed in place
@@ -25,7 +26,8 @@ export function installRepoLibSpeedups(): void {
   MST.prototype.serialize = function (this: MST): Promise<Serialized> {
     let result = memo.get(this)
     if (!result) {
-      result = serialize.call(this)
+      // compacted: the memo lives as long as the node, and the encoder's views pin 8 KB each
+      result = serialize.call(this).then(({ cid, bytes }) => ({ cid, bytes: compact(bytes) }))
       memo.set(this, result)
       result.catch(() => memo.delete(this))
     }

@@ -21,10 +21,15 @@ import type { CommitHook, CommitResult, PreparedWrite } from './types.js'
 /** Largest CAR slice a #commit event may carry (relays drop bigger ones). */
 export const MAX_COMMIT_BLOCKS_BYTES = 2_000_000
 const MAX_CACHED_REPOS = 200
+/**
+ * A cached MST keeps every node created since it was loaded, so for a busy repo it would grow
+ * into a copy of the whole tree: after this many commits it is swapped for a lazily loaded one.
+ */
+const MST_RELOAD_AFTER_COMMITS = 256
 
 installRepoLibSpeedups()
 
-type RepoState = { commitCid: string; rev: string; data: MST; dataCid: Cid }
+type RepoState = { commitCid: string; rev: string; data: MST; dataCid: Cid; commits: number }
 
 /**
  * The write path and the read side of repositories. Commits are serialised per DID; each one
@@ -86,7 +91,7 @@ export class RepoService {
     const cached = this.states.get(did)
     if (cached && cached.commitCid === commitCid) return cached
     const dataRoot = cidFromString(dataCid)
-    const state = { commitCid, rev, data: MST.load(this.storage(did), dataRoot), dataCid: dataRoot }
+    const state = { commitCid, rev, data: MST.load(this.storage(did), dataRoot), dataCid: dataRoot, commits: 0 }
     this.remember(did, state)
     return state
   }
@@ -130,7 +135,7 @@ export class RepoService {
         this.sequencer.appendSyncInTx(did, rev, syncCar)
       })
       this.keys.set(did, key)
-      this.remember(did, { commitCid: commitCid.toString(), rev, data, dataCid })
+      this.remember(did, { commitCid: commitCid.toString(), rev, data, dataCid, commits: 0 })
       return { did, cid: commitCid, rev, since: null, prevData: null, data: dataCid, ops: [], commitBytes }
     })
   }
@@ -220,7 +225,10 @@ export class RepoService {
         }
         for (const cid of removed) {
           // a record block may still be used by another path with identical content
-          if (!newBlocks.has(cid) && !this.records.isCidInUse(did, cid)) this.blocks.delete(did, cid)
+          if (!newBlocks.has(cid) && !this.records.isCidInUse(did, cid)) {
+            this.blocks.delete(did, cid)
+            this.cache.delete(cid)
+          }
         }
         this.roots.set(did, commitCidStr, rev, dataCid.toString(), now)
         this.sequencer.appendCommitInTx({
@@ -240,7 +248,13 @@ export class RepoService {
         for (const hook of this.hooks) hook.inTx?.(did, writes, result)
       })
       for (const [cid, bytes] of newBlocks) this.cache.set(cid, bytes)
-      this.remember(did, { commitCid: commitCidStr, rev, data, dataCid })
+      const commits = state.commits + 1
+      this.remember(
+        did,
+        commits < MST_RELOAD_AFTER_COMMITS
+          ? { commitCid: commitCidStr, rev, data, dataCid, commits }
+          : { commitCid: commitCidStr, rev, data: MST.load(this.storage(did), dataCid), dataCid, commits: 0 },
+      )
       return result
     })
   }
