@@ -45,7 +45,9 @@ export async function startBenchServer(extraEnv: Record<string, string> = {}): P
   const plc = await startPlc()
   const dataDir = mkdtempSync(join(tmpdir(), 'carrel-bench-'))
   const port = await freePort()
-  const child: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), '--import', 'tsx', join(import.meta.dirname, '..', 'src', 'index.ts')], {
+  // the compiled server, as `npm start` runs it (npm run bench builds it first)
+  const entry = [process.env.BENCH_SERVER_ENTRY ?? join(import.meta.dirname, '..', 'dist', 'src', 'index.js')]
+  const child: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...entry], {
     env: {
       ...process.env,
       PDS_HOSTNAME: 'localhost',

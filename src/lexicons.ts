@@ -1,10 +1,11 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import type { LexiconDoc, Lexicons } from '@atproto/lexicon'
+import { packageRoot } from './paths.js'
 
-const lexiconsDir = join(dirname(fileURLToPath(import.meta.url)), '..', 'lexicons')
+const lexiconsDir = join(packageRoot, 'lexicons')
 
 function readLexiconFiles(dir: string): LexiconDoc[] {
   const out: LexiconDoc[] = []

@@ -69,6 +69,8 @@ function errorHandler(ctx: AppContext): ErrorRequestHandler {
 export function createApp(ctx: AppContext): express.Express {
   const app = express()
   app.disable('x-powered-by')
+  // XRPC responses are not revalidated by clients: hashing every body for an ETag is wasted work
+  app.set('etag', false)
   // X-Forwarded-For is believed only from a proxy on this host or a private network
   app.set('trust proxy', ['loopback', 'linklocal', 'uniquelocal'])
   app.use(requestLog(ctx))

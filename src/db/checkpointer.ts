@@ -1,5 +1,7 @@
+import { join } from 'node:path'
 import { Worker } from 'node:worker_threads'
 import type { Logger } from '../logger.js'
+import { packageRoot } from '../paths.js'
 
 export type Checkpointer = { stop(): Promise<void> }
 
@@ -9,7 +11,8 @@ export type Checkpointer = { stop(): Promise<void> }
  * inside the request that happened to cross the threshold.
  */
 export function startCheckpointer(dbPath: string, logger: Logger, intervalMs = 250): Checkpointer {
-  const worker = new Worker(new URL('./checkpoint-worker.mjs', import.meta.url), {
+  // plain JavaScript kept in the source tree: the same file whether we run from src/ or dist/
+  const worker = new Worker(join(packageRoot, 'src', 'db', 'checkpoint-worker.mjs'), {
     workerData: { dbPath, intervalMs },
     execArgv: [],
     resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },

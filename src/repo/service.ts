@@ -212,20 +212,21 @@ export class RepoService {
       }
       const car = encodeCar(commitCid, eventBlocks)
       const removed = [...cidStrings(diff.removedCids), root.cid]
+      // record blocks that left the tree: identical content may still sit at another path
+      const releasedRecords = new Set(ops.flatMap((op) => (op.prev ? [op.prev.toString()] : [])))
       const result: CommitResult = { did, cid: commitCid, rev, since: root.rev, prevData, data: dataCid, ops, commitBytes }
       const now = new Date().toISOString()
 
+      // the per-DID lock makes this the only writer of the repo: `root` is still current
       writeTransaction(this.db, this.sequencer, () => {
-        const still = this.roots.get(did)
-        if (still?.cid !== root.cid) throw new InvalidRequestError('Repo changed during the write', 'InvalidSwap')
         this.blocks.putMany(did, rev, newBlocks)
         for (const w of writes) {
           if (w.action === 'delete') this.records.delete(did, w.collection, w.rkey)
           else this.records.put(did, w.collection, w.rkey, w.cid.toString(), rev, now)
         }
         for (const cid of removed) {
-          // a record block may still be used by another path with identical content
-          if (!newBlocks.has(cid) && !this.records.isCidInUse(did, cid)) {
+          if (newBlocks.has(cid)) continue
+          if (!releasedRecords.has(cid) || !this.records.isCidInUse(did, cid)) {
             this.blocks.delete(did, cid)
             this.cache.delete(cid)
           }
