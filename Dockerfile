@@ -34,6 +34,7 @@ RUN npm run build && npm prune --omit=dev && npm cache clean --force
 FROM node:22-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production \
+    MALLOC_ARENA_MAX=2 \
     PDS_PORT=2583 \
     PDS_DATA_DIRECTORY=/pds \
     PDS_BLOBSTORE_DISK_LOCATION=/pds/blobs

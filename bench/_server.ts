@@ -49,6 +49,7 @@ export async function startBenchServer(extraEnv: Record<string, string> = {}): P
   const entry = [process.env.BENCH_SERVER_ENTRY ?? join(import.meta.dirname, '..', 'dist', 'src', 'index.js')]
   const child: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...entry], {
     env: {
+      MALLOC_ARENA_MAX: '2', // as `npm start` (scripts/runtime.mjs) and the Docker image run it
       ...process.env,
       PDS_HOSTNAME: 'localhost',
       PDS_PORT: String(port),

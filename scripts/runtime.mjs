@@ -88,7 +88,9 @@ if (command === 'ensure') {
   const node = nodeBinary()
   const child = spawn(node, rest, {
     stdio: 'inherit',
-    env: { ...process.env, PATH: `${dirname(node)}:${process.env.PATH}` },
+    // two malloc arenas: glibc's default (8 per core) let the server's RSS grow by ~90 MB
+    // under concurrent writes for no gain in throughput
+    env: { MALLOC_ARENA_MAX: '2', ...process.env, PATH: `${dirname(node)}:${process.env.PATH}` },
   })
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig))
   child.on('exit', (code, signal) => {
