@@ -25,3 +25,43 @@ export function readFixtureLines(path: string): string[] {
     .split('\n')
     .filter((l: string) => l.length > 0 && !l.startsWith('#'))
 }
+
+export type RawResponse = { status: number; body: any; headers: Headers }
+
+/**
+ * A raw XRPC call with fetch, for asserting exact status codes, headers and error bodies
+ * (the typed client turns those into exceptions).
+ */
+export async function rawXrpc(
+  base: string,
+  nsid: string,
+  opts: {
+    body?: unknown
+    params?: Record<string, string>
+    token?: string
+    authorization?: string
+    method?: 'GET' | 'POST'
+    ip?: string
+  } = {},
+): Promise<RawResponse> {
+  const url = new URL(`/xrpc/${nsid}`, base)
+  for (const [k, v] of Object.entries(opts.params ?? {})) url.searchParams.set(k, v)
+  const headers: Record<string, string> = {}
+  if (opts.body !== undefined) headers['content-type'] = 'application/json'
+  if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
+  if (opts.authorization) headers.authorization = opts.authorization
+  if (opts.ip) headers['x-forwarded-for'] = opts.ip
+  const res = await fetch(url, {
+    method: opts.method ?? (opts.body !== undefined ? 'POST' : 'GET'),
+    headers,
+    body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined,
+  })
+  const text = await res.text()
+  let body: any
+  try {
+    body = JSON.parse(text)
+  } catch {
+    body = text
+  }
+  return { status: res.status, body, headers: res.headers }
+}

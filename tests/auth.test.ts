@@ -4,36 +4,15 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { SignJWT, UnsecuredJWT, decodeJwt, decodeProtectedHeader } from 'jose'
 import { startNetwork, type TestNetwork } from './_harness.ts'
+import { rawXrpc, type RawResponse } from './_util.ts'
 
 const GRACE_MS = 1500
 let net: TestNetwork
 let alice: { did: string; handle: string; password: string }
 
-type Res = { status: number; body: any; headers: Headers }
+type Res = RawResponse
 
-async function call(
-  nsid: string,
-  opts: { body?: unknown; token?: string; authorization?: string; method?: 'GET' | 'POST'; ip?: string } = {},
-): Promise<Res> {
-  const headers: Record<string, string> = {}
-  if (opts.body !== undefined) headers['content-type'] = 'application/json'
-  if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
-  if (opts.authorization) headers.authorization = opts.authorization
-  if (opts.ip) headers['x-forwarded-for'] = opts.ip
-  const res = await fetch(new URL(`/xrpc/${nsid}`, net.url), {
-    method: opts.method ?? (opts.body !== undefined ? 'POST' : 'GET'),
-    headers,
-    body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined,
-  })
-  const text = await res.text()
-  let body: any
-  try {
-    body = JSON.parse(text)
-  } catch {
-    body = text
-  }
-  return { status: res.status, body, headers: res.headers }
-}
+const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}): Promise<Res> => rawXrpc(net.url, nsid, opts)
 
 const login = (identifier: string, password: string, ip?: string) =>
   call('com.atproto.server.createSession', { body: { identifier, password }, ip })

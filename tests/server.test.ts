@@ -5,36 +5,13 @@ import * as assert from 'uvu/assert'
 import { XRPCError } from '@atproto/xrpc'
 import { SigningKey } from '../src/repo/signing-key.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
+import { rawXrpc, type RawResponse } from './_util.ts'
 
 let net: TestNetwork
 let inviteNet: TestNetwork
 
-type Res = { status: number; body: any; headers: Headers }
-
-async function call(
-  base: string,
-  nsid: string,
-  opts: { body?: unknown; params?: Record<string, string>; authorization?: string; method?: 'GET' | 'POST' } = {},
-): Promise<Res> {
-  const url = new URL(`/xrpc/${nsid}`, base)
-  for (const [k, v] of Object.entries(opts.params ?? {})) url.searchParams.set(k, v)
-  const headers: Record<string, string> = {}
-  if (opts.body !== undefined) headers['content-type'] = 'application/json'
-  if (opts.authorization) headers.authorization = opts.authorization
-  const res = await fetch(url, {
-    method: opts.method ?? (opts.body !== undefined ? 'POST' : 'GET'),
-    headers,
-    body: opts.body !== undefined ? JSON.stringify(opts.body) : undefined,
-  })
-  const text = await res.text()
-  let body: any
-  try {
-    body = JSON.parse(text)
-  } catch {
-    body = text
-  }
-  return { status: res.status, body, headers: res.headers }
-}
+type Res = RawResponse
+const call = rawXrpc
 
 const basic = (user: string, pw: string) => 'Basic ' + Buffer.from(`${user}:${pw}`).toString('base64')
 

@@ -82,9 +82,10 @@ export function prepareRecordWrite(
     } else {
       assertKeyMatchesLexicon(def, collection, rkey)
       try {
-        // the validator wants its own BlobRef class for blob fields: give it a conversion of
-        // the (already checked) JSON, and keep encoding the plain data-model value
-        lexicons.assertValidRecord(collection, jsonToLex(json))
+        // the validator wants its own BlobRef class for blob fields: when there are blobs, give
+        // it a conversion of the (already checked) JSON, and keep encoding the plain value
+        const hasBlobs = !enumBlobRefs(record).next().done
+        lexicons.assertValidRecord(collection, hasBlobs ? jsonToLex(json) : record)
       } catch (err) {
         throw new InvalidRequestError(`Invalid ${collection} record: ${(err as Error).message}`, 'InvalidRecord')
       }

@@ -57,3 +57,19 @@ export function validateFlag(value: unknown): boolean | undefined {
 export function commitMeta(result: { cid: Cid; rev: string }) {
   return { cid: result.cid.toString(), rev: result.rev }
 }
+
+/** The createRecord/putRecord answer, with the repo rev header for read-after-write. */
+export function recordWriteOutput(
+  write: { uri: string; cid: Cid; validationStatus: 'valid' | 'unknown' | undefined },
+  commit: { cid: Cid; rev: string },
+) {
+  return json(
+    { uri: write.uri, cid: write.cid.toString(), commit: commitMeta(commit), validationStatus: write.validationStatus },
+    { 'Atproto-Repo-Rev': commit.rev },
+  )
+}
+
+/** swapCommit from a request body, as the CID string the write path compares with */
+export function swapCommit(body: Record<string, unknown>): string | undefined {
+  return optionalCid(body.swapCommit, 'swapCommit')?.toString()
+}

@@ -2,7 +2,7 @@ import { InvalidRequestError, type Server } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
 import { newRecordKey, prepareDelete, prepareRecordWrite } from '../../../../repo/prepare.js'
 import type { PreparedWrite } from '../../../../repo/types.js'
-import { assertWritableRepo, commitMeta, json, optionalCid, validateFlag, type AccessCredentials } from '../../../util.js'
+import { assertWritableRepo, commitMeta, json, swapCommit, validateFlag, type AccessCredentials } from '../../../util.js'
 import { rawJsonBody } from '../../../body.js'
 
 const CREATE = 'com.atproto.repo.applyWrites#create'
@@ -39,7 +39,7 @@ export default function (server: Server, ctx: AppContext): void {
         throw new InvalidRequestError(`Unknown write type: ${String(w.$type)}`)
       })
       const commit = await ctx.repo.commit(account.did, writes, {
-        swapCommit: optionalCid(body.swapCommit, 'swapCommit')?.toString(),
+        swapCommit: swapCommit(body),
       })
       const results = writes.map((w) =>
         w.action === 'delete'

@@ -1,7 +1,7 @@
 import type { Server } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
 import { newRecordKey, prepareRecordWrite } from '../../../../repo/prepare.js'
-import { assertWritableRepo, commitMeta, json, optionalCid, validateFlag, type AccessCredentials } from '../../../util.js'
+import { assertWritableRepo, recordWriteOutput, swapCommit, validateFlag, type AccessCredentials } from '../../../util.js'
 import { rawJsonBody } from '../../../body.js'
 
 export default function (server: Server, ctx: AppContext): void {
@@ -19,13 +19,8 @@ export default function (server: Server, ctx: AppContext): void {
         record: body.record,
         validate: validateFlag(body.validate),
       })
-      const commit = await ctx.repo.commit(account.did, [write], {
-        swapCommit: optionalCid(body.swapCommit, 'swapCommit')?.toString(),
-      })
-      return json(
-        { uri: write.uri, cid: write.cid.toString(), commit: commitMeta(commit), validationStatus: write.validationStatus },
-        { 'Atproto-Repo-Rev': commit.rev },
-      )
+      const commit = await ctx.repo.commit(account.did, [write], { swapCommit: swapCommit(body) })
+      return recordWriteOutput(write, commit)
     },
   })
 }

@@ -1,7 +1,7 @@
 import type { Server } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
 import { prepareDelete } from '../../../../repo/prepare.js'
-import { assertWritableRepo, commitMeta, json, optionalCid, swapCid, type AccessCredentials } from '../../../util.js'
+import { assertWritableRepo, commitMeta, json, swapCid, swapCommit, type AccessCredentials } from '../../../util.js'
 import { rawJsonBody } from '../../../body.js'
 
 export default function (server: Server, ctx: AppContext): void {
@@ -16,13 +16,13 @@ export default function (server: Server, ctx: AppContext): void {
         rkey: String(body.rkey),
         swapCid: swapCid(body.swapRecord),
       })
-      const swapCommit = optionalCid(body.swapCommit, 'swapCommit')?.toString()
+      const expectedCommit = swapCommit(body)
       // deleting a record that does not exist is a no-op (as the reference answers), unless a
       // swap says otherwise: then the commit path reports the mismatch
-      if (write.swapCid === undefined && swapCommit === undefined && !ctx.repo.records.get(account.did, write.collection, write.rkey)) {
+      if (write.swapCid === undefined && expectedCommit === undefined && !ctx.repo.records.get(account.did, write.collection, write.rkey)) {
         return json({})
       }
-      const commit = await ctx.repo.commit(account.did, [write], { swapCommit })
+      const commit = await ctx.repo.commit(account.did, [write], { swapCommit: expectedCommit })
       return json({ commit: commitMeta(commit) }, { 'Atproto-Repo-Rev': commit.rev })
     },
   })

@@ -1,15 +1,7 @@
 import type { Server } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
 import { prepareRecordWrite } from '../../../../repo/prepare.js'
-import {
-  assertWritableRepo,
-  commitMeta,
-  json,
-  optionalCid,
-  swapCid,
-  validateFlag,
-  type AccessCredentials,
-} from '../../../util.js'
+import { assertWritableRepo, recordWriteOutput, swapCid, swapCommit, validateFlag, type AccessCredentials } from '../../../util.js'
 import { rawJsonBody } from '../../../body.js'
 
 export default function (server: Server, ctx: AppContext): void {
@@ -27,13 +19,8 @@ export default function (server: Server, ctx: AppContext): void {
         validate: validateFlag(body.validate),
         swapCid: swapCid(body.swapRecord),
       })
-      const commit = await ctx.repo.commit(account.did, [write], {
-        swapCommit: optionalCid(body.swapCommit, 'swapCommit')?.toString(),
-      })
-      return json(
-        { uri: write.uri, cid: write.cid.toString(), commit: commitMeta(commit), validationStatus: write.validationStatus },
-        { 'Atproto-Repo-Rev': commit.rev },
-      )
+      const commit = await ctx.repo.commit(account.did, [write], { swapCommit: swapCommit(body) })
+      return recordWriteOutput(write, commit)
     },
   })
 }
