@@ -5,10 +5,10 @@ import type { AppContext } from '../context.js'
 
 export type AccessCredentials = { credentials: { type: 'access'; did: string } }
 
-export function json<T>(body: T, headers?: Record<string, string>) {
-  // no `headers` key at all when there are none: xrpc-server's output check builds (and
-  // throws away) a validation error for an explicit `headers: undefined`
-  return headers ? { encoding: 'application/json' as const, body, headers } : { encoding: 'application/json' as const, body }
+export function json<T>(body: T, headers: Record<string, string> = {}) {
+  // always a `headers` object, even empty: xrpc-server's output check builds (and throws away)
+  // a validation error, stack trace included, for a missing one
+  return { encoding: 'application/json' as const, body, headers }
 }
 
 /** The account behind a `repo` parameter (handle or DID), or RepoNotFound. */

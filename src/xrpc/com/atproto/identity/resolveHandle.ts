@@ -1,4 +1,5 @@
 import { InvalidRequestError, type Server } from '@atproto/xrpc-server'
+import { json } from '../../../util.js'
 import type { AppContext } from '../../../../context.js'
 
 export default function (server: Server, ctx: AppContext): void {
@@ -7,7 +8,7 @@ export default function (server: Server, ctx: AppContext): void {
       const { handle } = params as { handle: string }
       const did = await ctx.identity.resolveHandle(handle)
       if (!did) throw new InvalidRequestError('Unable to resolve handle', 'HandleNotFound')
-      return { encoding: 'application/json', body: { did } }
+      return json({ did })
     },
   })
 }

@@ -1,5 +1,6 @@
 import { InvalidRequestError, type Server } from '@atproto/xrpc-server'
 import type { ErrorRequestHandler } from 'express'
+import { json } from '../../../util.js'
 import type { AppContext } from '../../../../context.js'
 
 const NSID = 'com.atproto.server.createAccount'
@@ -11,7 +12,7 @@ export default function (server: Server, ctx: AppContext): void {
     handler: async ({ input }) => {
       const body = (input as { body: Input }).body
       const out = await ctx.accountManager.createAccount(body)
-      return { encoding: 'application/json', body: out }
+      return json(out)
     },
   })
   // The lexicon check runs before the handler and answers a malformed handle with a generic

@@ -1,5 +1,6 @@
 import type { Server } from '@atproto/xrpc-server'
 import type { AdminOutput } from '../../../../auth/verifier.js'
+import { json } from '../../../util.js'
 import type { AppContext } from '../../../../context.js'
 
 export default function (server: Server, ctx: AppContext): void {
@@ -7,7 +8,7 @@ export default function (server: Server, ctx: AppContext): void {
     auth: ctx.auth.adminToken,
     handler: ({ input }) => {
       const { useCount, forAccount } = (input as { body: { useCount: number; forAccount?: string } }).body
-      return { encoding: 'application/json', body: { code: ctx.accountManager.createInviteCode(useCount, forAccount) } }
+      return json({ code: ctx.accountManager.createInviteCode(useCount, forAccount) })
     },
   })
 }

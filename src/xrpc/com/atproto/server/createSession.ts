@@ -1,5 +1,6 @@
 import type { Server } from '@atproto/xrpc-server'
 import { RateLimitedError } from '../../../../auth/account-manager.js'
+import { json } from '../../../util.js'
 import type { AppContext } from '../../../../context.js'
 
 export default function (server: Server, ctx: AppContext): void {
@@ -8,7 +9,7 @@ export default function (server: Server, ctx: AppContext): void {
       const { identifier, password } = (input as { body: { identifier: string; password: string } }).body
       try {
         const out = await ctx.accountManager.createSession(identifier, password, req.ip ?? req.socket.remoteAddress ?? '')
-        return { encoding: 'application/json', body: out }
+        return json(out)
       } catch (err) {
         if (err instanceof RateLimitedError) res.setHeader('Retry-After', String(err.retryAfterSec))
         throw err

@@ -1,4 +1,5 @@
 import type { Server } from '@atproto/xrpc-server'
+import { json } from '../../../util.js'
 import type { AppContext } from '../../../../context.js'
 
 export default function (server: Server, ctx: AppContext): void {
@@ -15,7 +16,7 @@ export default function (server: Server, ctx: AppContext): void {
       if (cfg.termsOfServiceUrl) links.termsOfService = cfg.termsOfServiceUrl
       if (Object.keys(links).length > 0) body.links = links
       if (cfg.contactEmail) body.contact = { email: cfg.contactEmail }
-      return { encoding: 'application/json', body }
+      return json(body)
     },
   })
 }

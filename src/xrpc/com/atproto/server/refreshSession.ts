@@ -1,5 +1,6 @@
 import type { Server } from '@atproto/xrpc-server'
 import type { RefreshOutput } from '../../../../auth/verifier.js'
+import { json } from '../../../util.js'
 import type { AppContext } from '../../../../context.js'
 
 export default function (server: Server, ctx: AppContext): void {
@@ -7,7 +8,7 @@ export default function (server: Server, ctx: AppContext): void {
     auth: ctx.auth.refresh,
     handler: async ({ auth }) => {
       const { did, tokenId } = auth.credentials
-      return { encoding: 'application/json', body: await ctx.accountManager.refreshSession(did, tokenId) }
+      return json(await ctx.accountManager.refreshSession(did, tokenId))
     },
   })
 }
