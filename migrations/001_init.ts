@@ -82,7 +82,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
     frame BLOB NOT NULL,
     sequenced_at TEXT NOT NULL
   )`.execute(db)
-  await sql`CREATE INDEX repo_seq_did_idx ON repo_seq (did)`.execute(db)
   await sql`CREATE INDEX repo_seq_sequenced_at_idx ON repo_seq (sequenced_at)`.execute(db)
 
   await sql`CREATE TABLE plc_operation (
