@@ -11,7 +11,6 @@ export class RecordStore {
   private cidInUseStmt
   private listAsc
   private listDesc
-  private deleteAllStmt
 
   constructor(db: Db) {
     const s = db.sqlite
@@ -23,7 +22,6 @@ export class RecordStore {
        ON CONFLICT (did, collection, rkey) DO UPDATE SET cid = excluded.cid, rev = excluded.rev, indexed_at = excluded.indexed_at`,
     )
     this.deleteStmt = s.prepare('DELETE FROM record WHERE did = ? AND collection = ? AND rkey = ?')
-    this.deleteAllStmt = s.prepare('DELETE FROM record WHERE did = ?')
     this.collectionsStmt = s.prepare<[{ did: string }], { collection: string }>(
       // skip-scan over the primary key: one probe per distinct collection
       `WITH RECURSIVE c(name) AS (
@@ -68,10 +66,6 @@ export class RecordStore {
   /** inside a write transaction */
   delete(did: string, collection: string, rkey: string): void {
     this.deleteStmt.run(did, collection, rkey)
-  }
-
-  deleteAll(did: string): void {
-    this.deleteAllStmt.run(did)
   }
 
   isCidInUse(did: string, cid: string): boolean {

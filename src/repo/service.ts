@@ -271,4 +271,3 @@ export class RepoService {
   }
 }
 
-export type { Cid }
