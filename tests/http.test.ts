@@ -90,15 +90,16 @@ test('a body over the limit is 413; a declared oversize Content-Length is refuse
   assert.is(res.body.error, 'PayloadTooLarge')
 
   // declare 100 MiB and send nothing: the answer must come at once
-  const { text, ms } = await rawRequest(
+  const { text } = await rawRequest(
     net.pds.http.port,
     `POST /xrpc/com.atproto.repo.createRecord HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: ${100 * 1024 * 1024}\r\n\r\n`,
     { waitMs: 5000 },
   )
+  // with no body ever sent, waiting for it would end in the 1.5 s request timeout (408): a 413
+  // means the declared length alone was refused
   const parsed = parseResponse(text)
   assert.is(parsed.status, 413)
   assert.is(parsed.body.error, 'PayloadTooLarge')
-  assert.ok(ms < 1500, `answered after ${ms} ms`)
 
   // chunked (no Content-Length) over the limit is refused too
   const chunk = 'x'.repeat(64 * 1024)
