@@ -35,6 +35,7 @@ function declaredLengthLimit(ctx: AppContext): RequestHandler {
 
 function requestLog(ctx: AppContext): RequestHandler {
   return (req, res, next) => {
+    if (!ctx.logger.isLevelEnabled('info')) return next()
     const start = process.hrtime.bigint()
     res.on('finish', () => {
       ctx.logger.info(
