@@ -53,7 +53,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const { docs: lexiconDocs, lexicons } = await loadLexicons()
   const accounts = new AccountStore(db)
   const sequencer = new Sequencer(db)
-  const repo = new RepoService({ db, sequencer, accounts, lexicons })
+  const repo = new RepoService({ db, sequencer, accounts })
   const blobs = new BlobService({
     db,
     store: new DiskBlobStore(cfg.blobstoreLocation),

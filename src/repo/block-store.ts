@@ -1,5 +1,5 @@
 import { BlockMap, ReadableBlockstore } from '@atproto/repo'
-import { parseCid, type Cid } from '@atproto/lex-data'
+import type { Cid } from '@atproto/lex-data'
 import type { Db } from '../db/index.js'
 
 /**
@@ -129,6 +129,3 @@ export class SqliteBlockstore extends ReadableBlockstore {
   }
 }
 
-export function cidFromString(s: string): Cid {
-  return parseCid(s)
-}

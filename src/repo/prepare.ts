@@ -73,6 +73,9 @@ export function prepareRecordWrite(
     throw err
   }
 
+  const blobs = [...enumBlobRefs(record)].map((b) => ({
+    ref: { cid: getBlobCid(b), mimeType: getBlobMime(b), size: getBlobSize(b) ?? 0 },
+  }))
   let validationStatus: 'valid' | 'unknown' | undefined
   if (validate !== false) {
     const def = recordDef(lexicons, collection)
@@ -84,8 +87,7 @@ export function prepareRecordWrite(
       try {
         // the validator wants its own BlobRef class for blob fields: when there are blobs, give
         // it a conversion of the (already checked) JSON, and keep encoding the plain value
-        const hasBlobs = !enumBlobRefs(record).next().done
-        lexicons.assertValidRecord(collection, hasBlobs ? jsonToLex(json) : record)
+        lexicons.assertValidRecord(collection, blobs.length > 0 ? jsonToLex(json) : record)
       } catch (err) {
         throw new InvalidRequestError(`Invalid ${collection} record: ${(err as Error).message}`, 'InvalidRecord')
       }
@@ -97,9 +99,6 @@ export function prepareRecordWrite(
   if (bytes.length > MAX_RECORD_BYTES) {
     throw new InvalidRequestError(`Record is ${bytes.length} bytes; the limit is ${MAX_RECORD_BYTES}`, 'RecordTooLarge')
   }
-  const blobs = [...enumBlobRefs(record)].map((b) => ({
-    ref: { cid: getBlobCid(b), mimeType: getBlobMime(b), size: getBlobSize(b) ?? 0 },
-  }))
   return {
     action,
     collection,

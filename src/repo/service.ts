@@ -1,13 +1,12 @@
 import { TID } from '@atproto/common'
-import type { Cid } from '@atproto/lex-data'
-import type { Lexicons } from '@atproto/lexicon'
+import { parseCid, type Cid } from '@atproto/lex-data'
 import { DataDiff, MST, signCommit } from '@atproto/repo'
 import { encode as cborEncode } from '@atproto/lex-cbor'
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../auth/account-store.js'
 import type { Db } from '../db/index.js'
 import type { Sequencer } from '../firehose/sequencer.js'
-import { BlockCache, BlockTable, cidFromString, SqliteBlockstore } from './block-store.js'
+import { BlockCache, BlockTable, SqliteBlockstore } from './block-store.js'
 import { BlockSet, blockEntries, cidStrings } from './block-set.js'
 import { encodeCar } from './car.js'
 import { cidForCborBytes } from './cid.js'
@@ -30,7 +29,7 @@ const MST_RELOAD_AFTER_WRITES = 1024
 
 installRepoLibSpeedups()
 
-type RepoState = { commitCid: string; rev: string; data: MST; dataCid: Cid; writes: number }
+type RepoState = { commitCid: string; data: MST; dataCid: Cid; writes: number }
 
 /**
  * The write path and the read side of repositories. Commits are serialised per DID; each one
@@ -49,13 +48,11 @@ export class RepoService {
   private db: Db
   private sequencer: Sequencer
   private accounts: AccountStore
-  readonly lexicons: Lexicons
 
-  constructor(opts: { db: Db; sequencer: Sequencer; accounts: AccountStore; lexicons: Lexicons }) {
+  constructor(opts: { db: Db; sequencer: Sequencer; accounts: AccountStore }) {
     this.db = opts.db
     this.sequencer = opts.sequencer
     this.accounts = opts.accounts
-    this.lexicons = opts.lexicons
     this.blocks = new BlockTable(opts.db)
     this.records = new RecordStore(opts.db)
     this.roots = new RootStore(opts.db)
@@ -88,11 +85,11 @@ export class RepoService {
     return key
   }
 
-  private loadState(did: string, commitCid: string, rev: string, dataCid: string): RepoState {
+  private loadState(did: string, commitCid: string, dataCid: string): RepoState {
     const cached = this.states.get(did)
     if (cached && cached.commitCid === commitCid) return cached
-    const dataRoot = cidFromString(dataCid)
-    const state = { commitCid, rev, data: MST.load(this.storage(did), dataRoot), dataCid: dataRoot, writes: 0 }
+    const dataRoot = parseCid(dataCid)
+    const state = { commitCid, data: MST.load(this.storage(did), dataRoot), dataCid: dataRoot, writes: 0 }
     this.remember(did, state)
     return state
   }
@@ -136,7 +133,7 @@ export class RepoService {
         this.sequencer.appendSyncInTx(did, rev, syncCar)
       })
       this.keys.set(did, key)
-      this.remember(did, { commitCid: commitCid.toString(), rev, data, dataCid, writes: 0 })
+      this.remember(did, { commitCid: commitCid.toString(), data, dataCid, writes: 0 })
       return { did, cid: commitCid, rev, since: null, prevData: null, data: dataCid, ops: [], commitBytes }
     })
   }
@@ -162,7 +159,7 @@ export class RepoService {
             throw new InvalidRequestError(`Record was at ${current?.cid ?? 'null'}`, 'InvalidSwap')
           }
         }
-        const prev = current ? cidFromString(current.cid) : null
+        const prev = current ? parseCid(current.cid) : null
         if (w.action === 'create' && current) {
           throw new InvalidRequestError(`Record already exists: ${w.uri}`)
         }
@@ -179,7 +176,7 @@ export class RepoService {
       for (const hook of this.hooks) await hook.prepare?.(did, writes)
 
       const key = await this.signingKey(did)
-      const state = this.loadState(did, root.cid, root.rev, root.data_cid)
+      const state = this.loadState(did, root.cid, root.data_cid)
       const prevData = state.dataCid
       let data = state.data
       const leaves = new BlockSet()
@@ -254,8 +251,8 @@ export class RepoService {
       this.remember(
         did,
         written < MST_RELOAD_AFTER_WRITES
-          ? { commitCid: commitCidStr, rev, data, dataCid, writes: written }
-          : { commitCid: commitCidStr, rev, data: MST.load(this.storage(did), dataCid), dataCid, writes: 0 },
+          ? { commitCid: commitCidStr, data, dataCid, writes: written }
+          : { commitCid: commitCidStr, data: MST.load(this.storage(did), dataCid), dataCid, writes: 0 },
       )
       return result
     })
