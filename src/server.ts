@@ -1,12 +1,13 @@
-import { createServer as createHttpServer, type Server as HttpServer, STATUS_CODES } from 'node:http'
+import { createServer as createHttpServer, type RequestListener, type Server as HttpServer, STATUS_CODES } from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import cors from 'cors'
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express'
-import { createServer as createXrpcServer, XRPCError } from '@atproto/xrpc-server'
+import { XRPCError } from '@atproto/xrpc-server'
 import type { AppContext } from './context.js'
 import { registerMethods } from './xrpc/index.js'
 import { registerWellKnown } from './well-known.js'
 import { strictJsonBody } from './xrpc/body.js'
+import { XrpcDispatch, XrpcServer } from './xrpc/dispatch.js'
 import { SUBSCRIBE_REPOS_PATH, subscribeReposHttpFallback } from './firehose/subscribe-repos.js'
 
 const UPLOAD_BLOB_PATH = '/xrpc/com.atproto.repo.uploadBlob'
@@ -67,17 +68,36 @@ function errorHandler(ctx: AppContext): ErrorRequestHandler {
   }
 }
 
-export function createApp(ctx: AppContext): express.Express {
+/**
+ * xrpc-server's error answer, with our logging: unexpected failures are logged with their
+ * stack, the client gets only the XRPC error.
+ */
+function xrpcErrorParser(ctx: AppContext) {
+  return (err: unknown): XRPCError => {
+    const xrpcErr = XRPCError.fromError(err)
+    if (xrpcErr.statusCode >= 500 && !(err instanceof XRPCError)) {
+      const e = err as Error
+      ctx.logger.error({ err: { name: e?.name, message: e?.message, stack: e?.stack } }, 'handler failed')
+    }
+    return xrpcErr
+  }
+}
+
+/** The HTTP request listener: XRPC method calls through {@link XrpcDispatch}, the rest through express. */
+export function createApp(ctx: AppContext): RequestListener {
   const app = express()
   app.disable('x-powered-by')
   // XRPC responses are not revalidated by clients: hashing every body for an ETag is wasted work
   app.set('etag', false)
   // X-Forwarded-For is believed only from a proxy on this host or a private network
   app.set('trust proxy', ['loopback', 'linklocal', 'uniquelocal'])
-  app.use(requestLog(ctx))
-  app.use(cors({ maxAge: 86400 }))
-  app.use(declaredLengthLimit(ctx))
-  app.use(strictJsonBody(ctx.cfg.jsonBodyLimit))
+  const middlewares: RequestHandler[] = [
+    requestLog(ctx),
+    cors({ maxAge: 86400 }),
+    declaredLengthLimit(ctx),
+    strictJsonBody(ctx.cfg.jsonBodyLimit),
+  ]
+  for (const m of middlewares) app.use(m)
   app.get('/xrpc/_health', (_req, res) => {
     res.json({ version: ctx.cfg.version })
   })
@@ -88,7 +108,8 @@ export function createApp(ctx: AppContext): express.Express {
   // WebSocket upgrades of this path are taken by the firehose (src/firehose); plain requests land here
   app.all(SUBSCRIBE_REPOS_PATH, subscribeReposHttpFallback)
 
-  const xrpc = createXrpcServer(ctx.lexiconDocs, {
+  const errorParser = xrpcErrorParser(ctx)
+  const xrpc = new XrpcServer(ctx.lexiconDocs, {
     // outputs are built by our handlers, not passed through; clients (and our tests, through
     // @atproto/api) validate them. Validating every response again cost ~10% of a read.
     validateResponse: false,
@@ -97,19 +118,24 @@ export function createApp(ctx: AppContext): express.Express {
       blobLimit: ctx.cfg.blobUploadLimit,
       textLimit: 100 * 1024,
     },
-    errorParser: (err) => {
-      const xrpcErr = XRPCError.fromError(err)
-      if (xrpcErr.statusCode >= 500 && !(err instanceof XRPCError)) {
-        const e = err as Error
-        ctx.logger.error({ err: { name: e?.name, message: e?.message, stack: e?.stack } }, 'handler failed')
-      }
-      return xrpcErr
-    },
+    errorParser,
   })
+  // the settings that matter for responses are those of the app that owns the route
+  for (const a of [xrpc.router]) {
+    a.disable('x-powered-by')
+    a.set('etag', false)
+    a.set('trust proxy', app.get('trust proxy'))
+  }
   registerMethods(xrpc, ctx)
   app.use(xrpc.router)
-  app.use(errorHandler(ctx))
-  return app
+  const onError = errorHandler(ctx)
+  app.use(onError)
+  const dispatch = new XrpcDispatch(xrpc, app, middlewares, onError, (err, res) => {
+    const xrpcErr = errorParser(err)
+    if (res.headersSent) return void res.destroy()
+    res.status(xrpcErr.statusCode).json(xrpcErr.payload)
+  })
+  return dispatch.listener
 }
 
 /** A bare Node error page would break XRPC clients: answer protocol-level failures in JSON. */
@@ -146,7 +172,7 @@ export type RunningServer = {
   close(): Promise<void>
 }
 
-export async function startHttpServer(ctx: AppContext, app: express.Express, port: number): Promise<RunningServer> {
+export async function startHttpServer(ctx: AppContext, listener: RequestListener, port: number): Promise<RunningServer> {
   const timeout = ctx.cfg.requestTimeoutMs
   const http = createHttpServer(
     {
@@ -155,7 +181,7 @@ export async function startHttpServer(ctx: AppContext, app: express.Express, por
       headersTimeout: Math.min(timeout, 10_000),
       connectionsCheckingInterval: Math.max(250, Math.min(timeout / 4, 5_000)),
     },
-    app,
+    listener,
   )
   http.keepAliveTimeout = 65_000
   http.on('clientError', answerClientError)

@@ -65,6 +65,44 @@ test('unknown methods are MethodNotImplemented with a JSON body', async () => {
   assert.type(body.message, 'string')
 })
 
+test('method calls and everything around them answer as an express app would', async () => {
+  const did = alice.did
+  // a query, answered with CORS, a JSON content type and no ETag
+  const q = await fetch(`${net.url}/xrpc/com.atproto.repo.describeRepo?repo=${did}`, { headers: { origin: 'https://app.example' } })
+  assert.is(q.status, 200)
+  assert.is(q.headers.get('access-control-allow-origin'), '*')
+  assert.is(q.headers.get('content-type'), 'application/json; charset=utf-8')
+  assert.is(q.headers.get('etag'), null)
+  assert.is(q.headers.get('x-powered-by'), null)
+  assert.is(((await q.json()) as any).did, did)
+  // the wrong HTTP method for a known method is InvalidRequest, either way round
+  const getProcedure = await fetch(`${net.url}/xrpc/com.atproto.repo.createRecord`)
+  assert.is(getProcedure.status, 400)
+  assert.is(((await getProcedure.json()) as any).error, 'InvalidRequest')
+  const postQuery = await fetch(`${net.url}/xrpc/com.atproto.repo.describeRepo?repo=${did}`, { method: 'POST' })
+  assert.is(postQuery.status, 400)
+  assert.is(((await postQuery.json()) as any).error, 'InvalidRequest')
+  // a CORS preflight
+  const pre = await fetch(`${net.url}/xrpc/com.atproto.repo.createRecord`, {
+    method: 'OPTIONS',
+    headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+  })
+  assert.is(pre.status, 204)
+  assert.is(pre.headers.get('access-control-allow-origin'), '*')
+  assert.ok(pre.headers.get('access-control-allow-methods')?.includes('POST'))
+  // bad params and handler errors keep their XRPC names; a missing parameter is InvalidRequest
+  const missing = await fetch(`${net.url}/xrpc/com.atproto.repo.getRecord?repo=${did}`)
+  assert.is(missing.status, 400)
+  assert.is(((await missing.json()) as any).error, 'InvalidRequest')
+  const notFound = await fetch(`${net.url}/xrpc/com.atproto.repo.getRecord?repo=${did}&collection=com.example.none&rkey=nothing`)
+  assert.is(notFound.status, 400)
+  assert.is(((await notFound.json()) as any).error, 'RecordNotFound')
+  // express matches a trailing slash too, and the call goes through it
+  const slash = await fetch(`${net.url}/xrpc/com.atproto.repo.describeRepo/?repo=${did}`)
+  assert.is(slash.status, 200)
+  assert.is(((await slash.json()) as any).did, did)
+})
+
 test('malformed JSON, invalid UTF-8 and lone surrogates are 400 and store nothing', async () => {
   const coll = 'com.example.edge'
   const cases: [string, string | Buffer][] = [

@@ -1,4 +1,4 @@
-import type { Server } from '@atproto/xrpc-server'
+import type { XrpcServer } from './dispatch.js'
 import type { AppContext } from '../context.js'
 // com.atproto.repo
 import applyWrites from './com/atproto/repo/applyWrites.js'
@@ -29,7 +29,7 @@ import getSession from './com/atproto/server/getSession.js'
 import refreshSession from './com/atproto/server/refreshSession.js'
 import resolveHandle from './com/atproto/identity/resolveHandle.js'
 
-export type MethodRegistration = (server: Server, ctx: AppContext) => void
+export type MethodRegistration = (server: XrpcServer, ctx: AppContext) => void
 
 const methods: MethodRegistration[] = [
   applyWrites,
@@ -59,6 +59,6 @@ const methods: MethodRegistration[] = [
   resolveHandle,
 ]
 
-export function registerMethods(server: Server, ctx: AppContext): void {
+export function registerMethods(server: XrpcServer, ctx: AppContext): void {
   for (const register of methods) register(server, ctx)
 }

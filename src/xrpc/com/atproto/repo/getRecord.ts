@@ -1,7 +1,7 @@
 import { InvalidRequestError, type Server } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
 import { recordBytesToJson } from '../../../../repo/record-json.js'
-import { findRepo, json } from '../../../util.js'
+import { findRepo, plainJson } from '../../../util.js'
 
 export default function (server: Server, ctx: AppContext): void {
   server.method('com.atproto.repo.getRecord', {
@@ -12,7 +12,7 @@ export default function (server: Server, ctx: AppContext): void {
       if (!found || (cid !== undefined && cid !== found.cid)) {
         throw new InvalidRequestError(`Could not locate record: at://${account.did}/${collection}/${rkey}`, 'RecordNotFound')
       }
-      return json({ uri: `at://${account.did}/${collection}/${rkey}`, cid: found.cid, value: recordBytesToJson(found.bytes) })
+      return plainJson({ uri: `at://${account.did}/${collection}/${rkey}`, cid: found.cid, value: recordBytesToJson(found.bytes) })
     },
   })
 }

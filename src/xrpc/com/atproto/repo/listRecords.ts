@@ -1,7 +1,7 @@
 import type { Server } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
 import { recordBytesToJson } from '../../../../repo/record-json.js'
-import { findRepo, json } from '../../../util.js'
+import { findRepo, plainJson } from '../../../util.js'
 
 export default function (server: Server, ctx: AppContext): void {
   server.method('com.atproto.repo.listRecords', {
@@ -16,7 +16,7 @@ export default function (server: Server, ctx: AppContext): void {
         return bytes ? [{ uri: `at://${account.did}/${row.collection}/${row.rkey}`, cid: row.cid, value: recordBytesToJson(bytes) }] : []
       })
       const cursor = rows.length === limit ? rows[rows.length - 1].rkey : undefined
-      return json({ records, cursor })
+      return plainJson({ records, cursor })
     },
   })
 }

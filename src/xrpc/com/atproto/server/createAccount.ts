@@ -1,5 +1,5 @@
-import { InvalidRequestError, type Server } from '@atproto/xrpc-server'
-import type { ErrorRequestHandler } from 'express'
+import { InvalidRequestError } from '@atproto/xrpc-server'
+import type { XrpcServer } from '../../../dispatch.js'
 import { json } from '../../../util.js'
 import type { AppContext } from '../../../../context.js'
 
@@ -7,7 +7,7 @@ const NSID = 'com.atproto.server.createAccount'
 
 type Input = { handle: string; email?: string; password?: string; inviteCode?: string; did?: string; plcOp?: unknown }
 
-export default function (server: Server, ctx: AppContext): void {
+export default function (server: XrpcServer, ctx: AppContext): void {
   server.method(NSID, {
     handler: async ({ input }) => {
       const body = (input as { body: Input }).body
@@ -17,11 +17,10 @@ export default function (server: Server, ctx: AppContext): void {
   })
   // The lexicon check runs before the handler and answers a malformed handle with a generic
   // InvalidRequest; clients expect InvalidHandle, so rename that one error on this route.
-  const renameHandleError: ErrorRequestHandler = (err, _req, _res, next) => {
+  server.mapErrors(NSID, (err) => {
     if (err instanceof InvalidRequestError && !err.customErrorName && /^Input\/handle\b/.test(err.errorMessage ?? '')) {
-      return next(new InvalidRequestError(err.errorMessage, 'InvalidHandle'))
+      return new InvalidRequestError(err.errorMessage, 'InvalidHandle')
     }
-    next(err)
-  }
-  server.routes.use(`/xrpc/${NSID}`, renameHandleError)
+    return err
+  })
 }
