@@ -45,9 +45,11 @@ export async function startBenchServer(extraEnv: Record<string, string> = {}): P
   const plc = await startPlc()
   const dataDir = mkdtempSync(join(tmpdir(), 'carrel-bench-'))
   const port = await freePort()
-  // the compiled server with the V8 flags `npm start` uses (npm run bench builds it first)
-  const entry = ['--max-semi-space-size=8', '--heap-growing-percent=50', process.env.BENCH_SERVER_ENTRY ?? join(import.meta.dirname, '..', 'dist', 'src', 'index.js')]
-  const child: ChildProcess = spawn(process.execPath, [...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean), ...entry], {
+  // the compiled server with the V8 flags `npm start` uses (npm run bench builds it first);
+  // BENCH_NODE_ARGS come after them, so they can override one
+  const flags = ['--max-semi-space-size=8', '--heap-growing-percent=50', ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)]
+  const entry = process.env.BENCH_SERVER_ENTRY ?? join(import.meta.dirname, '..', 'dist', 'src', 'index.js')
+  const child: ChildProcess = spawn(process.execPath, [...flags, entry], {
     env: {
       MALLOC_ARENA_MAX: '2', // as `npm start` (scripts/runtime.mjs) and the Docker image run it
       ...process.env,

@@ -1,0 +1,89 @@
+// Our direct MST node encoder (src/repo/mst-node-encoder.ts) must give exactly the bytes, and
+// so the CIDs, of @atproto/repo's own serialisation through the generic DAG-CBOR encoder.
+import { readFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { randomBytes } from 'node:crypto'
+import { encode as cborEncode } from '@atproto/lex-cbor'
+import { MemoryBlockstore, MST, mstUtil } from '@atproto/repo'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { cidForCborBytes } from '../src/repo/cid.ts'
+import { encodeMstNode, type MstNodeEntry } from '../src/repo/mst-node-encoder.ts'
+import { installRepoLibSpeedups } from '../src/repo/repo-lib-speedups.ts'
+import { readFixtureLines } from './_util.ts'
+
+const interop = join(import.meta.dirname, '..', '..', 'shared', 'interop', 'mst')
+installRepoLibSpeedups()
+
+const recordCid = (i: number) => cidForCborBytes(cborEncode({ n: i, pad: 'x'.repeat(i % 7) }))
+
+/** Every node of the tree: its entries as MST holds them, and the bytes MST.serialize gave. */
+async function nodesOf(tree: MST): Promise<{ entries: MstNodeEntry[]; bytes: Uint8Array; cid: string }[]> {
+  await tree.getPointer()
+  const out: { entries: MstNodeEntry[]; bytes: Uint8Array; cid: string }[] = []
+  const walk = async (node: MST) => {
+    const entries = await node.getEntries()
+    const { bytes, cid } = await node.serialize()
+    out.push({ entries: entries as unknown as MstNodeEntry[], bytes, cid: cid.toString() })
+    for (const e of entries) if (e.isTree()) await walk(e)
+  }
+  await walk(tree)
+  return out
+}
+
+async function assertSameAsGenericEncoder(tree: MST, label: string) {
+  const nodes = await nodesOf(tree)
+  assert.ok(nodes.length > 0)
+  for (const node of nodes) {
+    const expected = cborEncode(mstUtil.serializeNodeData(node.entries as never) as never)
+    assert.equal(Buffer.from(encodeMstNode(node.entries)), Buffer.from(expected), `${label}: node bytes`)
+    assert.equal(Buffer.from(node.bytes), Buffer.from(expected), `${label}: MST.serialize bytes`)
+    assert.is(node.cid, cidForCborBytes(expected).toString(), `${label}: node CID`)
+  }
+}
+
+async function build(keys: string[]): Promise<MST> {
+  let tree = await MST.create(new MemoryBlockstore())
+  for (let i = 0; i < keys.length; i++) tree = await tree.add(keys[i], recordCid(i))
+  return tree
+}
+
+test('the interop example keys: every node encodes as the generic encoder does', async () => {
+  const keys = readFixtureLines(join(interop, 'example_keys.txt'))
+  assert.ok(keys.length > 100)
+  const tree = await build(keys)
+  await assertSameAsGenericEncoder(tree, 'example keys')
+  // the interop heights hold in the tree we encode: a key of height h sits h layers up
+  const heights = JSON.parse(readFileSync(join(interop, 'key_heights.json'), 'utf8')) as { key: string; height: number }[]
+  for (const { key, height } of heights) assert.is(await mstUtil.leadingZerosOnHash(key), height, key)
+})
+
+test('deletions and updates, record keys, long shared prefixes and long keys', async () => {
+  const keys: string[] = []
+  for (let i = 0; i < 400; i++) keys.push(`app.bsky.feed.post/3k${randomBytes(6).toString('hex')}`)
+  // prefixes of 24..300 characters (one- and two-byte CBOR lengths), suffixes likewise
+  const long = 'a'.repeat(300)
+  for (let i = 0; i < 40; i++) keys.push(`com.example.long/${long.slice(0, 20 + i * 7)}${i.toString(36)}`)
+  for (let i = 0; i < 5; i++) keys.push(`com.example.x${i}/${randomBytes(200).toString('hex').slice(0, 300 + i)}`)
+  let tree = await build(keys)
+  await assertSameAsGenericEncoder(tree, 'built')
+  for (let i = 0; i < keys.length; i += 3) tree = await tree.delete(keys[i])
+  for (let i = 1; i < keys.length; i += 5) if (i % 3 !== 0) tree = await tree.update(keys[i], recordCid(i + 1000))
+  await assertSameAsGenericEncoder(tree, 'after deletes and updates')
+  // the empty tree and a single leaf
+  await assertSameAsGenericEncoder(await MST.create(new MemoryBlockstore()), 'empty')
+  await assertSameAsGenericEncoder(await build(['com.example.one/a']), 'one leaf')
+})
+
+test('two subtrees side by side are refused, as the generic path refuses them', async () => {
+  const tree = await build(readFixtureLines(join(interop, 'example_keys.txt')))
+  await tree.getPointer()
+  const entries = await tree.getEntries()
+  const subtree = entries.find((e) => e.isTree())!
+  const leaf = entries.find((e) => e.isLeaf())!
+  assert.ok(subtree && leaf)
+  assert.throws(() => encodeMstNode([leaf, subtree, subtree] as unknown as MstNodeEntry[]), /two subtrees/)
+  assert.throws(() => mstUtil.serializeNodeData([leaf, subtree, subtree] as never), /two subtrees/)
+})
+
+test.run()
