@@ -1,4 +1,4 @@
-import { createHash } from 'node:crypto'
+import { hash } from 'node:crypto'
 import { encode as cborEncode } from '@atproto/lex-cbor'
 import type { Cid, LexValue } from '@atproto/lex-data'
 import { CID } from 'multiformats/cid'
@@ -9,8 +9,7 @@ const SHA2_256 = 0x12
 
 /** CID (v1, dag-cbor, sha2-256) of already-encoded DAG-CBOR bytes. */
 export function cidForCborBytes(bytes: Uint8Array): Cid {
-  const hash = createHash('sha256').update(bytes).digest()
-  return CID.createV1(DAG_CBOR, createDigest(SHA2_256, hash)) as unknown as Cid
+  return CID.createV1(DAG_CBOR, createDigest(SHA2_256, hash('sha256', bytes, 'buffer'))) as unknown as Cid
 }
 
 export function encodeRecord(value: LexValue): { bytes: Uint8Array; cid: Cid } {

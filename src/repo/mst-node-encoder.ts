@@ -94,10 +94,38 @@ function commonPrefixLength(a: string, b: string): number {
   return i
 }
 
+/** A node's leaf as it is written: the full key, the record CID and the subtree to its right. */
+export type MstLeaf = { key: string; value: Cid; right: Cid | null }
+
+/** Encodes a node: the subtree left of every key, then the leaves in key order. */
+export function encodeMstNodeData(left: Cid | null, leaves: readonly MstLeaf[]): Uint8Array {
+  const w = new Writer(16 + leaves.length * 120)
+  w.byte(0xa2)
+  w.key(E)
+  w.head(4, leaves.length)
+  let lastKey = ''
+  for (const { key, value, right } of leaves) {
+    const prefix = commonPrefixLength(lastKey, key)
+    w.byte(0xa4)
+    w.key(K)
+    w.asciiBytes(key, prefix)
+    w.key(P)
+    w.head(0, prefix)
+    w.key(T)
+    w.cidOrNull(right)
+    w.key(V)
+    w.cid(value)
+    lastKey = key
+  }
+  w.key(L)
+  w.cidOrNull(left)
+  return w.buf.slice(0, w.pos)
+}
+
 /**
- * Encodes a node from its entries (every subtree's pointer must be current). Keys are the
- * MST's validated ASCII keys; the entry list alternates as MST nodes require (no two subtrees
- * side by side), which is checked.
+ * Encodes a node from @atproto/repo's entry list (every subtree's pointer must be current).
+ * Keys are the MST's validated ASCII keys; the list must alternate as MST nodes require (no
+ * two subtrees side by side), which is checked.
  */
 export function encodeMstNode(entries: readonly MstNodeEntry[]): Uint8Array {
   let i = 0
@@ -106,37 +134,19 @@ export function encodeMstNode(entries: readonly MstNodeEntry[]): Uint8Array {
     left = (entries[0] as { pointer: Cid }).pointer
     i = 1
   }
-  let leaves = 0
-  for (let j = i; j < entries.length; j++) if (entries[j].isLeaf()) leaves++
-  const w = new Writer(16 + leaves * 120)
-  w.byte(0xa2)
-  w.key(E)
-  w.head(4, leaves)
-  let lastKey = ''
+  const leaves: MstLeaf[] = []
   while (i < entries.length) {
     const leaf = entries[i]
     if (!leaf.isLeaf()) throw new Error('Not a valid node: two subtrees next to each other')
     const next = entries[i + 1]
     i++
-    let subtree: Cid | null = null
+    let right: Cid | null = null
     if (next !== undefined && !next.isLeaf()) {
-      subtree = (next as { pointer: Cid }).pointer
+      right = (next as { pointer: Cid }).pointer
       i++
     }
     const { key, value } = leaf as { key: string; value: Cid }
-    const prefix = commonPrefixLength(lastKey, key)
-    w.byte(0xa4)
-    w.key(K)
-    w.asciiBytes(key, prefix)
-    w.key(P)
-    w.head(0, prefix)
-    w.key(T)
-    w.cidOrNull(subtree)
-    w.key(V)
-    w.cid(value)
-    lastKey = key
+    leaves.push({ key, value, right })
   }
-  w.key(L)
-  w.cidOrNull(left)
-  return w.buf.slice(0, w.pos)
+  return encodeMstNodeData(left, leaves)
 }

@@ -1,15 +1,16 @@
 import { TID } from '@atproto/common'
 import { parseCid, type Cid } from '@atproto/lex-data'
-import { DataDiff, MST, signCommit } from '@atproto/repo'
+import { signCommit } from '@atproto/repo'
 import { encode as cborEncode } from '@atproto/lex-cbor'
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../auth/account-store.js'
 import type { Db } from '../db/index.js'
 import type { Sequencer } from '../firehose/sequencer.js'
 import { BlockCache, BlockTable, SqliteBlockstore } from './block-store.js'
-import { BlockSet, blockEntries, cidStrings } from './block-set.js'
+import { BlockSet } from './block-set.js'
 import { encodeCar } from './car.js'
 import { cidForCborBytes } from './cid.js'
+import { coveringProof, MstEdit, MstNode } from './mst-tree.js'
 import { installRepoLibSpeedups } from './repo-lib-speedups.js'
 import { RecordStore } from './record-store.js'
 import { RootStore } from './root-store.js'
@@ -21,15 +22,15 @@ import type { CommitHook, CommitResult, PreparedWrite } from './types.js'
 export const MAX_COMMIT_BLOCKS_BYTES = 2_000_000
 const MAX_CACHED_REPOS = 200
 /**
- * A cached MST keeps every node created since it was loaded, so for a busy repo it would grow
- * into a copy of the whole tree: after this many record writes it is swapped for a lazily
- * loaded one (measured: without this a 100,000-record fill left ~400 MB of tree in memory).
+ * A cached MST keeps every node it has loaded or created, so for a busy repo it would grow into
+ * a copy of the whole tree: after this many record writes it is swapped for a lazily loaded
+ * one (measured: without this a 100,000-record fill left ~400 MB of tree in memory).
  */
 const MST_RELOAD_AFTER_WRITES = 1024
 
 installRepoLibSpeedups()
 
-type RepoState = { commitCid: string; data: MST; dataCid: Cid; writes: number }
+type RepoState = { commitCid: string; data: MstNode; dataCid: Cid; writes: number }
 
 /**
  * The write path and the read side of repositories. Commits are serialised per DID; each one
@@ -89,7 +90,7 @@ export class RepoService {
     const cached = this.states.get(did)
     if (cached && cached.commitCid === commitCid) return cached
     const dataRoot = parseCid(dataCid)
-    const state = { commitCid, data: MST.load(this.storage(did), dataRoot), dataCid: dataRoot, writes: 0 }
+    const state = { commitCid, data: MstNode.load(this.storage(did), dataRoot), dataCid: dataRoot, writes: 0 }
     this.remember(did, state)
     return state
   }
@@ -106,14 +107,13 @@ export class RepoService {
    */
   createRepo(did: string, key: SigningKey, inTx: () => void): Promise<CommitResult> {
     return this.withLock(did, async () => {
-      const data = await MST.create(this.storage(did))
-      const dataCid = await data.getPointer()
-      const diff = await DataDiff.of(data, null)
+      const data = MstNode.empty()
+      const dataCid = data.cid!
       const rev = TID.nextStr()
       const commit = await signCommit({ did, version: 3, rev, prev: null, data: dataCid }, key)
       const commitBytes = cborEncode(commit)
       const commitCid = cidForCborBytes(commitBytes)
-      const newBlocks = new BlockSet().addAll(blockEntries(diff.newMstBlocks)).set(commitCid.toString(), commitBytes)
+      const newBlocks = new BlockSet().set(dataCid.toString(), data.bytes!).set(commitCid.toString(), commitBytes)
       const car = encodeCar(commitCid, newBlocks)
       const syncCar = encodeCar(commitCid, [[commitCid.toString(), commitBytes]])
       const now = new Date().toISOString()
@@ -178,23 +178,25 @@ export class RepoService {
       const key = await this.signingKey(did)
       const state = this.loadState(did, root.cid, root.data_cid)
       const prevData = state.dataCid
-      let data = state.data
+      const storage = this.storage(did)
+      const edit = new MstEdit(storage, state.data)
       const leaves = new BlockSet()
       for (const w of writes) {
         const dataKey = `${w.collection}/${w.rkey}`
-        if (w.action === 'delete') data = await data.delete(dataKey)
+        if (w.action === 'delete') edit.delete(dataKey)
         else {
           leaves.set(w.cid.toString(), w.bytes)
-          data = w.action === 'create' ? await data.add(dataKey, w.cid) : await data.update(dataKey, w.cid)
+          edit.put(dataKey, w.cid)
         }
       }
-      const dataCid = await data.getPointer()
-      const diff = await DataDiff.of(data, state.data)
+      const { root: data, newBlocks: newNodes, removedCids } = edit.finish()
+      const dataCid = data.cid!
       // new blocks are stored; the firehose slice also carries each write's covering proof
       // (Sync 1.1: what a consumer needs to invert the ops)
-      const newBlocks = new BlockSet().addAll(blockEntries(diff.newMstBlocks)).addAll(leaves)
-      const eventBlocks = new BlockSet().addAll(newBlocks)
-      for (const w of writes) eventBlocks.addAll(blockEntries(await data.getCoveringProof(`${w.collection}/${w.rkey}`)))
+      const newBlocks = new BlockSet().addAll(newNodes).addAll(leaves)
+      const proofs = new Map<string, Uint8Array>()
+      for (const w of writes) coveringProof(storage, data, `${w.collection}/${w.rkey}`, proofs)
+      const eventBlocks = new BlockSet().addAll(newBlocks).addAll(proofs)
       const rev = TID.nextStr(root.rev)
       const commit = await signCommit({ did, version: 3, rev, prev: null, data: dataCid }, key)
       const commitBytes = cborEncode(commit)
@@ -209,9 +211,9 @@ export class RepoService {
         )
       }
       const car = encodeCar(commitCid, eventBlocks)
-      const removed = [...cidStrings(diff.removedCids), root.cid]
       // record blocks that left the tree: identical content may still sit at another path
       const releasedRecords = new Set(ops.flatMap((op) => (op.prev ? [op.prev.toString()] : [])))
+      const removed = [...removedCids, ...releasedRecords, root.cid]
       const result: CommitResult = { did, cid: commitCid, rev, since: root.rev, prevData, data: dataCid, ops, commitBytes }
       const now = new Date().toISOString()
 
@@ -252,7 +254,7 @@ export class RepoService {
         did,
         written < MST_RELOAD_AFTER_WRITES
           ? { commitCid: commitCidStr, data, dataCid, writes: written }
-          : { commitCid: commitCidStr, data: MST.load(this.storage(did), dataCid), dataCid, writes: 0 },
+          : { commitCid: commitCidStr, data: MstNode.load(storage, dataCid), dataCid, writes: 0 },
       )
       return result
     })
