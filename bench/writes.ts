@@ -1,6 +1,7 @@
 // npm run bench -- writes: sequential createRecord, 4 clients x 4 concurrent writers,
 // applyWrites batches of 200, getRecord at concurrency 16; server peak RSS. Each figure is the
-// median of RUNS runs.
+// median of RUNS runs, each phase measured after a short warm-up of the same operation (the
+// first calls of a code path run before the JIT has compiled it).
 import { TID } from '@atproto/common'
 import { xrpcGet, xrpcPost } from './_client.ts'
 import { createAccount, median, percentile, startBenchServer, type Session } from './_server.ts'
@@ -48,9 +49,9 @@ async function concurrent(url: string, sessions: Session[]) {
   return (sessions.length * 4 * CONCURRENT_PER_WRITER) / ((performance.now() - start) / 1000)
 }
 
-async function batched(url: string, s: Session) {
+async function batched(url: string, s: Session, batches = BATCHES) {
   const start = performance.now()
-  for (let b = 0; b < BATCHES; b++) {
+  for (let b = 0; b < batches; b++) {
     const writes = Array.from({ length: 200 }, () => ({
       $type: 'com.atproto.repo.applyWrites#create',
       collection: 'app.bsky.feed.post',
@@ -59,22 +60,22 @@ async function batched(url: string, s: Session) {
     }))
     await xrpcPost(url, 'com.atproto.repo.applyWrites', s.accessJwt, { repo: s.did, writes })
   }
-  return (BATCHES * 200) / ((performance.now() - start) / 1000)
+  return (batches * 200) / ((performance.now() - start) / 1000)
 }
 
-async function reads(url: string, uris: string[]) {
+async function reads(url: string, uris: string[], count = READS) {
   let next = 0
   const start = performance.now()
   await Promise.all(
     Array.from({ length: 16 }, async () => {
-      while (next < READS) {
+      while (next < count) {
         const uri = uris[next++ % uris.length]
         const [, , did, collection, rkey] = uri.split('/')
         await xrpcGet(url, 'com.atproto.repo.getRecord', { repo: did, collection, rkey })
       }
     }),
   )
-  return READS / ((performance.now() - start) / 1000)
+  return count / ((performance.now() - start) / 1000)
 }
 
 export default async function run(): Promise<void> {
@@ -95,10 +96,12 @@ export default async function run(): Promise<void> {
       rows.concPerSec.push(await concurrent(server.url, sessions))
       phaseRss('after concurrent')
       const b = await createAccount(server.url, `batch${run}`)
+      await batched(server.url, b, 3) // warm-up, as the sequential phase has
       rows.batchPerSec.push(await batched(server.url, b))
       phaseRss('after batched')
       const uris: string[] = []
       for (let i = 0; i < 200; i++) uris.push(await createRecord(server.url, a))
+      await reads(server.url, uris, 2000) // warm-up
       rows.readsPerSec.push(await reads(server.url, uris))
       phaseRss('after reads')
       rows.peakRssMb.push(server.rss().peakMb)
