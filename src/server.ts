@@ -8,6 +8,7 @@ import { registerMethods } from './xrpc/index.js'
 import { registerWellKnown } from './well-known.js'
 import { strictJsonBody } from './xrpc/body.js'
 import { XrpcDispatch, XrpcServer } from './xrpc/dispatch.js'
+import { TRUSTED_PROXIES } from './xrpc/client-ip.js'
 import { SUBSCRIBE_REPOS_PATH, subscribeReposHttpFallback } from './firehose/subscribe-repos.js'
 
 const UPLOAD_BLOB_PATH = '/xrpc/com.atproto.repo.uploadBlob'
@@ -90,14 +91,11 @@ export function createApp(ctx: AppContext): RequestListener {
   // XRPC responses are not revalidated by clients: hashing every body for an ETag is wasted work
   app.set('etag', false)
   // X-Forwarded-For is believed only from a proxy on this host or a private network
-  app.set('trust proxy', ['loopback', 'linklocal', 'uniquelocal'])
-  const middlewares: RequestHandler[] = [
-    requestLog(ctx),
-    cors({ maxAge: 86400 }),
-    declaredLengthLimit(ctx),
-    strictJsonBody(ctx.cfg.jsonBodyLimit),
-  ]
-  for (const m of middlewares) app.use(m)
+  app.set('trust proxy', TRUSTED_PROXIES)
+  app.use(requestLog(ctx))
+  app.use(cors({ maxAge: 86400 }))
+  app.use(declaredLengthLimit(ctx))
+  app.use(strictJsonBody(ctx.cfg.jsonBodyLimit))
   app.get('/xrpc/_health', (_req, res) => {
     res.json({ version: ctx.cfg.version })
   })
@@ -128,13 +126,8 @@ export function createApp(ctx: AppContext): RequestListener {
   }
   registerMethods(xrpc, ctx)
   app.use(xrpc.router)
-  const onError = errorHandler(ctx)
-  app.use(onError)
-  const dispatch = new XrpcDispatch(xrpc, app, middlewares, onError, (err, res) => {
-    const xrpcErr = errorParser(err)
-    if (res.headersSent) return void res.destroy()
-    res.status(xrpcErr.statusCode).json(xrpcErr.payload)
-  })
+  app.use(errorHandler(ctx))
+  const dispatch = new XrpcDispatch(xrpc, app, { jsonLimit: ctx.cfg.jsonBodyLimit, logger: ctx.logger, errorParser })
   return dispatch.listener
 }
 

@@ -97,6 +97,48 @@ test('method calls and everything around them answer as an express app would', a
   const notFound = await fetch(`${net.url}/xrpc/com.atproto.repo.getRecord?repo=${did}&collection=com.example.none&rkey=nothing`)
   assert.is(notFound.status, 400)
   assert.is(((await notFound.json()) as any).error, 'RecordNotFound')
+  // a body sent to a query, and a procedure's missing or non-JSON body, are InvalidRequest
+  const withBody = parseResponse(
+    (
+      await rawRequest(
+        net.pds.http.port,
+        `GET /xrpc/com.atproto.repo.describeRepo?repo=${did} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\nContent-Length: 5\r\n\r\nhello`,
+      )
+    ).text,
+  )
+  assert.is(withBody.status, 400)
+  assert.is(withBody.body.error, 'InvalidRequest')
+  const token = alice.agent.session!.accessJwt
+  const noBody = await fetch(`${net.url}/xrpc/com.atproto.repo.createRecord`, { method: 'POST', headers: { authorization: `Bearer ${token}` } })
+  assert.is(noBody.status, 400)
+  assert.is(((await noBody.json()) as any).error, 'InvalidRequest')
+  const emptyJson = await fetch(`${net.url}/xrpc/com.atproto.repo.createRecord`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json', 'content-length': '0' },
+  })
+  assert.is(emptyJson.status, 400)
+  assert.is(((await emptyJson.json()) as any).error, 'InvalidRequest')
+  const textBody = await fetch(`${net.url}/xrpc/com.atproto.repo.createRecord`, {
+    method: 'POST',
+    headers: { authorization: `Bearer ${token}`, 'content-type': 'text/plain' },
+    body: 'hello',
+  })
+  assert.is(textBody.status, 400)
+  assert.is(((await textBody.json()) as any).error, 'InvalidRequest')
+  // HEAD of a query: the headers of the GET, no body
+  const head = await fetch(`${net.url}/xrpc/com.atproto.repo.describeRepo?repo=${did}`, { method: 'HEAD' })
+  assert.is(head.status, 200)
+  assert.is(await head.text(), '')
+  // repeated query parameters are arrays; integers and booleans are decoded by the lexicon
+  const listed = await fetch(`${net.url}/xrpc/com.atproto.repo.listRecords?repo=${did}&collection=com.example.none&limit=2&reverse=true`)
+  assert.is(listed.status, 200)
+  const badLimit = await fetch(`${net.url}/xrpc/com.atproto.repo.listRecords?repo=${did}&collection=com.example.none&limit=1000`)
+  assert.is(badLimit.status, 400)
+  assert.is(((await badLimit.json()) as any).error, 'InvalidRequest')
+  const proto = await fetch(`${net.url}/xrpc/com.atproto.repo.describeRepo?repo=${did}&__proto__=x`)
+  assert.is(proto.status, 400)
+  // errors carry the CORS header too
+  assert.is(badLimit.headers.get('access-control-allow-origin'), '*')
   // express matches a trailing slash too, and the call goes through it
   const slash = await fetch(`${net.url}/xrpc/com.atproto.repo.describeRepo/?repo=${did}`)
   assert.is(slash.status, 200)

@@ -1,9 +1,10 @@
+import type { IncomingMessage } from 'node:http'
 import type { Request, RequestHandler } from 'express'
 
 const RAW_JSON = Symbol('carrel.rawJson')
 const utf8 = new TextDecoder('utf-8', { fatal: true, ignoreBOM: false })
 
-class BodyError extends Error {
+export class BodyError extends Error {
   constructor(
     readonly status: number,
     readonly errorName: string,
@@ -27,7 +28,7 @@ function assertWellFormed(value: unknown, depth = 0): void {
   }
 }
 
-function readBody(req: Request, limit: number): Promise<Buffer> {
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let size = 0
@@ -47,34 +48,49 @@ function readBody(req: Request, limit: number): Promise<Buffer> {
 }
 
 /**
- * Parses JSON request bodies strictly before xrpc-server sees them: invalid UTF-8, malformed
- * JSON and lone surrogates are 400, a body over the limit is 413 (body-parser would decode
- * invalid UTF-8 to U+FFFD and store it). Keeps the raw JSON for handlers that must inspect
- * records exactly as sent (xrpc-server converts $link/$bytes/blob objects on its way).
+ * Reads a JSON request body strictly: invalid UTF-8, malformed JSON and lone surrogates are
+ * 400, a body over the limit is 413 (body-parser would decode invalid UTF-8 to U+FFFD and
+ * store it). An empty body is `undefined`.
+ */
+export async function readStrictJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  const buf = await readBody(req, limit)
+  if (buf.length === 0) return undefined
+  let text: string
+  try {
+    text = utf8.decode(buf)
+  } catch {
+    throw new BodyError(400, 'InvalidRequest', 'request body is not valid UTF-8')
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    throw new BodyError(400, 'InvalidRequest', 'request body is not valid JSON')
+  }
+  assertWellFormed(parsed)
+  return parsed
+}
+
+/** Keeps the JSON body exactly as the client sent it, for {@link rawJsonBody}. */
+export function keepRawJsonBody(req: IncomingMessage, parsed: unknown): void {
+  ;(req as IncomingMessage & { [RAW_JSON]?: unknown })[RAW_JSON] = parsed
+}
+
+/**
+ * The express middleware form of {@link readStrictJsonBody}, run before xrpc-server sees the
+ * request. Keeps the raw JSON for handlers that must inspect records exactly as sent
+ * (xrpc-server converts $link/$bytes/blob objects on its way).
  */
 export function strictJsonBody(limit: number): RequestHandler {
   return (req, res, next) => {
     const type = (req.headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
     if (req.method !== 'POST' || type !== 'application/json' || !req.path.startsWith('/xrpc/')) return next()
-    readBody(req, limit)
-      .then((buf) => {
-        if (buf.length === 0) return next()
-        let text: string
-        try {
-          text = utf8.decode(buf)
-        } catch {
-          throw new BodyError(400, 'InvalidRequest', 'request body is not valid UTF-8')
-        }
-        let parsed: unknown
-        try {
-          parsed = JSON.parse(text)
-        } catch {
-          throw new BodyError(400, 'InvalidRequest', 'request body is not valid JSON')
-        }
-        assertWellFormed(parsed)
-        const r = req as Request & { _body?: boolean; [RAW_JSON]?: unknown }
+    readStrictJsonBody(req, limit)
+      .then((parsed) => {
+        if (parsed === undefined) return next()
+        const r = req as Request & { _body?: boolean }
         r.body = parsed
-        r[RAW_JSON] = parsed
+        keepRawJsonBody(req, parsed)
         r._body = true // body-parser (inside xrpc-server) skips requests already parsed
         next()
       })
@@ -90,8 +106,8 @@ export function strictJsonBody(limit: number): RequestHandler {
 }
 
 /** The request's JSON body exactly as the client sent it (before lexicon conversion). */
-export function rawJsonBody(req: Request): Record<string, unknown> {
-  const raw = (req as Request & { [RAW_JSON]?: unknown })[RAW_JSON]
+export function rawJsonBody(req: IncomingMessage): Record<string, unknown> {
+  const raw = (req as IncomingMessage & { [RAW_JSON]?: unknown })[RAW_JSON]
   if (raw && typeof raw === 'object' && !Array.isArray(raw)) return raw as Record<string, unknown>
-  return (req.body ?? {}) as Record<string, unknown>
+  return ((req as IncomingMessage & { body?: unknown }).body ?? {}) as Record<string, unknown>
 }
