@@ -1,4 +1,4 @@
-import { encode as cborEncode } from '@atproto/lex-cbor'
+import { encodeDagCbor } from '../dag-cbor.js'
 import { parseCid, type Cid } from '@atproto/lex-data'
 
 // CARv1 framing from CID strings, without building CID objects (see writeCidBytes)
@@ -78,7 +78,7 @@ export function writeVarint(n: number, out: Uint8Array, off: number): number {
 }
 
 export function carHeader(root: Cid | null): Buffer {
-  const header = cborEncode({ version: 1, roots: root ? [root] : [] })
+  const header = encodeDagCbor({ version: 1, roots: root ? [root] : [] })
   const out = Buffer.allocUnsafe(header.length + 10)
   const n = writeVarint(header.length, out, 0)
   out.set(header, n)

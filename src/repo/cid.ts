@@ -1,5 +1,5 @@
 import { hash } from 'node:crypto'
-import { encode as cborEncode } from '@atproto/lex-cbor'
+import { encodeDagCbor } from '../dag-cbor.js'
 import type { Cid, LexValue } from '@atproto/lex-data'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
@@ -13,6 +13,6 @@ export function cidForCborBytes(bytes: Uint8Array): Cid {
 }
 
 export function encodeRecord(value: LexValue): { bytes: Uint8Array; cid: Cid } {
-  const bytes = cborEncode(value)
+  const bytes = encodeDagCbor(value)
   return { bytes, cid: cidForCborBytes(bytes) }
 }

@@ -1,7 +1,5 @@
 import { TID } from '@atproto/common'
 import { parseCid, type Cid } from '@atproto/lex-data'
-import { signCommit } from '@atproto/repo'
-import { encode as cborEncode } from '@atproto/lex-cbor'
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../auth/account-store.js'
 import type { Db } from '../db/index.js'
@@ -9,7 +7,7 @@ import type { Sequencer } from '../firehose/sequencer.js'
 import { BlockCache, BlockTable, SqliteBlockstore } from './block-store.js'
 import { BlockSet } from './block-set.js'
 import { encodeCar } from './car.js'
-import { cidForCborBytes } from './cid.js'
+import { signCommit } from './commit.js'
 import { coveringProof, MstEdit, MstNode } from './mst-tree.js'
 import { installRepoLibSpeedups } from './repo-lib-speedups.js'
 import { RecordStore } from './record-store.js'
@@ -110,9 +108,7 @@ export class RepoService {
       const data = MstNode.empty()
       const dataCid = data.cid!
       const rev = TID.nextStr()
-      const commit = await signCommit({ did, version: 3, rev, prev: null, data: dataCid }, key)
-      const commitBytes = cborEncode(commit)
-      const commitCid = cidForCborBytes(commitBytes)
+      const { bytes: commitBytes, cid: commitCid } = signCommit(key, { did, rev, data: dataCid })
       const newBlocks = new BlockSet().set(dataCid.toString(), data.bytes!).set(commitCid.toString(), commitBytes)
       const car = encodeCar(commitCid, newBlocks)
       const syncCar = encodeCar(commitCid, [[commitCid.toString(), commitBytes]])
@@ -198,9 +194,7 @@ export class RepoService {
       for (const w of writes) coveringProof(storage, data, `${w.collection}/${w.rkey}`, proofs)
       const eventBlocks = new BlockSet().addAll(newBlocks).addAll(proofs)
       const rev = TID.nextStr(root.rev)
-      const commit = await signCommit({ did, version: 3, rev, prev: null, data: dataCid }, key)
-      const commitBytes = cborEncode(commit)
-      const commitCid = cidForCborBytes(commitBytes)
+      const { bytes: commitBytes, cid: commitCid } = signCommit(key, { did, rev, data: dataCid })
       const commitCidStr = commitCid.toString()
       newBlocks.set(commitCidStr, commitBytes)
       eventBlocks.set(commitCidStr, commitBytes)

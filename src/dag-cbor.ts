@@ -1,0 +1,194 @@
+import { encode as lexCborEncode, type LexValue } from '@atproto/lex-cbor'
+
+/*
+ * DAG-CBOR encoding for the write path: records, commits and firehose frames.
+ *
+ * The generic encoder (cborg, through @atproto/lex-cbor) tokenises every value, then sorts each
+ * map's keys by converting both keys of every comparison to bytes; for a one-record commit that
+ * was a fifth of the request's garbage. This writer handles the values the write path produces
+ * (null, booleans, safe integers, strings, bytes, CIDs, arrays and plain objects with ASCII
+ * keys, whose sorted order is cached per shape) and hands anything else (floats, non-ASCII
+ * keys, class instances such as BlobRef) to @atproto/lex-cbor, so the bytes are always exactly
+ * the generic encoder's (tests/dag-cbor.test.ts compares them on the interop data-model
+ * fixtures and random values). As in @atproto/lex-cbor, undefined object properties are
+ * left out.
+ */
+
+class Unsupported extends Error {}
+const UNSUPPORTED = new Unsupported()
+
+type CidLike = { asCID: unknown; bytes: Uint8Array }
+
+function isCid(value: object): value is CidLike {
+  return (value as CidLike).asCID === value && (value as CidLike).bytes instanceof Uint8Array
+}
+
+const sortedKeysByShape = new Map<string, string[]>()
+const MAX_SHAPES = 4096
+
+/** DAG-CBOR map key order: shorter first, then bytewise (for ASCII keys, string order). */
+function sortedKeys(obj: Record<string, unknown>): string[] {
+  const keys = Object.keys(obj)
+  const shape = keys.join('\u0000')
+  let sorted = sortedKeysByShape.get(shape)
+  if (sorted) return sorted
+  for (const k of keys) {
+    for (let i = 0; i < k.length; i++) if (k.charCodeAt(i) > 0x7f) throw UNSUPPORTED
+  }
+  sorted = [...keys].sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0))
+  if (sortedKeysByShape.size >= MAX_SHAPES) sortedKeysByShape.clear()
+  sortedKeysByShape.set(shape, sorted)
+  return sorted
+}
+
+class Writer {
+  buf: Buffer = Buffer.allocUnsafe(1024)
+  pos = 0
+
+  private ensure(n: number) {
+    if (this.pos + n <= this.buf.length) return
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.pos + n))
+    next.set(this.buf.subarray(0, this.pos))
+    this.buf = next
+  }
+
+  head(major: number, n: number) {
+    this.ensure(9)
+    const m = major << 5
+    const b = this.buf
+    if (n < 24) b[this.pos++] = m | n
+    else if (n < 0x100) {
+      b[this.pos++] = m | 24
+      b[this.pos++] = n
+    } else if (n < 0x10000) {
+      b[this.pos++] = m | 25
+      b[this.pos++] = n >>> 8
+      b[this.pos++] = n & 0xff
+    } else if (n < 0x100000000) {
+      b[this.pos++] = m | 26
+      b[this.pos++] = n >>> 24
+      b[this.pos++] = (n >>> 16) & 0xff
+      b[this.pos++] = (n >>> 8) & 0xff
+      b[this.pos++] = n & 0xff
+    } else {
+      const hi = Math.floor(n / 0x100000000)
+      const lo = n >>> 0
+      b[this.pos++] = m | 27
+      b[this.pos++] = hi >>> 24
+      b[this.pos++] = (hi >>> 16) & 0xff
+      b[this.pos++] = (hi >>> 8) & 0xff
+      b[this.pos++] = hi & 0xff
+      b[this.pos++] = lo >>> 24
+      b[this.pos++] = (lo >>> 16) & 0xff
+      b[this.pos++] = (lo >>> 8) & 0xff
+      b[this.pos++] = lo & 0xff
+    }
+  }
+
+  bytes(data: Uint8Array) {
+    this.head(2, data.length)
+    this.ensure(data.length)
+    this.buf.set(data, this.pos)
+    this.pos += data.length
+  }
+
+  string(s: string) {
+    const n = s.length
+    // short ASCII strings (keys, DIDs, TIDs, NSIDs): no encoder call
+    if (n < 128) {
+      let ascii = true
+      for (let i = 0; i < n; i++) {
+        if (s.charCodeAt(i) > 0x7f) {
+          ascii = false
+          break
+        }
+      }
+      if (ascii) {
+        this.head(3, n)
+        this.ensure(n)
+        const b = this.buf
+        for (let i = 0; i < n; i++) b[this.pos++] = s.charCodeAt(i)
+        return
+      }
+    }
+    const len = Buffer.byteLength(s, 'utf8')
+    this.head(3, len)
+    this.ensure(len)
+    this.buf.write(s, this.pos, len, 'utf8')
+    this.pos += len
+  }
+
+  value(v: unknown, depth: number) {
+    if (depth > 128) throw UNSUPPORTED
+    switch (typeof v) {
+      case 'string':
+        return this.string(v)
+      case 'boolean':
+        this.ensure(1)
+        this.buf[this.pos++] = v ? 0xf5 : 0xf4
+        return
+      case 'number':
+        if (!Number.isSafeInteger(v) || Object.is(v, -0)) throw UNSUPPORTED
+        if (v >= 0) this.head(0, v)
+        else this.head(1, -1 - v)
+        return
+      case 'object': {
+        if (v === null) {
+          this.ensure(1)
+          this.buf[this.pos++] = 0xf6
+          return
+        }
+        if (v instanceof Uint8Array) return this.bytes(v)
+        if (Array.isArray(v)) {
+          this.head(4, v.length)
+          for (const item of v) {
+            if (item === undefined) throw UNSUPPORTED
+            this.value(item, depth + 1)
+          }
+          return
+        }
+        if (isCid(v)) {
+          const cid = v.bytes
+          this.ensure(2)
+          this.buf[this.pos++] = 0xd8
+          this.buf[this.pos++] = 0x2a
+          this.head(2, cid.length + 1)
+          this.ensure(cid.length + 1)
+          this.buf[this.pos++] = 0
+          this.buf.set(cid, this.pos)
+          this.pos += cid.length
+          return
+        }
+        const proto = Object.getPrototypeOf(v)
+        if (proto !== Object.prototype && proto !== null) throw UNSUPPORTED
+        const obj = v as Record<string, unknown>
+        const keys = sortedKeys(obj)
+        let present = 0
+        for (const k of keys) if (obj[k] !== undefined) present++
+        this.head(5, present)
+        for (const k of keys) {
+          const item = obj[k]
+          if (item === undefined) continue
+          this.string(k)
+          this.value(item, depth + 1)
+        }
+        return
+      }
+      default:
+        throw UNSUPPORTED
+    }
+  }
+}
+
+/** The DAG-CBOR bytes of a data-model value, identical to @atproto/lex-cbor's `encode`. */
+export function encodeDagCbor(value: unknown): Uint8Array {
+  const w = new Writer()
+  try {
+    w.value(value, 0)
+  } catch (err) {
+    if (err === UNSUPPORTED) return lexCborEncode(value as LexValue)
+    throw err
+  }
+  // a copy of exactly the written bytes (allocUnsafe may hand out a slice of a shared pool)
+  return new Uint8Array(w.buf.subarray(0, w.pos))
+}
