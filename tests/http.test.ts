@@ -215,6 +215,21 @@ test('a never-ending body times out with an XRPC JSON error', async () => {
   assert.ok(ms >= 1000 && ms < 7000, `timed out after ${ms} ms`)
 })
 
+test('a client that goes away in the middle of its body changes nothing', async () => {
+  const coll = 'com.example.cutoff'
+  const body = JSON.stringify({ repo: alice.did, collection: coll, record: { text: 'never finished' } })
+  const head =
+    `POST /xrpc/com.atproto.repo.createRecord HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
+    `Authorization: Bearer ${alice.agent.session!.accessJwt}\r\nContent-Length: ${body.length}\r\n\r\n`
+  // the client half-closes after 20 bytes of the body: a truncated request, answered in JSON
+  const { text } = await rawRequest(net.pds.http.port, head + body.slice(0, 20), { endAfterWrite: true, waitMs: 2000 })
+  const res = parseResponse(text)
+  assert.is(res.status, 400)
+  assert.is(res.body.error, 'InvalidRequest')
+  const list = await alice.agent.com.atproto.repo.listRecords({ repo: alice.did, collection: coll })
+  assert.is(list.data.records.length, 0)
+})
+
 test('the server is still up and serving after all of that', async () => {
   const res = await alice.agent.com.atproto.repo.createRecord({ repo: alice.did, collection: 'com.example.edge', record: { ok: true } })
   assert.ok(res.data.cid)

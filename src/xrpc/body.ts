@@ -43,7 +43,8 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       chunks.push(chunk)
     })
     req.on('end', () => resolve(Buffer.concat(chunks)))
-    req.on('error', reject)
+    // a client that goes away mid-body: nothing to log, nobody to answer
+    req.on('error', () => reject(new BodyError(400, 'InvalidRequest', 'the request body was cut off')))
   })
 }
 

@@ -107,8 +107,12 @@ export class XrpcDispatch {
   /** The Node `request` listener: XRPC method calls here, everything else through the app. */
   readonly listener = (req: IncomingMessage, res: ServerResponse): void => {
     const route = this.routeFor(req)
-    if (route) void this.run(route, req, res)
-    else this.app(req, res)
+    if (!route) return void this.app(req, res)
+    this.run(route, req, res).catch((err: unknown) => {
+      // only a failure while answering a failure gets here: never let it take the process down
+      this.opts.logger.error({ err: { message: (err as Error)?.message } }, 'XRPC call failed while answering')
+      res.destroy()
+    })
   }
 
   private routeFor(req: IncomingMessage): Route | undefined {
