@@ -1,0 +1,116 @@
+// What the server logs at debug level, read from its own stdout: every XRPC call as one
+// request line (method, path without the query string, status, time), and never a password,
+// a token, a key or a secret, whatever the client sends and whichever path answers it.
+import { spawn, type ChildProcess } from 'node:child_process'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { test } from 'uvu'
+import * as assert from 'uvu/assert'
+import { AtpAgent } from '@atproto/api'
+import Database from 'better-sqlite3'
+import { startPlc, type Plc } from './_harness.ts'
+
+const root = join(import.meta.dirname, '..')
+const PASSWORD = 'log-test password 7c1e'
+const JWT_SECRET = 'log-test-jwt-secret-93ab'
+const ADMIN_PASSWORD = 'log-test-admin-5d20'
+const ROTATION_KEY = 'a1'.repeat(32)
+let plc: Plc
+let dataDir: string
+let server: ChildProcess
+let output = ''
+let url: string
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer()
+    s.listen(0, '127.0.0.1', () => {
+      const p = (s.address() as { port: number }).port
+      s.close(() => resolve(p))
+    })
+  })
+}
+
+test.before(async () => {
+  plc = await startPlc()
+  dataDir = mkdtempSync(join(tmpdir(), 'carrel-log-'))
+  const port = await freePort()
+  url = `http://localhost:${port}`
+  server = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'index.ts')], {
+    env: {
+      ...process.env,
+      PDS_HOSTNAME: 'localhost',
+      PDS_PORT: String(port),
+      PDS_DATA_DIRECTORY: dataDir,
+      PDS_DID_PLC_URL: plc.url,
+      PDS_JWT_SECRET: JWT_SECRET,
+      PDS_ADMIN_PASSWORD: ADMIN_PASSWORD,
+      PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: ROTATION_KEY,
+      LOG_LEVEL: 'debug',
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
+  server.stdout!.on('data', (d: Buffer) => (output += d.toString()))
+  server.stderr!.on('data', (d: Buffer) => (output += d.toString()))
+  const deadline = Date.now() + 30_000
+  for (;;) {
+    try {
+      if ((await fetch(`${url}/xrpc/_health`)).ok) break
+    } catch {
+      // not listening yet
+    }
+    if (Date.now() > deadline) throw new Error('server did not start')
+    await new Promise((r) => setTimeout(r, 100))
+  }
+})
+
+test.after(async () => {
+  await new Promise<void>((resolve) => {
+    server.once('exit', () => resolve())
+    server.kill('SIGTERM')
+  })
+  await plc.close()
+  rmSync(dataDir, { recursive: true, force: true })
+})
+
+test('request lines for every call; no password, token, key or secret in any line', async () => {
+  const agent = new AtpAgent({ service: url })
+  await agent.createAccount({ handle: 'logger.test', email: 'logger@mail.test', password: PASSWORD })
+  const { accessJwt, refreshJwt, did } = agent.session!
+  await agent.com.atproto.repo.createRecord({ repo: did, collection: 'com.example.log', record: { text: 'hello' } })
+  await agent.com.atproto.repo.getRecord({ repo: did, collection: 'com.example.log', rkey: 'nothing' }).catch(() => null)
+  // a wrong password, a garbage token, a token in the query string, an unknown method
+  await new AtpAgent({ service: url }).login({ identifier: 'logger.test', password: `${PASSWORD} wrong` }).catch(() => null)
+  await fetch(`${url}/xrpc/com.atproto.server.getSession`, { headers: { authorization: `Bearer ${accessJwt}garbage` } })
+  await fetch(`${url}/xrpc/com.atproto.repo.describeRepo?repo=${did}&token=${refreshJwt}`)
+  await fetch(`${url}/xrpc/com.example.not.here?password=${encodeURIComponent(PASSWORD)}`)
+  const session = await agent.com.atproto.server.getSession()
+  assert.is(session.data.did, did)
+  await new Promise((r) => setTimeout(r, 300))
+
+  const lines = output.split('\n').filter(Boolean)
+  const requests = lines.filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l))
+  const paths = requests.map((r) => `${r.method} ${r.path} ${r.status}`)
+  assert.ok(paths.includes('POST /xrpc/com.atproto.repo.createRecord 200'), paths.join('\n'))
+  assert.ok(paths.includes('GET /xrpc/com.atproto.repo.getRecord 400'), paths.join('\n'))
+  assert.ok(paths.includes('POST /xrpc/com.atproto.server.createSession 401'), paths.join('\n'))
+  assert.ok(paths.includes('GET /xrpc/com.atproto.repo.describeRepo 200'), paths.join('\n'))
+  for (const r of requests) assert.type(r.ms, 'number')
+
+  const secrets = [PASSWORD, encodeURIComponent(PASSWORD), accessJwt, refreshJwt, JWT_SECRET, ADMIN_PASSWORD, ROTATION_KEY]
+  // the JWTs' signatures, in case a token is ever logged in part
+  for (const jwt of [accessJwt, refreshJwt]) secrets.push(jwt.split('.')[2])
+  // the account's own signing key, as stored, in hex and base64
+  const db = new Database(join(dataDir, 'carrel.sqlite'), { readonly: true })
+  const { signing_key: key } = db.prepare('SELECT signing_key FROM account WHERE did = ?').get(did) as { signing_key: Buffer }
+  db.close()
+  secrets.push(key.toString('hex'), key.toString('base64'))
+  for (const secret of secrets) {
+    const hit = lines.find((l) => l.includes(secret))
+    assert.is(hit, undefined, `a secret appears in the log: ${hit?.slice(0, 120)}`)
+  }
+})
+
+test.run()
