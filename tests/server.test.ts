@@ -5,12 +5,11 @@ import * as assert from 'uvu/assert'
 import { XRPCError } from '@atproto/xrpc'
 import { SigningKey } from '../src/repo/signing-key.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
-import { rawXrpc, type RawResponse } from './_util.ts'
+import { rawXrpc } from './_util.ts'
 
 let net: TestNetwork
 let inviteNet: TestNetwork
 
-type Res = RawResponse
 const call = rawXrpc
 
 const basic = (user: string, pw: string) => 'Basic ' + Buffer.from(`${user}:${pw}`).toString('base64')
