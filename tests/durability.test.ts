@@ -1,8 +1,6 @@
 // An acknowledged write survives kill -9: the server runs as a child process, is killed with
 // SIGKILL while writes are in flight, and is started again on the same data directory.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
@@ -12,52 +10,19 @@ import { formatDidKey, multibaseToBytes, SECP256K1_JWT_ALG } from '@atproto/cryp
 import { cborDecodeMulti } from '@atproto/common'
 import { readCarWithRoot, verifyRepo } from '@atproto/repo'
 import { startPlc, type Plc } from './_harness.ts'
+import { freePort, startServerProcess, stopServerProcess, type ServerProcess } from './_server-process.ts'
 
-const root = join(import.meta.dirname, '..')
 let plc: Plc
 let dataDir: string
 let port: number
-let server: ChildProcess | undefined
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port
-      s.close(() => resolve(p))
-    })
-  })
-}
+let server: ServerProcess | undefined
 
 async function startServer(): Promise<void> {
-  server = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'index.ts')], {
-    env: {
-      ...process.env,
-      PDS_HOSTNAME: 'localhost',
-      PDS_PORT: String(port),
-      PDS_DATA_DIRECTORY: dataDir,
-      PDS_DID_PLC_URL: plc.url,
-      LOG_LEVEL: 'silent',
-    },
-    stdio: 'ignore',
-  })
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    try {
-      if ((await fetch(`http://localhost:${port}/xrpc/_health`)).ok) return
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error('server did not start')
-    await new Promise((r) => setTimeout(r, 100))
-  }
+  server = await startServerProcess(port, { PDS_DATA_DIRECTORY: dataDir, PDS_DID_PLC_URL: plc.url, LOG_LEVEL: 'silent' })
 }
 
 function killHard(): Promise<void> {
-  return new Promise((resolve) => {
-    server!.once('exit', () => resolve())
-    server!.kill('SIGKILL')
-  })
+  return stopServerProcess(server!, 'SIGKILL')
 }
 
 test.before(async () => {
@@ -68,7 +33,7 @@ test.before(async () => {
 })
 
 test.after(async () => {
-  if (server && server.exitCode === null) await killHard()
+  if (server) await killHard()
   await plc.close()
   rmSync(dataDir, { recursive: true, force: true })
 })

@@ -1,9 +1,7 @@
 // What the server logs at debug level, read from its own stdout: every XRPC call as one
 // request line (method, path without the query string, status, time), and never a password,
 // a token, a key or a secret, whatever the client sends and whichever path answers it.
-import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
-import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
@@ -11,38 +9,25 @@ import * as assert from 'uvu/assert'
 import { AtpAgent } from '@atproto/api'
 import Database from 'better-sqlite3'
 import { startPlc, type Plc } from './_harness.ts'
+import { freePort, startServerProcess, stopServerProcess, type ServerProcess } from './_server-process.ts'
 
-const root = join(import.meta.dirname, '..')
 const PASSWORD = 'log-test password 7c1e'
 const JWT_SECRET = 'log-test-jwt-secret-93ab'
 const ADMIN_PASSWORD = 'log-test-admin-5d20'
 const ROTATION_KEY = 'a1'.repeat(32)
 let plc: Plc
 let dataDir: string
-let server: ChildProcess
-let output = ''
+let server: ServerProcess
 let url: string
-
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = createServer()
-    s.listen(0, '127.0.0.1', () => {
-      const p = (s.address() as { port: number }).port
-      s.close(() => resolve(p))
-    })
-  })
-}
 
 test.before(async () => {
   plc = await startPlc()
   dataDir = mkdtempSync(join(tmpdir(), 'carrel-log-'))
   const port = await freePort()
   url = `http://localhost:${port}`
-  server = spawn(process.execPath, ['--import', 'tsx', join(root, 'src', 'index.ts')], {
-    env: {
-      ...process.env,
-      PDS_HOSTNAME: 'localhost',
-      PDS_PORT: String(port),
+  server = await startServerProcess(
+    port,
+    {
       PDS_DATA_DIRECTORY: dataDir,
       PDS_DID_PLC_URL: plc.url,
       PDS_JWT_SECRET: JWT_SECRET,
@@ -50,27 +35,12 @@ test.before(async () => {
       PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: ROTATION_KEY,
       LOG_LEVEL: 'debug',
     },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-  server.stdout!.on('data', (d: Buffer) => (output += d.toString()))
-  server.stderr!.on('data', (d: Buffer) => (output += d.toString()))
-  const deadline = Date.now() + 30_000
-  for (;;) {
-    try {
-      if ((await fetch(`${url}/xrpc/_health`)).ok) break
-    } catch {
-      // not listening yet
-    }
-    if (Date.now() > deadline) throw new Error('server did not start')
-    await new Promise((r) => setTimeout(r, 100))
-  }
+    { capture: true },
+  )
 })
 
 test.after(async () => {
-  await new Promise<void>((resolve) => {
-    server.once('exit', () => resolve())
-    server.kill('SIGTERM')
-  })
+  await stopServerProcess(server)
   await plc.close()
   rmSync(dataDir, { recursive: true, force: true })
 })
@@ -90,7 +60,7 @@ test('request lines for every call; no password, token, key or secret in any lin
   assert.is(session.data.did, did)
   await new Promise((r) => setTimeout(r, 300))
 
-  const lines = output.split('\n').filter(Boolean)
+  const lines = server.output().split('\n').filter(Boolean)
   const requests = lines.filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l))
   const paths = requests.map((r) => `${r.method} ${r.path} ${r.status}`)
   assert.ok(paths.includes('POST /xrpc/com.atproto.repo.createRecord 200'), paths.join('\n'))
