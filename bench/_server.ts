@@ -47,7 +47,7 @@ export async function startBenchServer(extraEnv: Record<string, string> = {}): P
   const port = await freePort()
   // the compiled server with the V8 flags `npm start` uses (npm run bench builds it first);
   // BENCH_NODE_ARGS come after them, so they can override one
-  const flags = ['--max-semi-space-size=8', '--heap-growing-percent=50', ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)]
+  const flags = ['--max-semi-space-size=8', '--heap-growing-percent=50', '--v8-pool-size=1', ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)]
   const entry = process.env.BENCH_SERVER_ENTRY ?? join(import.meta.dirname, '..', 'dist', 'src', 'index.js')
   const child: ChildProcess = spawn(process.execPath, [...flags, entry], {
     env: {
