@@ -119,11 +119,9 @@ export function createApp(ctx: AppContext): RequestListener {
     errorParser,
   })
   // the settings that matter for responses are those of the app that owns the route
-  for (const a of [xrpc.router]) {
-    a.disable('x-powered-by')
-    a.set('etag', false)
-    a.set('trust proxy', app.get('trust proxy'))
-  }
+  xrpc.router.disable('x-powered-by')
+  xrpc.router.set('etag', false)
+  xrpc.router.set('trust proxy', TRUSTED_PROXIES)
   registerMethods(xrpc, ctx)
   app.use(xrpc.router)
   app.use(errorHandler(ctx))

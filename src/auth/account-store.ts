@@ -32,6 +32,8 @@ export class AccountStore {
   private byDid
   private byHandle
   private byEmail
+  private setDeactivatedStmt
+  private setTakedownStmt
   private insertStmt
 
   constructor(private db: Db) {
@@ -43,6 +45,8 @@ export class AccountStore {
       `INSERT INTO account (did, handle, email, password_hash, signing_key, created_at)
        VALUES (@did, @handle, @email, @password_hash, @signing_key, @created_at)`,
     )
+    this.setDeactivatedStmt = s.prepare('UPDATE account SET deactivated_at = ? WHERE did = ?')
+    this.setTakedownStmt = s.prepare('UPDATE account SET takedown_ref = ? WHERE did = ?')
   }
 
   getByDid(did: string): AccountRow | undefined {
@@ -63,13 +67,13 @@ export class AccountStore {
 
   /** Deactivated by the user (or migrating in): `at` = when, null = active again. */
   setDeactivated(did: string, at: string | null): void {
-    this.db.sqlite.prepare('UPDATE account SET deactivated_at = ? WHERE did = ?').run(at, did)
+    this.setDeactivatedStmt.run(at, did)
     this.invalidate(did)
   }
 
   /** Taken down by the host: `ref` names the moderation action, null lifts it. */
   setTakedown(did: string, ref: string | null): void {
-    this.db.sqlite.prepare('UPDATE account SET takedown_ref = ? WHERE did = ?').run(ref, did)
+    this.setTakedownStmt.run(ref, did)
     this.invalidate(did)
   }
 

@@ -4,6 +4,7 @@ import { parseCid, type Cid } from '@atproto/lex-data'
 import { BlockMap, blocksToCarFile, MST, ReadableBlockstore } from '@atproto/repo'
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import { carHeader, writeCidBytes, writeVarint } from './car.js'
+import { installRepoLibSpeedups } from './repo-lib-speedups.js'
 
 /**
  * A page of blocks read at once while streaming a repo: PAGE_ROWS rows, whose blocks up to
@@ -131,7 +132,10 @@ export class RepoExporter {
   private open = new Set<Database.Database>()
   private closed = false
 
-  constructor(private dbPath: string) {}
+  constructor(private dbPath: string) {
+    // record proofs (proveRecord) walk @atproto/repo's MST
+    installRepoLibSpeedups()
+  }
 
   private acquire(): Snapshot {
     if (this.closed) throw new Error('repo exporter is closed')

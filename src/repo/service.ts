@@ -9,7 +9,6 @@ import { BlockSet } from './block-set.js'
 import { encodeCar } from './car.js'
 import { signCommit } from './commit.js'
 import { coveringProof, MstEdit, MstNode } from './mst-tree.js'
-import { installRepoLibSpeedups } from './repo-lib-speedups.js'
 import { RecordStore } from './record-store.js'
 import { RootStore } from './root-store.js'
 import { SigningKey } from './signing-key.js'
@@ -26,7 +25,6 @@ const MAX_CACHED_REPOS = 200
  */
 const MST_RELOAD_AFTER_WRITES = 1024
 
-installRepoLibSpeedups()
 
 type RepoState = { commitCid: string; data: MstNode; dataCid: Cid; writes: number }
 

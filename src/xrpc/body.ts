@@ -54,6 +54,10 @@ function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
  * store it). An empty body is `undefined`.
  */
 export async function readStrictJsonBody(req: IncomingMessage, limit: number): Promise<unknown> {
+  // refused at once when the declared length is already too large, before any of it is read
+  if (Number(req.headers['content-length'] ?? 0) > limit) {
+    throw new BodyError(413, 'PayloadTooLarge', `request body is larger than ${limit} bytes`)
+  }
   const buf = await readBody(req, limit)
   if (buf.length === 0) return undefined
   let text: string

@@ -135,13 +135,7 @@ export class XrpcDispatch {
     res.setHeader('Access-Control-Allow-Origin', '*')
     try {
       let body: unknown
-      if (route.input === 'json') {
-        const declared = Number(req.headers['content-length'] ?? 0)
-        if (declared > this.opts.jsonLimit) {
-          throw new BodyError(413, 'PayloadTooLarge', `request body is larger than ${this.opts.jsonLimit} bytes`)
-        }
-        body = (await readStrictJsonBody(req, this.opts.jsonLimit)) ?? {}
-      }
+      if (route.input === 'json') body = (await readStrictJsonBody(req, this.opts.jsonLimit)) ?? {}
       const params = this.params(route, req.url!)
       const auth = route.config.auth ? await route.config.auth({ req, res, params }) : undefined
       let input: { encoding: string; body: unknown } | undefined
