@@ -14,6 +14,8 @@ import { encode as lexCborEncode, type LexValue } from '@atproto/lex-cbor'
  * left out.
  */
 
+const NULL = 0xf6
+
 class Unsupported extends Error {}
 const UNSUPPORTED = new Unsupported()
 
@@ -41,9 +43,14 @@ function sortedKeys(obj: Record<string, unknown>): string[] {
   return sorted
 }
 
-class Writer {
-  buf: Buffer = Buffer.allocUnsafe(1024)
+/** A growable buffer of CBOR items, for encoders that know their values' shape. */
+export class CborWriter {
+  buf: Buffer
   pos = 0
+
+  constructor(size = 1024) {
+    this.buf = Buffer.allocUnsafe(size)
+  }
 
   private ensure(n: number) {
     if (this.pos + n <= this.buf.length) return
@@ -118,26 +125,56 @@ class Writer {
     this.pos += len
   }
 
+  byte(b: number) {
+    this.ensure(1)
+    this.buf[this.pos++] = b
+  }
+
+  /** A CID: tag 42 over a byte string of the identity multibase prefix and the CID's bytes. */
+  cid(cid: { bytes: Uint8Array }) {
+    const bytes = cid.bytes
+    this.ensure(2)
+    this.buf[this.pos++] = 0xd8
+    this.buf[this.pos++] = 0x2a
+    this.head(2, bytes.length + 1)
+    this.ensure(bytes.length + 1)
+    this.buf[this.pos++] = 0
+    this.buf.set(bytes, this.pos)
+    this.pos += bytes.length
+  }
+
+  cidOrNull(cid: { bytes: Uint8Array } | null) {
+    if (cid === null) this.byte(NULL)
+    else this.cid(cid)
+  }
+
+  /** The characters of an ASCII string from `start`, as a byte string. */
+  asciiBytes(s: string, start: number) {
+    const n = s.length - start
+    this.head(2, n)
+    this.ensure(n)
+    for (let i = start; i < s.length; i++) this.buf[this.pos++] = s.charCodeAt(i)
+  }
+
+  /** A copy of exactly the written bytes (allocUnsafe may hand out a slice of a shared pool). */
+  finish(): Uint8Array {
+    return new Uint8Array(this.buf.subarray(0, this.pos))
+  }
+
   value(v: unknown, depth: number) {
     if (depth > 128) throw UNSUPPORTED
     switch (typeof v) {
       case 'string':
         return this.string(v)
       case 'boolean':
-        this.ensure(1)
-        this.buf[this.pos++] = v ? 0xf5 : 0xf4
-        return
+        return this.byte(v ? 0xf5 : 0xf4)
       case 'number':
         if (!Number.isSafeInteger(v) || Object.is(v, -0)) throw UNSUPPORTED
         if (v >= 0) this.head(0, v)
         else this.head(1, -1 - v)
         return
       case 'object': {
-        if (v === null) {
-          this.ensure(1)
-          this.buf[this.pos++] = 0xf6
-          return
-        }
+        if (v === null) return this.byte(NULL)
         if (v instanceof Uint8Array) return this.bytes(v)
         if (Array.isArray(v)) {
           this.head(4, v.length)
@@ -147,18 +184,7 @@ class Writer {
           }
           return
         }
-        if (isCid(v)) {
-          const cid = v.bytes
-          this.ensure(2)
-          this.buf[this.pos++] = 0xd8
-          this.buf[this.pos++] = 0x2a
-          this.head(2, cid.length + 1)
-          this.ensure(cid.length + 1)
-          this.buf[this.pos++] = 0
-          this.buf.set(cid, this.pos)
-          this.pos += cid.length
-          return
-        }
+        if (isCid(v)) return this.cid(v)
         const proto = Object.getPrototypeOf(v)
         if (proto !== Object.prototype && proto !== null) throw UNSUPPORTED
         const obj = v as Record<string, unknown>
@@ -182,13 +208,12 @@ class Writer {
 
 /** The DAG-CBOR bytes of a data-model value, identical to @atproto/lex-cbor's `encode`. */
 export function encodeDagCbor(value: unknown): Uint8Array {
-  const w = new Writer()
+  const w = new CborWriter()
   try {
     w.value(value, 0)
   } catch (err) {
     if (err === UNSUPPORTED) return lexCborEncode(value as LexValue)
     throw err
   }
-  // a copy of exactly the written bytes (allocUnsafe may hand out a slice of a shared pool)
-  return new Uint8Array(w.buf.subarray(0, w.pos))
+  return w.finish()
 }

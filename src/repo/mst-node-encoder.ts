@@ -1,4 +1,5 @@
 import type { Cid } from '@atproto/lex-data'
+import { CborWriter } from '../dag-cbor.js'
 
 /** What an MST node's entry list holds: subtrees (with their CID) and leaves (key -> record CID). */
 export type MstNodeEntry = { isLeaf(): boolean } & ({ pointer: Cid } | { key: string; value: Cid })
@@ -12,81 +13,6 @@ export type MstNodeEntry = { isLeaf(): boolean } & ({ pointer: Cid } | { key: st
  * `encode(mstUtil.serializeNodeData(entries))` (tests/mst-encoding.test.ts checks it).
  */
 
-const TAG_CID = [0xd8, 0x2a]
-const NULL = 0xf6
-
-class Writer {
-  buf: Uint8Array
-  pos = 0
-  constructor(size: number) {
-    this.buf = new Uint8Array(size)
-  }
-  private ensure(n: number) {
-    if (this.pos + n <= this.buf.length) return
-    const next = new Uint8Array(Math.max(this.buf.length * 2, this.pos + n))
-    next.set(this.buf.subarray(0, this.pos))
-    this.buf = next
-  }
-  byte(b: number) {
-    this.ensure(1)
-    this.buf[this.pos++] = b
-  }
-  /** a CBOR head: major type and argument */
-  head(major: number, n: number) {
-    this.ensure(9)
-    const m = major << 5
-    if (n < 24) this.buf[this.pos++] = m | n
-    else if (n < 0x100) {
-      this.buf[this.pos++] = m | 24
-      this.buf[this.pos++] = n
-    } else if (n < 0x10000) {
-      this.buf[this.pos++] = m | 25
-      this.buf[this.pos++] = n >> 8
-      this.buf[this.pos++] = n & 0xff
-    } else {
-      this.buf[this.pos++] = m | 26
-      this.buf[this.pos++] = (n >>> 24) & 0xff
-      this.buf[this.pos++] = (n >> 16) & 0xff
-      this.buf[this.pos++] = (n >> 8) & 0xff
-      this.buf[this.pos++] = n & 0xff
-    }
-  }
-  /** a one-character text key */
-  key(ch: number) {
-    this.ensure(2)
-    this.buf[this.pos++] = 0x61
-    this.buf[this.pos++] = ch
-  }
-  cid(cid: Cid) {
-    const bytes = cid.bytes
-    this.ensure(bytes.length + 12)
-    this.buf[this.pos++] = TAG_CID[0]
-    this.buf[this.pos++] = TAG_CID[1]
-    this.head(2, bytes.length + 1)
-    this.buf[this.pos++] = 0 // the multibase identity prefix DAG-CBOR puts before CID bytes
-    this.buf.set(bytes, this.pos)
-    this.pos += bytes.length
-  }
-  cidOrNull(cid: Cid | null) {
-    if (cid === null) this.byte(NULL)
-    else this.cid(cid)
-  }
-  /** an ASCII string's characters from `start`, as a byte string */
-  asciiBytes(s: string, start: number) {
-    const n = s.length - start
-    this.head(2, n)
-    this.ensure(n)
-    for (let i = start; i < s.length; i++) this.buf[this.pos++] = s.charCodeAt(i)
-  }
-}
-
-const K = 0x6b
-const P = 0x70
-const T = 0x74
-const V = 0x76
-const E = 0x65
-const L = 0x6c
-
 function commonPrefixLength(a: string, b: string): number {
   const n = Math.min(a.length, b.length)
   let i = 0
@@ -99,27 +25,27 @@ export type MstLeaf = { key: string; value: Cid; right: Cid | null }
 
 /** Encodes a node: the subtree left of every key, then the leaves in key order. */
 export function encodeMstNodeData(left: Cid | null, leaves: readonly MstLeaf[]): Uint8Array {
-  const w = new Writer(16 + leaves.length * 120)
+  const w = new CborWriter(16 + leaves.length * 120)
   w.byte(0xa2)
-  w.key(E)
+  w.string('e')
   w.head(4, leaves.length)
   let lastKey = ''
   for (const { key, value, right } of leaves) {
     const prefix = commonPrefixLength(lastKey, key)
     w.byte(0xa4)
-    w.key(K)
+    w.string('k')
     w.asciiBytes(key, prefix)
-    w.key(P)
+    w.string('p')
     w.head(0, prefix)
-    w.key(T)
+    w.string('t')
     w.cidOrNull(right)
-    w.key(V)
+    w.string('v')
     w.cid(value)
     lastKey = key
   }
-  w.key(L)
+  w.string('l')
   w.cidOrNull(left)
-  return w.buf.slice(0, w.pos)
+  return w.finish()
 }
 
 /**
