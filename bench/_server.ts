@@ -11,6 +11,8 @@ export type BenchServer = {
   pid: number
   /** current and peak resident set size in MB */
   rss(): { currentMb: number; peakMb: number }
+  /** CPU time (user + system) the server process has used so far, in ms (10 ms resolution) */
+  cpuMs(): number
   stop(): Promise<void>
 }
 
@@ -23,6 +25,14 @@ function freePort(): Promise<number> {
     })
     s.on('error', reject)
   })
+}
+
+function readCpuMs(pid: number): number {
+  // fields after the command name (which may hold spaces): utime and stime are the 12th and 13th
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  const ticks = Number(fields[11]) + Number(fields[12])
+  return ticks * 10 // USER_HZ is 100 on Linux
 }
 
 function readStatusKb(pid: number, field: string): number {
@@ -78,6 +88,7 @@ export async function startBenchServer(extraEnv: Record<string, string> = {}): P
     url,
     pid: child.pid!,
     rss: () => ({ currentMb: readStatusKb(child.pid!, 'VmRSS') / 1024, peakMb: readStatusKb(child.pid!, 'VmHWM') / 1024 }),
+    cpuMs: () => readCpuMs(child.pid!),
     async stop() {
       child.kill('SIGTERM')
       await new Promise((r) => child.once('exit', r))

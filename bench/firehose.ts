@@ -4,14 +4,24 @@
 // from the moment the writer has read the createRecord response to the moment a subscriber's
 // 'message' handler runs (process.hrtime is CLOCK_MONOTONIC, shared by all processes). Negative
 // values mean the event arrived before the writer had read its HTTP response.
+//
+// Everything here shares 2 cores with the server, so the harness keeps out of its way: the
+// writer uses the lean HTTP client, subscribers read each frame's seq in place and keep only
+// numbers, the server's write path is warmed up before anything is measured, and each live
+// phase sends BENCH_FIREHOSE_WARMUP_WRITES unmeasured writes first. BENCH_FIREHOSE_DUMP=<prefix>
+// writes every receipt time to <prefix>-<subscribers>.json for a closer look.
 import { fork } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { WebSocket } from 'ws'
 import { decodeAll } from '@atproto/lex-cbor'
+import { xrpcPost as leanPost } from './_client.ts'
+import { frameSeq } from './_frame-seq.ts'
 import { createAccount, percentile, startBenchServer, type BenchServer, type Session } from './_server.ts'
 
 const SUBSCRIBER_COUNTS = (process.env.BENCH_FIREHOSE_SUBSCRIBERS ?? '50,500').split(',').filter(Boolean).map(Number)
 const WRITES = Number(process.env.BENCH_FIREHOSE_WRITES ?? 200)
+const SERVER_WARMUP_WRITES = Number(process.env.BENCH_FIREHOSE_SERVER_WARMUP_WRITES ?? 1000)
+const WARMUP_WRITES = Number(process.env.BENCH_FIREHOSE_WARMUP_WRITES ?? 100)
 const RATE = Number(process.env.BENCH_FIREHOSE_RATE ?? 50)
 const REPLAY_EVENTS = Number(process.env.BENCH_FIREHOSE_REPLAY_EVENTS ?? 100_000)
 const BATCH_SHARE = Number(process.env.BENCH_FIREHOSE_BATCH_SHARE ?? 0.1) // share of replay events that are applyWrites batches
@@ -24,14 +34,9 @@ const post = () => ({ $type: COLL, text: `firehose bench ${++counter}`, createdA
 
 const nowNs = () => process.hrtime.bigint()
 
-async function xrpcPost(url: string, s: Session, nsid: string, body: unknown): Promise<any> {
-  const res = await fetch(`${url}/xrpc/${nsid}`, {
-    method: 'POST',
-    headers: { 'content-type': 'application/json', authorization: `Bearer ${s.accessJwt}` },
-    body: JSON.stringify(body),
-  })
-  if (!res.ok) throw new Error(`${nsid}: ${res.status} ${await res.text()}`)
-  return res.json()
+// the lean keep-alive client of the writes bench: fetch would take CPU from the subscribers
+function xrpcPost(url: string, s: Session, nsid: string, body: unknown): Promise<any> {
+  return leanPost(url, nsid, s.accessJwt, body)
 }
 
 function seqOf(frame: Uint8Array): { seq: number; rev?: string } {
@@ -60,14 +65,16 @@ type LiveResult = {
   spreadMax: number
   lost: number
   dup: number
+  /** server CPU per measured write: the createRecord call plus its fan-out */
+  serverCpuMsPerEvent: number
   rssBeforeMb: number
   rssPeakDuringMb: number
   rssAfterMb: number
 }
 
-type ChildReport = { subs: [number, string][][]; revs: [number, string][] }
+type ChildReport = { subs: { seqs: number[]; times: number[] }[]; revs: [number, string][] }
 
-/** A child process holding `n` raw subscribers; it records (seq, hrtime) per message. */
+/** A child process holding `n` raw subscribers; it records (seq, receipt time) per message. */
 function startSubscriberProcess(url: string, n: number): Promise<{ collect(): Promise<ChildReport>; stop(): void }> {
   const child = fork(fileURLToPath(import.meta.url), [], {
     execArgv: ['--import', 'tsx'],
@@ -91,16 +98,27 @@ function startSubscriberProcess(url: string, n: number): Promise<{ collect(): Pr
   })
 }
 
+/**
+ * Per message a subscriber keeps two numbers, its seq (read in place) and the receipt time; the
+ * first copy of each event's frame is kept and fully decoded at the end, for its rev and to
+ * check the in-place reader. Keeping every frame would have this process collecting garbage
+ * on a core the server needs.
+ */
 async function childMain() {
-  const received: { t: bigint; frame: Buffer }[][] = []
+  const received: { seqs: number[]; times: number[] }[] = []
+  const firstFrames = new Map<number, Buffer>()
   const sockets: WebSocket[] = []
   process.on('message', async (m: any) => {
     if (m.cmd === 'connect') {
       for (let i = 0; i < m.n; i++) {
         const ws = await connect(m.url)
-        const mine: { t: bigint; frame: Buffer }[] = []
-        ws.on('message', (data) => {
-          mine.push({ t: nowNs(), frame: data as Buffer })
+        const mine = { seqs: [] as number[], times: [] as number[] }
+        ws.on('message', (data: Buffer) => {
+          const t = Number(nowNs())
+          const seq = frameSeq(data)
+          mine.seqs.push(seq)
+          mine.times.push(t)
+          if (!firstFrames.has(seq)) firstFrames.set(seq, data)
         })
         received.push(mine)
         sockets.push(ws)
@@ -108,15 +126,13 @@ async function childMain() {
       process.send!({ ready: true })
     } else if (m.cmd === 'collect') {
       for (const ws of sockets) ws.terminate()
-      const revs = new Map<number, string>()
-      const subs = received.map((mine) =>
-        mine.map(({ t, frame }) => {
-          const { seq, rev } = seqOf(frame)
-          if (rev) revs.set(seq, rev)
-          return [seq, t.toString()] as [number, string]
-        }),
-      )
-      process.send!({ subs, revs: [...revs] }, () => process.exit(0))
+      const revs: [number, string][] = []
+      for (const [seq, frame] of firstFrames) {
+        const full = seqOf(frame)
+        if (full.seq !== seq) throw new Error(`frame seq reader: ${seq}, full decode: ${full.seq}`)
+        if (full.rev) revs.push([seq, full.rev])
+      }
+      process.send!({ subs: received, revs }, () => process.exit(0))
     }
   })
 }
@@ -135,26 +151,35 @@ async function live(server: BenchServer, writer: Session, n: number): Promise<Li
     rssPeak = Math.max(rssPeak, server.rss().currentMb)
   }, 50)
 
-  // writes at a steady rate, scheduled on absolute times so slow responses do not slow the rate
-  const sent: { rev: string; reqNs: bigint; resNs: bigint }[] = []
+  // writes at a steady rate, scheduled on absolute times so slow responses do not slow the rate;
+  // the first WARMUP_WRITES reach every subscriber but are not measured (the subscribers' own
+  // receive path is still being compiled then)
+  const sent: { rev: string; reqNs: number; resNs: number }[] = []
   const interval = 1000 / RATE
   const start = performance.now()
   const inflight: Promise<void>[] = []
-  for (let i = 0; i < WRITES; i++) {
-    const due = start + i * interval
+  let cpuAtStart = 0
+  for (let i = -WARMUP_WRITES; i < WRITES; i++) {
+    const measured = i >= 0
+    if (i === 0) {
+      await Promise.all(inflight) // the warm-up's own calls are not counted
+      cpuAtStart = server.cpuMs()
+    }
+    const due = start + (i + WARMUP_WRITES) * interval
     const wait = due - performance.now()
     if (wait > 0) await new Promise((r) => setTimeout(r, wait))
     inflight.push(
       (async () => {
-        const reqNs = nowNs()
+        const reqNs = Number(nowNs())
         const out = await xrpcPost(server.url, writer, 'com.atproto.repo.createRecord', { repo: writer.did, collection: COLL, record: post() })
-        const resNs = nowNs()
-        sent.push({ rev: out.commit.rev, reqNs, resNs })
+        const resNs = Number(nowNs())
+        if (measured) sent.push({ rev: out.commit.rev, reqNs, resNs })
       })(),
     )
   }
   await Promise.all(inflight)
   await new Promise((r) => setTimeout(r, 2000)) // let the last events arrive
+  const serverCpuMsPerEvent = (server.cpuMs() - cpuAtStart) / WRITES
   clearInterval(sampler)
   rssPeak = Math.max(rssPeak, server.rss().currentMb)
   const reports = await Promise.all(procs.map((p) => p.collect()))
@@ -162,7 +187,7 @@ async function live(server: BenchServer, writer: Session, n: number): Promise<Li
   const byRev = new Map(sent.map((s) => [s.rev, s]))
   const lat: number[] = []
   const latReq: number[] = []
-  const receipts = new Map<string, bigint[]>()
+  const receipts = new Map<string, number[]>()
   let lost = 0
   let dup = 0
   for (const report of reports) {
@@ -170,8 +195,9 @@ async function live(server: BenchServer, writer: Session, n: number): Promise<Li
     for (const mine of report.subs) {
       const seen = new Set<string>()
       let lastSeq = 0
-      for (const [seq, tStr] of mine) {
-        const t = BigInt(tStr)
+      for (let k = 0; k < mine.seqs.length; k++) {
+        const seq = mine.seqs[k]
+        const t = mine.times[k]
         if (seq <= lastSeq) dup++
         lastSeq = seq
         const rev = revOf.get(seq)
@@ -182,16 +208,20 @@ async function live(server: BenchServer, writer: Session, n: number): Promise<Li
         const r = receipts.get(rev) ?? []
         r.push(t)
         receipts.set(rev, r)
-        lat.push(Number(t - w.resNs) / 1e6)
-        latReq.push(Number(t - w.reqNs) / 1e6)
+        lat.push((t - w.resNs) / 1e6)
+        latReq.push((t - w.reqNs) / 1e6)
       }
       lost += WRITES - seen.size
     }
   }
+  if (process.env.BENCH_FIREHOSE_DUMP) {
+    const { writeFileSync } = await import('node:fs')
+    writeFileSync(`${process.env.BENCH_FIREHOSE_DUMP}-${n}.json`, JSON.stringify({ sent, reports }))
+  }
   const spread: number[] = []
   for (const ts of receipts.values()) {
-    const first = ts.reduce((a, b) => (b < a ? b : a))
-    for (const t of ts) spread.push(Number(t - first) / 1e6)
+    const first = Math.min(...ts)
+    for (const t of ts) spread.push((t - first) / 1e6)
   }
   spread.sort((a, b) => a - b)
   for (const p of procs) p.stop()
@@ -210,6 +240,7 @@ async function live(server: BenchServer, writer: Session, n: number): Promise<Li
     spreadMax: spread[spread.length - 1],
     lost,
     dup,
+    serverCpuMsPerEvent,
     rssBeforeMb: rssBefore,
     rssPeakDuringMb: rssPeak,
     rssAfterMb: server.rss().currentMb,
@@ -306,8 +337,9 @@ export default async function run(): Promise<void> {
   const server = await startBenchServer({ PDS_FIREHOSE_QUEUE_LENGTH: '500' })
   try {
     const writer = await createAccount(server.url, `fhw${Date.now() % 100000}`)
-    // warm-up: JIT, caches
-    for (let i = 0; i < 50; i++) await xrpcPost(server.url, writer, 'com.atproto.repo.createRecord', { repo: writer.did, collection: COLL, record: post() })
+    // warm-up: the server's write path compiled by the JIT (at 50 writes/s the live phases alone
+    // would still be compiling it while they measure), caches filled
+    for (let i = 0; i < SERVER_WARMUP_WRITES; i++) await xrpcPost(server.url, writer, 'com.atproto.repo.createRecord', { repo: writer.did, collection: COLL, record: post() })
 
     const liveResults: LiveResult[] = []
     for (const n of SUBSCRIBER_COUNTS) liveResults.push(await live(server, writer, n))
@@ -327,6 +359,7 @@ export default async function run(): Promise<void> {
         'fan-out spread p99/max ms': `${r.spreadP99.toFixed(2)} / ${r.spreadMax.toFixed(2)}`,
         lost: r.lost,
         duplicates: r.dup,
+        'server CPU ms/write': r.serverCpuMsPerEvent.toFixed(2),
         'server RSS before MB': r.rssBeforeMb.toFixed(1),
         'peak MB': r.rssPeakDuringMb.toFixed(1),
         'after MB': r.rssAfterMb.toFixed(1),

@@ -7,6 +7,7 @@ import type { Logger } from '../logger.js'
 import type { EventLog } from './event-log.js'
 import { encodeErrorFrame, encodeInfoFrame } from './frames.js'
 import type { SequencedEvent, Sequencer } from './sequencer.js'
+import { encodeBinaryWsFrame } from './ws-frame.js'
 
 export const SUBSCRIBE_REPOS_PATH = '/xrpc/com.atproto.sync.subscribeRepos'
 
@@ -56,9 +57,11 @@ export function parseCursor(params: URLSearchParams): { cursor?: number; error?:
 }
 
 /**
- * One connected consumer. Frames are the stored bytes, handed to `ws.send` without copying;
- * `queued` counts frames written to the socket whose write has not completed yet (they sit in
- * Node's buffers, i.e. server memory).
+ * One connected consumer. Replayed frames are the stored bytes, handed to `ws.send` without
+ * copying; live frames arrive already WebSocket-framed and go straight to the socket (the same
+ * stream `ws` writes to, so the order of everything sent is kept). `queued` counts frames
+ * written to the socket whose write has not completed yet (they sit in Node's buffers, i.e.
+ * server memory).
  */
 class Subscriber {
   lastSeq = 0
@@ -75,7 +78,10 @@ class Subscriber {
     }
   }
 
-  constructor(readonly ws: WebSocket) {}
+  constructor(
+    readonly ws: WebSocket,
+    private readonly socket: Duplex,
+  ) {}
 
   get queuedBytes(): number {
     return this.ws.bufferedAmount
@@ -84,6 +90,13 @@ class Subscriber {
   send(frame: Uint8Array) {
     this.queued++
     this.ws.send(frame, { binary: true }, this.onWritten)
+  }
+
+  /** A complete WebSocket message from `encodeBinaryWsFrame`; nothing once closing has begun. */
+  sendWsFrame(wsFrame: Buffer) {
+    if (this.ws.readyState !== WebSocket.OPEN) return
+    this.queued++
+    this.socket.write(wsFrame, this.onWritten)
   }
 
   /** Resolves once every frame sent so far has been handed to the kernel (or the socket is gone). */
@@ -164,11 +177,11 @@ export class SubscribeRepos {
     }
     if (req.method !== 'GET') return httpError(socket, 405, 'InvalidRequest', 'subscribeRepos takes GET', 'Allow: GET\r\n')
     if (this.closing) return httpError(socket, 503, 'NotEnoughResources', 'server is shutting down')
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, url.searchParams))
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, socket, url.searchParams))
   }
 
-  private onConnection(ws: WebSocket, params: URLSearchParams) {
-    const sub = new Subscriber(ws)
+  private onConnection(ws: WebSocket, socket: Duplex, params: URLSearchParams) {
+    const sub = new Subscriber(ws, socket)
     this.subscribers.add(sub)
     ws.on('pong', () => {
       sub.alive = true
@@ -265,6 +278,7 @@ export class SubscribeRepos {
     if (this.closing) return
     const { queueLength, maxQueueBytes } = this.opts
     for (const evt of events) {
+      let wsFrame: Buffer | undefined // framed once, for every subscriber
       for (const sub of this.live) {
         if (evt.seq <= sub.lastSeq) continue
         if (sub.queued >= queueLength || sub.queuedBytes + evt.frame.byteLength > maxQueueBytes) {
@@ -273,7 +287,8 @@ export class SubscribeRepos {
           continue
         }
         sub.lastSeq = evt.seq
-        sub.send(evt.frame)
+        wsFrame ??= encodeBinaryWsFrame(evt.frame)
+        sub.sendWsFrame(wsFrame)
       }
     }
   }
