@@ -1,7 +1,10 @@
 // npm run bench -- writes: sequential createRecord, 4 clients x 4 concurrent writers,
 // applyWrites batches of 200, getRecord at concurrency 16; server peak RSS. Each figure is the
-// median of RUNS runs, each phase measured after a short warm-up of the same operation (the
-// first calls of a code path run before the JIT has compiled it).
+// median of RUNS runs. Figures are for a server that has been running a while: each run first
+// makes BENCH_WARMUP_WRITES createRecord calls (on an account of their own) because V8 goes on
+// compiling the write path for the first ~4,000 of them, and its compiler thread shares the 2
+// cores with the server and the client (BENCH_WARMUP_WRITES=0 measures the cold server). Each
+// phase also starts with a short warm-up of its own operation.
 import { TID } from '@atproto/common'
 import { xrpcGet, xrpcPost } from './_client.ts'
 import { createAccount, median, percentile, startBenchServer, type Session } from './_server.ts'
@@ -11,6 +14,7 @@ const SEQUENTIAL = Number(process.env.BENCH_SEQUENTIAL ?? 1000)
 const CONCURRENT_PER_WRITER = Number(process.env.BENCH_CONCURRENT ?? 100)
 const BATCHES = Number(process.env.BENCH_BATCHES ?? 10)
 const READS = Number(process.env.BENCH_READS ?? 8000)
+const WARMUP_WRITES = Number(process.env.BENCH_WARMUP_WRITES ?? 4000)
 
 let counter = 0
 const post = () => ({ $type: 'app.bsky.feed.post', text: `bench post ${++counter}`, createdAt: new Date().toISOString() })
@@ -83,6 +87,8 @@ export default async function run(): Promise<void> {
   for (let run = 0; run < RUNS; run++) {
     const server = await startBenchServer()
     try {
+      const warm = await createAccount(server.url, `warm${run}`)
+      for (let i = 0; i < WARMUP_WRITES; i++) await createRecord(server.url, warm)
       const a = await createAccount(server.url, `seq${run}`)
       for (let i = 0; i < 50; i++) await createRecord(server.url, a) // warm-up
       const phaseRss = (name: string) => process.env.BENCH_VERBOSE && console.log(`  ${name}: server RSS ${server.rss().currentMb.toFixed(0)} MB`)
