@@ -20,8 +20,8 @@ import { createAccount, percentile, startBenchServer, type BenchServer, type Ses
 
 const SUBSCRIBER_COUNTS = (process.env.BENCH_FIREHOSE_SUBSCRIBERS ?? '50,500').split(',').filter(Boolean).map(Number)
 const WRITES = Number(process.env.BENCH_FIREHOSE_WRITES ?? 200)
-const SERVER_WARMUP_WRITES = Number(process.env.BENCH_FIREHOSE_SERVER_WARMUP_WRITES ?? 1000)
-const WARMUP_WRITES = Number(process.env.BENCH_FIREHOSE_WARMUP_WRITES ?? 100)
+const SERVER_WARMUP_WRITES = Number(process.env.BENCH_FIREHOSE_SERVER_WARMUP_WRITES ?? 4000)
+const WARMUP_WRITES = Number(process.env.BENCH_FIREHOSE_WARMUP_WRITES ?? 250)
 const RATE = Number(process.env.BENCH_FIREHOSE_RATE ?? 50)
 const REPLAY_EVENTS = Number(process.env.BENCH_FIREHOSE_REPLAY_EVENTS ?? 100_000)
 const BATCH_SHARE = Number(process.env.BENCH_FIREHOSE_BATCH_SHARE ?? 0.1) // share of replay events that are applyWrites batches
@@ -337,8 +337,8 @@ export default async function run(): Promise<void> {
   const server = await startBenchServer({ PDS_FIREHOSE_QUEUE_LENGTH: '500' })
   try {
     const writer = await createAccount(server.url, `fhw${Date.now() % 100000}`)
-    // warm-up: the server's write path compiled by the JIT (at 50 writes/s the live phases alone
-    // would still be compiling it while they measure), caches filled
+    // warm-up, as in the writes bench: V8 compiles the write path over its first ~4,000 calls (at
+    // 50 writes/s the live phases alone would still be compiling it while they measure)
     for (let i = 0; i < SERVER_WARMUP_WRITES; i++) await xrpcPost(server.url, writer, 'com.atproto.repo.createRecord', { repo: writer.did, collection: COLL, record: post() })
 
     const liveResults: LiveResult[] = []
