@@ -11,10 +11,8 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { cidForCborBytes } from '../src/repo/cid.ts'
 import { coveringProof, keyHeight, MstEdit, MstNode, MstNotFoundError } from '../src/repo/mst-tree.ts'
-import { installRepoLibSpeedups } from '../src/repo/repo-lib-speedups.ts'
 import { readFixtureLines } from './_util.ts'
 
-installRepoLibSpeedups()
 const interop = join(import.meta.dirname, '..', '..', 'shared', 'interop', 'mst')
 
 let valueCounter = 0

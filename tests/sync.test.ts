@@ -182,6 +182,23 @@ test('getRecord: inclusion proofs and non-inclusion proofs (deleted, never writt
   const never = await alice.agent.com.atproto.sync.getRecord({ did: alice.did, collection: 'com.example.nothing', rkey: 'zzz' })
   const neverClaim = await verifyProofs(never.data, [{ collection: 'com.example.nothing', rkey: 'zzz', cid: null }], alice.did, aliceKey)
   assert.is(neverClaim.verified.length, 1, 'never-written key proven absent')
+
+  // across a tree of several layers: keys all over it, present and absent
+  const listed = await alice.agent.com.atproto.repo.listRecords({ repo: alice.did, collection: 'com.example.sync.note', limit: 100 })
+  assert.ok(listed.data.records.length >= 100)
+  for (const r of listed.data.records.filter((_, i) => i % 9 === 0)) {
+    const rkey = r.uri.split('/').pop()!
+    const res = await alice.agent.com.atproto.sync.getRecord({ did: alice.did, collection: 'com.example.sync.note', rkey })
+    const claims = [
+      { collection: 'com.example.sync.note', rkey, cid: parseCid(r.cid) },
+      { collection: 'com.example.sync.note', rkey: `${rkey}x`, cid: null },
+    ]
+    const present = await verifyProofs(res.data, claims.slice(0, 1), alice.did, aliceKey)
+    assert.is(present.verified.length, 1, `${rkey} proven present`)
+    const near = await alice.agent.com.atproto.sync.getRecord({ did: alice.did, collection: 'com.example.sync.note', rkey: `${rkey}x` })
+    const absent = await verifyProofs(near.data, claims.slice(1), alice.did, aliceKey)
+    assert.is(absent.verified.length, 1, `${rkey}x proven absent`)
+  }
 })
 
 test('getLatestCommit and getRepoStatus', async () => {

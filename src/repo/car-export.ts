@@ -1,10 +1,9 @@
 import { Readable } from 'node:stream'
 import Database from 'better-sqlite3'
-import { parseCid, type Cid } from '@atproto/lex-data'
-import { BlockMap, blocksToCarFile, MST, ReadableBlockstore } from '@atproto/repo'
+import { parseCid } from '@atproto/lex-data'
 import { InvalidRequestError } from '@atproto/xrpc-server'
-import { carHeader, writeCidBytes, writeVarint } from './car.js'
-import { installRepoLibSpeedups } from './repo-lib-speedups.js'
+import { carHeader, encodeCar, writeCidBytes, writeVarint } from './car.js'
+import { coveringProof, MstNode, type BlockSource } from './mst-tree.js'
 
 /**
  * A page of blocks read at once while streaming a repo: PAGE_ROWS rows, whose blocks up to
@@ -90,35 +89,6 @@ class CarChunker {
 // ---- snapshot reads --------------------------------------------------------------------------
 
 /** @atproto/repo's read interface over one DID's blocks inside a snapshot. */
-class SnapshotBlockstore extends ReadableBlockstore {
-  constructor(
-    private did: string,
-    private stmt: Stmts['block'],
-  ) {
-    super()
-  }
-
-  async getBytes(cid: Cid): Promise<Uint8Array | null> {
-    const row = this.stmt.get(this.did, cid.toString())
-    return row ? row.content : null
-  }
-
-  async has(cid: Cid): Promise<boolean> {
-    return (await this.getBytes(cid)) !== null
-  }
-
-  async getBlocks(cids: Cid[]): Promise<{ blocks: BlockMap; missing: Cid[] }> {
-    const blocks = new BlockMap()
-    const missing: Cid[] = []
-    for (const cid of cids) {
-      const bytes = await this.getBytes(cid)
-      if (bytes) blocks.set(cid, bytes)
-      else missing.push(cid)
-    }
-    return { blocks, missing }
-  }
-}
-
 export type RepoExport = { commitCid: string; rev: string; stream: Readable }
 
 /**
@@ -132,10 +102,7 @@ export class RepoExporter {
   private open = new Set<Database.Database>()
   private closed = false
 
-  constructor(private dbPath: string) {
-    // record proofs (proveRecord) walk @atproto/repo's MST
-    installRepoLibSpeedups()
-  }
+  constructor(private dbPath: string) {}
 
   private acquire(): Snapshot {
     if (this.closed) throw new Error('repo exporter is closed')
@@ -290,26 +257,26 @@ export class RepoExporter {
 
   /**
    * A CAR proving the record at collection/rkey, or its absence: the signed commit, the MST
-   * nodes on the path to the key, and the record block when it exists.
+   * nodes on the path to the key (for an absent key, down to where it would be, which is what a
+   * verifier walks), the nodes beside it (as the firehose's covering proofs), and the record
+   * block when it exists.
    */
   async proveRecord(did: string, collection: string, rkey: string): Promise<{ car: Uint8Array; cid: string | null }> {
     const snap = this.acquire()
     try {
       const root = this.root(snap, did)
-      const storage = new SnapshotBlockstore(did, snap.stmts.block)
-      const mst = MST.load(storage, parseCid(root.data_cid))
+      const source: BlockSource = { getBytesSync: (cid) => snap.stmts.block.get(did, cid)?.content ?? null }
+      const tree = MstNode.load(source, parseCid(root.data_cid))
       const key = `${collection}/${rkey}`
-      const blocks = await mst.getCoveringProof(key)
-      const leaf = await mst.get(key)
-      if (leaf) {
-        const bytes = await storage.getBytes(leaf)
-        if (bytes) blocks.set(leaf, bytes)
-      }
-      const commitCid = parseCid(root.cid)
-      const commit = await storage.getBytes(commitCid)
+      const blocks = new Map<string, Uint8Array>()
+      coveringProof(source, tree, key, blocks)
+      const leaf = tree.get(source, key)?.toString() ?? null
+      const record = leaf === null ? null : source.getBytesSync(leaf)
+      if (leaf !== null && record) blocks.set(leaf, record)
+      const commit = source.getBytesSync(root.cid)
       if (!commit) throw new Error(`commit block ${root.cid} of ${did} is missing`)
-      blocks.set(commitCid, commit)
-      return { car: await blocksToCarFile(commitCid, blocks), cid: leaf ? leaf.toString() : null }
+      blocks.set(root.cid, commit)
+      return { car: encodeCar(parseCid(root.cid), blocks), cid: leaf }
     } finally {
       this.release(snap)
     }
