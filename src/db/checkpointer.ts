@@ -6,14 +6,19 @@ import { packageRoot } from '../paths.js'
 export type Checkpointer = { stop(): Promise<void> }
 
 /**
- * Starts the WAL checkpointer worker. The main connection must run with
- * `wal_autocheckpoint = 0`: otherwise every ~30th commit would copy ~1,000 pages and fsync
- * inside the request that happened to cross the threshold.
+ * Starts the WAL checkpointer worker (checkpoint-worker.mjs says how it keeps the WAL bounded).
+ * The main connection must run with `wal_autocheckpoint = 0`: otherwise every ~30th commit
+ * would copy ~1,000 pages and fsync inside the request that happened to cross the threshold;
+ * and with `journal_size_limit = -1`, so that no commit ever truncates the WAL file.
  */
-export function startCheckpointer(dbPath: string, logger: Logger, intervalMs = 250): Checkpointer {
+export function startCheckpointer(
+  dbPath: string,
+  logger: Logger,
+  { intervalMs = 250, restartBytes = 64 * 1024 * 1024, idleTruncateMs = 30_000 } = {},
+): Checkpointer {
   // plain JavaScript kept in the source tree: the same file whether we run from src/ or dist/
   const worker = new Worker(join(packageRoot, 'src', 'db', 'checkpoint-worker.mjs'), {
-    workerData: { dbPath, intervalMs },
+    workerData: { dbPath, intervalMs, restartBytes, idleTruncateMs },
     execArgv: [],
     resourceLimits: { maxOldGenerationSizeMb: 16, maxYoungGenerationSizeMb: 4 },
   })
@@ -30,6 +35,7 @@ export function startCheckpointer(dbPath: string, logger: Logger, intervalMs = 2
           if (msg === 'stopped') void worker.terminate()
         })
       })
+      worker.ref() // the caller waits for it: keep the process alive until it has stopped
       worker.postMessage('stop')
       await done
     },
