@@ -1,6 +1,7 @@
 import { BlockMap, ReadableBlockstore } from '@atproto/repo'
 import type { Cid } from '@atproto/lex-data'
 import type { Db } from '../db/index.js'
+import { cidToString } from './cid.js'
 
 /**
  * `bytes` in an ArrayBuffer of its own. The CBOR encoder returns views into 8 KB chunks for
@@ -100,7 +101,7 @@ export class SqliteBlockstore extends ReadableBlockstore {
   }
 
   getBytesSync(cid: Cid | string): Uint8Array | null {
-    const key = cid.toString()
+    const key = typeof cid === 'string' ? cid : cidToString(cid)
     const cached = this.cache.get(key)
     if (cached) return cached
     const bytes = this.table.get(this.did, key)

@@ -1,7 +1,7 @@
 import { hash } from 'node:crypto'
 import { decode as cborDecode } from '@atproto/lex-cbor'
 import type { Cid } from '@atproto/lex-data'
-import { cidForCborBytes } from './cid.js'
+import { cidForCborBytes, cidToString } from './cid.js'
 import { encodeMstNodeData, type MstLeaf } from './mst-node-encoder.js'
 
 /*
@@ -84,7 +84,7 @@ export class MstNode {
 
   load(source: BlockSource): Entry[] {
     if (this.entries) return this.entries
-    const cidStr = this.cid!.toString()
+    const cidStr = cidToString(this.cid!)
     const bytes = source.getBytesSync(cidStr)
     if (!bytes) throw new Error(`MST node ${cidStr} is missing`)
     const data = cborDecode(bytes) as unknown as { l: Cid | null; e: { p: number; k: Uint8Array; v: Cid; t: Cid | null }[] }
@@ -165,7 +165,7 @@ export class MstEdit {
   private own(node: MstNode): MstNode {
     if (node.owner === this) return node
     const entries = node.load(this.source)
-    if (node.cid) this.replaced.set(node.cid.toString(), node.cid)
+    if (node.cid) this.replaced.set(cidToString(node.cid), node.cid)
     const copy = new MstNode(node.layer, null, entries.map((e) => ({ ...e })))
     copy.left = node.left
     copy.owner = this
@@ -180,7 +180,7 @@ export class MstEdit {
   }
 
   private drop(node: MstNode): void {
-    if (node.owner !== this && node.cid) this.replaced.set(node.cid.toString(), node.cid)
+    if (node.owner !== this && node.cid) this.replaced.set(cidToString(node.cid), node.cid)
   }
 
   put(key: string, value: Cid): void {
@@ -316,7 +316,7 @@ export class MstEdit {
       if (node.left) seal(node.left)
       for (const e of node.entries!) if (e.right) seal(e.right)
       const cid = node.seal()
-      newBlocks.push([cid.toString(), node.bytes!])
+      newBlocks.push([cidToString(cid), node.bytes!])
     }
     seal(root)
     // a node edited back to what it was is neither new nor removed
@@ -336,7 +336,7 @@ export class MstEdit {
 export function coveringProof(source: BlockSource, root: MstNode, key: string, into: Map<string, Uint8Array>): void {
   const add = (node: MstNode) => {
     node.load(source)
-    into.set(node.cid!.toString(), node.bytes!)
+    into.set(cidToString(node.cid!), node.bytes!)
   }
   let node: MstNode | null = root
   while (node) {

@@ -7,6 +7,7 @@ import type { Sequencer } from '../firehose/sequencer.js'
 import { BlockCache, BlockTable, SqliteBlockstore } from './block-store.js'
 import { BlockSet } from './block-set.js'
 import { encodeCar } from './car.js'
+import { cidToString } from './cid.js'
 import { signCommit } from './commit.js'
 import { coveringProof, MstEdit, MstNode } from './mst-tree.js'
 import { RecordStore } from './record-store.js'
@@ -107,14 +108,14 @@ export class RepoService {
       const dataCid = data.cid!
       const rev = TID.nextStr()
       const { bytes: commitBytes, cid: commitCid } = signCommit(key, { did, rev, data: dataCid })
-      const newBlocks = new BlockSet().set(dataCid.toString(), data.bytes!).set(commitCid.toString(), commitBytes)
+      const newBlocks = new BlockSet().set(cidToString(dataCid), data.bytes!).set(cidToString(commitCid), commitBytes)
       const car = encodeCar(commitCid, newBlocks)
-      const syncCar = encodeCar(commitCid, [[commitCid.toString(), commitBytes]])
+      const syncCar = encodeCar(commitCid, [[cidToString(commitCid), commitBytes]])
       const now = new Date().toISOString()
       writeTransaction(this.db, this.sequencer, () => {
         inTx()
         this.blocks.putMany(did, rev, newBlocks)
-        this.roots.set(did, commitCid.toString(), rev, dataCid.toString(), now)
+        this.roots.set(did, cidToString(commitCid), rev, cidToString(dataCid), now)
         this.sequencer.appendCommitInTx({
           repo: did,
           commit: commitCid,
@@ -127,7 +128,7 @@ export class RepoService {
         this.sequencer.appendSyncInTx(did, rev, syncCar)
       })
       this.keys.set(did, key)
-      this.remember(did, { commitCid: commitCid.toString(), data, dataCid, writes: 0 })
+      this.remember(did, { commitCid: cidToString(commitCid), data, dataCid, writes: 0 })
       return { did, cid: commitCid, rev, since: null, prevData: null, data: dataCid, ops: [], commitBytes }
     })
   }
@@ -148,7 +149,7 @@ export class RepoService {
         seen.add(path)
         const current = this.records.get(did, w.collection, w.rkey)
         if (w.swapCid !== undefined) {
-          const expected = w.swapCid === null ? null : w.swapCid.toString()
+          const expected = w.swapCid === null ? null : cidToString(w.swapCid)
           if ((current?.cid ?? null) !== expected) {
             throw new InvalidRequestError(`Record was at ${current?.cid ?? 'null'}`, 'InvalidSwap')
           }
@@ -179,7 +180,7 @@ export class RepoService {
         const dataKey = `${w.collection}/${w.rkey}`
         if (w.action === 'delete') edit.delete(dataKey)
         else {
-          leaves.set(w.cid.toString(), w.bytes)
+          leaves.set(cidToString(w.cid), w.bytes)
           edit.put(dataKey, w.cid)
         }
       }
@@ -193,7 +194,7 @@ export class RepoService {
       const eventBlocks = new BlockSet().addAll(newBlocks).addAll(proofs)
       const rev = TID.nextStr(root.rev)
       const { bytes: commitBytes, cid: commitCid } = signCommit(key, { did, rev, data: dataCid })
-      const commitCidStr = commitCid.toString()
+      const commitCidStr = cidToString(commitCid)
       newBlocks.set(commitCidStr, commitBytes)
       eventBlocks.set(commitCidStr, commitBytes)
       const eventBytes = eventBlocks.byteSize
@@ -204,7 +205,7 @@ export class RepoService {
       }
       const car = encodeCar(commitCid, eventBlocks)
       // record blocks that left the tree: identical content may still sit at another path
-      const releasedRecords = new Set(ops.flatMap((op) => (op.prev ? [op.prev.toString()] : [])))
+      const releasedRecords = new Set(ops.flatMap((op) => (op.prev ? [cidToString(op.prev)] : [])))
       const removed = [...removedCids, ...releasedRecords, root.cid]
       const result: CommitResult = { did, cid: commitCid, rev, since: root.rev, prevData, data: dataCid, ops, commitBytes }
       const now = new Date().toISOString()
@@ -214,7 +215,7 @@ export class RepoService {
         this.blocks.putMany(did, rev, newBlocks)
         for (const w of writes) {
           if (w.action === 'delete') this.records.delete(did, w.collection, w.rkey)
-          else this.records.put(did, w.collection, w.rkey, w.cid.toString(), rev, now)
+          else this.records.put(did, w.collection, w.rkey, cidToString(w.cid), rev, now)
         }
         for (const cid of removed) {
           if (newBlocks.has(cid)) continue
@@ -223,7 +224,7 @@ export class RepoService {
             this.cache.delete(cid)
           }
         }
-        this.roots.set(did, commitCidStr, rev, dataCid.toString(), now)
+        this.roots.set(did, commitCidStr, rev, cidToString(dataCid), now)
         this.sequencer.appendCommitInTx({
           repo: did,
           commit: commitCid,

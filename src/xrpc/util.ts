@@ -3,6 +3,7 @@ import { lexToJson, type LexValue } from '@atproto/lexicon'
 import { AuthRequiredError, ForbiddenError, InvalidRequestError } from '@atproto/xrpc-server'
 import { accountStatus, type AccountRow } from '../auth/account-store.js'
 import type { AppContext } from '../context.js'
+import { cidToString } from '../repo/cid.js'
 
 export type AccessCredentials = { credentials: { type: 'access'; did: string } }
 
@@ -66,7 +67,7 @@ export function validateFlag(value: unknown): boolean | undefined {
 }
 
 export function commitMeta(result: { cid: Cid; rev: string }) {
-  return { cid: result.cid.toString(), rev: result.rev }
+  return { cid: cidToString(result.cid), rev: result.rev }
 }
 
 /** The createRecord/putRecord answer, with the repo rev header for read-after-write. */
@@ -75,7 +76,7 @@ export function recordWriteOutput(
   commit: { cid: Cid; rev: string },
 ) {
   return plainJson(
-    { uri: write.uri, cid: write.cid.toString(), commit: commitMeta(commit), validationStatus: write.validationStatus },
+    { uri: write.uri, cid: cidToString(write.cid), commit: commitMeta(commit), validationStatus: write.validationStatus },
     { 'Atproto-Repo-Rev': commit.rev },
   )
 }
