@@ -21,18 +21,17 @@ function walBytes(dbPath: string): number {
 }
 
 /**
- * Commits small transactions for `ms`, in bursts of 10 with a timer tick between them (a busy
- * server's pace, with moments where a checkpoint can catch up); the largest WAL file seen and the
- * slowest commit.
+ * Makes `count` small commits, in bursts of 10 with a timer tick between them (a busy server's
+ * pace); the largest WAL file seen and the slowest commit. A count rather than a duration, so
+ * that a slower machine writes the same WAL (and gives its checkpointer more time, not less).
  */
-async function commitFor(db: ReturnType<typeof openDatabase>, dbPath: string, ms: number) {
+async function commitMany(db: ReturnType<typeof openDatabase>, dbPath: string, count: number) {
   const insert = db.sqlite.prepare('INSERT INTO t (k, v) VALUES (?, ?)')
   const payload = Buffer.alloc(3000, 7)
   let maxWal = 0
   let slowestMs = 0
   let commits = 0
-  const end = performance.now() + ms
-  while (performance.now() < end) {
+  while (commits < count) {
     const t = performance.now()
     db.sqlite.transaction(() => {
       insert.run(`${commits}-${Math.random()}`, payload)
@@ -67,7 +66,7 @@ test('under steady commits the WAL stays near its bound; PASSIVE alone lets it g
   let unboundedMax = 0
   await withDatabase(async (db, dbPath) => {
     const passiveOnly = startCheckpointer(dbPath, logger, { intervalMs: 20, restartBytes: Number.MAX_SAFE_INTEGER, idleTruncateMs: 60_000 })
-    const unbounded = await commitFor(db, dbPath, 1500)
+    const unbounded = await commitMany(db, dbPath, 6000)
     await passiveOnly.stop()
     console.log(`  PASSIVE only: WAL reached ${(unbounded.maxWal / MB).toFixed(1)} MB in ${unbounded.commits} commits`)
     assert.ok(unbounded.maxWal > 32 * MB, `without restarts the WAL reached ${(unbounded.maxWal / MB).toFixed(1)} MB in ${unbounded.commits} commits`)
@@ -75,7 +74,7 @@ test('under steady commits the WAL stays near its bound; PASSIVE alone lets it g
   })
   await withDatabase(async (db, dbPath) => {
     const bounded = startCheckpointer(dbPath, logger, { intervalMs: 20, restartBytes: 2 * MB, idleTruncateMs: 60_000 })
-    const run = await commitFor(db, dbPath, 1500)
+    const run = await commitMany(db, dbPath, 6000)
     await bounded.stop()
     console.log(`  bounded at 2 MB: WAL reached ${(run.maxWal / MB).toFixed(1)} MB in ${run.commits} commits, slowest commit ${run.slowestMs.toFixed(1)} ms`)
     // the first restart can come late (a round's fsync while the WAL is large); then it stays near 2 MB
@@ -89,13 +88,13 @@ test('under steady commits the WAL stays near its bound; PASSIVE alone lets it g
 test('an idle WAL is truncated; stopping leaves none behind', async () => {
   await withDatabase(async (db, dbPath) => {
     const checkpointer = startCheckpointer(dbPath, logger, { intervalMs: 20, restartBytes: 64 * MB, idleTruncateMs: 300 })
-    await commitFor(db, dbPath, 200)
+    await commitMany(db, dbPath, 500)
     assert.ok(walBytes(dbPath) > 0)
     const deadline = Date.now() + 5000
     while (walBytes(dbPath) > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50))
     assert.is(walBytes(dbPath), 0, 'truncated once idle')
     // and it is reused afterwards
-    await commitFor(db, dbPath, 100)
+    await commitMany(db, dbPath, 100)
     assert.ok(walBytes(dbPath) > 0)
     await checkpointer.stop()
     assert.is(walBytes(dbPath), 0, 'truncated on stop')
