@@ -88,7 +88,6 @@ class CarChunker {
 
 // ---- snapshot reads --------------------------------------------------------------------------
 
-/** @atproto/repo's read interface over one DID's blocks inside a snapshot. */
 export type RepoExport = { commitCid: string; rev: string; stream: Readable }
 
 /**
