@@ -8,8 +8,10 @@
 // of WAL after 10 s of sequential writes). So once the WAL holds more than `restartBytes`, each
 // PASSIVE round that copied every frame it could see is followed at once by a RESTART, which
 // takes the writer lock, copies the few frames committed in between, and leaves every frame
-// checkpointed: the next commit starts the WAL from the beginning. A commit may wait for it a
-// few ms (measured 2-4), about once per `restartBytes` of writes. When a reader (an export's
+// checkpointed: the next commit starts the WAL from the beginning. It holds the lock 2-4 ms
+// (measured); a commit that meets it waits longer, as SQLite's busy handler sleeps in 1, 2, 5,
+// 10 ms steps (up to ~19 ms in tests/checkpointer.test.ts), about once per `restartBytes` of
+// writes. When a reader (an export's
 // read transaction) keeps the PASSIVE round from copying everything, the RESTART is not tried,
 // as it would hold the writer lock while waiting for that reader; rounds then come every
 // RETRY_MS until it can. Its waits (for a commit in flight) are cut short by a small busy
