@@ -3,7 +3,6 @@ import { createRequire } from 'node:module'
 import { dirname, join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import type { LexiconDoc, Lexicons } from '@atproto/lexicon'
-import { installLexiconSpeedups } from './lexicon-speedups.js'
 import { packageRoot } from './paths.js'
 
 const lexiconsDir = join(packageRoot, 'lexicons')
@@ -35,7 +34,6 @@ export type LoadedLexicons = { docs: LexiconDoc[]; lexicons: Lexicons }
 
 /** The published lexicons plus our own app.carrel.* files in lexicons/. */
 export async function loadLexicons(): Promise<LoadedLexicons> {
-  installLexiconSpeedups()
   const published = await loadPublishedLexicons()
   const own = readLexiconFiles(lexiconsDir)
   // the module's Lexicons instance is ours alone: extend it rather than build a second one

@@ -3,6 +3,7 @@ import { enumBlobRefs, getBlobCid, getBlobMime, getBlobSize, type Cid, type LexV
 import { jsonToLex, type Lexicons, type LexRecord } from '@atproto/lexicon'
 import { isValidNsid, isValidRecordKey, isValidTid } from '@atproto/syntax'
 import { InvalidRequestError } from '@atproto/xrpc-server'
+import { withoutStackTraces } from '../lexicon-validation.js'
 import { encodeRecord } from './cid.js'
 import { DataModelError, jsonToLexStrict } from './data-model.js'
 import type { PreparedWrite } from './types.js'
@@ -87,7 +88,7 @@ export function prepareRecordWrite(
       try {
         // the validator wants its own BlobRef class for blob fields: when there are blobs, give
         // it a conversion of the (already checked) JSON, and keep encoding the plain value
-        lexicons.assertValidRecord(collection, blobs.length > 0 ? jsonToLex(json) : record)
+        withoutStackTraces(() => lexicons.assertValidRecord(collection, blobs.length > 0 ? jsonToLex(json) : record))
       } catch (err) {
         throw new InvalidRequestError(`Invalid ${collection} record: ${(err as Error).message}`, 'InvalidRecord')
       }

@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises'
 import type { ErrorRequestHandler, Express } from 'express'
 import { InvalidRequestError, Server, XRPCError, type Auth, type MethodConfig, type Options } from '@atproto/xrpc-server'
 import { jsonToLex, lexToJson, type LexiconDoc, type LexValue, type LexXrpcProcedure, type LexXrpcQuery } from '@atproto/lexicon'
+import { withoutStackTraces } from '../lexicon-validation.js'
 import type { Logger } from '../logger.js'
 import { BodyError, keepRawJsonBody, readStrictJsonBody } from './body.js'
 import { installXrpcServerSpeedups } from './xrpc-server-speedups.js'
@@ -184,7 +185,7 @@ export class XrpcDispatch {
       }
     }
     try {
-      return this.xrpc.lex.assertValidXrpcParams(route.nsid, decoded) as Record<string, unknown>
+      return withoutStackTraces(() => this.xrpc.lex.assertValidXrpcParams(route.nsid, decoded)) as Record<string, unknown>
     } catch (cause) {
       throw new InvalidRequestError(String(cause), undefined, { cause })
     }
@@ -193,7 +194,7 @@ export class XrpcDispatch {
   private validInput(route: Route, body: unknown): unknown {
     if (route.def.type !== 'procedure' || !route.def.input?.schema) return body
     try {
-      return this.xrpc.lex.assertValidXrpcInput(route.nsid, jsonToLex(body as never))
+      return withoutStackTraces(() => this.xrpc.lex.assertValidXrpcInput(route.nsid, jsonToLex(body as never)))
     } catch (cause) {
       throw new InvalidRequestError(cause instanceof Error ? cause.message : String(cause), undefined, { cause })
     }
