@@ -2,12 +2,11 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import type { ErrorRequestHandler, Express } from 'express'
-import { InvalidRequestError, Server, XRPCError, type Auth, type MethodConfig, type Options } from '@atproto/xrpc-server'
-import { jsonToLex, lexToJson, type LexiconDoc, type LexValue, type LexXrpcProcedure, type LexXrpcQuery } from '@atproto/lexicon'
+import { InvalidRequestError, Server, XRPCError, type Auth, type MethodConfig } from '@atproto/xrpc-server'
+import { jsonToLex, lexToJson, type LexValue, type LexXrpcProcedure, type LexXrpcQuery } from '@atproto/lexicon'
 import { withoutStackTraces } from '../lexicon-validation.js'
 import type { Logger } from '../logger.js'
 import { BodyError, keepRawJsonBody, readStrictJsonBody } from './body.js'
-import { installXrpcServerSpeedups } from './xrpc-server-speedups.js'
 
 type InputKind = 'none' | 'json' | 'other'
 
@@ -45,11 +44,6 @@ type Route = {
  */
 export class XrpcServer extends Server {
   readonly routeTable = new Map<string, Route>()
-
-  constructor(lexicons: LexiconDoc[], opts: Options) {
-    installXrpcServerSpeedups()
-    super(lexicons, opts)
-  }
 
   /**
    * Rewrites the errors of one method before they are answered (e.g. to give a lexicon
