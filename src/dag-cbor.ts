@@ -112,9 +112,7 @@ export class CborWriter {
       }
       if (ascii) {
         this.head(3, n)
-        this.ensure(n)
-        const b = this.buf
-        for (let i = 0; i < n; i++) b[this.pos++] = s.charCodeAt(i)
+        this.ascii(s, 0)
         return
       }
     }
@@ -150,10 +148,15 @@ export class CborWriter {
 
   /** The characters of an ASCII string from `start`, as a byte string. */
   asciiBytes(s: string, start: number) {
-    const n = s.length - start
-    this.head(2, n)
-    this.ensure(n)
-    for (let i = start; i < s.length; i++) this.buf[this.pos++] = s.charCodeAt(i)
+    this.head(2, s.length - start)
+    this.ascii(s, start)
+  }
+
+  /** The characters of an ASCII string from `start`, one byte each, after a head. */
+  private ascii(s: string, start: number) {
+    this.ensure(s.length - start)
+    const b = this.buf
+    for (let i = start; i < s.length; i++) b[this.pos++] = s.charCodeAt(i)
   }
 
   /** A copy of exactly the written bytes (allocUnsafe may hand out a slice of a shared pool). */

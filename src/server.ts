@@ -9,17 +9,10 @@ import { registerWellKnown } from './well-known.js'
 import { strictJsonBody } from './xrpc/body.js'
 import { XrpcDispatch, XrpcServer } from './xrpc/dispatch.js'
 import { TRUSTED_PROXIES } from './xrpc/client-ip.js'
+import { logRequestOnFinish, sendXrpcError } from './xrpc/http-answer.js'
 import { SUBSCRIBE_REPOS_PATH, subscribeReposHttpFallback } from './firehose/subscribe-repos.js'
 
 const UPLOAD_BLOB_PATH = '/xrpc/com.atproto.repo.uploadBlob'
-
-function sendXrpcError(res: express.Response, status: number, error: string, message: string) {
-  if (res.headersSent) {
-    res.destroy()
-    return
-  }
-  res.status(status).json({ error, message })
-}
 
 /** Refuse a body whose declared length is already over the limit, before reading any of it. */
 function declaredLengthLimit(ctx: AppContext): RequestHandler {
@@ -29,7 +22,7 @@ function declaredLengthLimit(ctx: AppContext): RequestHandler {
     if (declared > limit) {
       res.setHeader('Connection', 'close')
       const name = req.path === UPLOAD_BLOB_PATH ? 'BlobTooLarge' : 'PayloadTooLarge'
-      return sendXrpcError(res, 413, name, `request body is larger than ${limit} bytes`)
+      return sendXrpcError(res, 413, { error: name, message: `request body is larger than ${limit} bytes` })
     }
     next()
   }
@@ -37,19 +30,7 @@ function declaredLengthLimit(ctx: AppContext): RequestHandler {
 
 function requestLog(ctx: AppContext): RequestHandler {
   return (req, res, next) => {
-    if (!ctx.logger.isLevelEnabled('info')) return next()
-    const start = process.hrtime.bigint()
-    res.on('finish', () => {
-      ctx.logger.info(
-        {
-          method: req.method,
-          path: req.path,
-          status: res.statusCode,
-          ms: Number(process.hrtime.bigint() - start) / 1e6,
-        },
-        'request',
-      )
-    })
+    if (ctx.logger.isLevelEnabled('info')) logRequestOnFinish(ctx.logger, req, res)
     next()
   }
 }
@@ -57,15 +38,15 @@ function requestLog(ctx: AppContext): RequestHandler {
 function errorHandler(ctx: AppContext): ErrorRequestHandler {
   return (err, _req, res, _next) => {
     if (err instanceof XRPCError) {
-      return sendXrpcError(res, err.statusCode, err.payload.error ?? 'InternalServerError', err.payload.message ?? '')
+      return sendXrpcError(res, err.statusCode, { error: err.payload.error ?? 'InternalServerError', message: err.payload.message ?? '' })
     }
     const status = typeof err?.status === 'number' ? err.status : typeof err?.statusCode === 'number' ? err.statusCode : 500
-    if (status === 413) return sendXrpcError(res, 413, 'PayloadTooLarge', 'request body is too large')
+    if (status === 413) return sendXrpcError(res, 413, { error: 'PayloadTooLarge', message: 'request body is too large' })
     if (status >= 400 && status < 500) {
-      return sendXrpcError(res, status, 'InvalidRequest', err?.expose ? String(err.message) : STATUS_CODES[status] ?? 'Bad Request')
+      return sendXrpcError(res, status, { error: 'InvalidRequest', message: err?.expose ? String(err.message) : STATUS_CODES[status] ?? 'Bad Request' })
     }
     ctx.logger.error({ err: { name: err?.name, message: err?.message, stack: err?.stack } }, 'unhandled error')
-    return sendXrpcError(res, 500, 'InternalServerError', 'Internal Server Error')
+    return sendXrpcError(res, 500, { error: 'InternalServerError', message: 'Internal Server Error' })
   }
 }
 

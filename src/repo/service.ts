@@ -26,7 +26,6 @@ const MAX_CACHED_REPOS = 200
  */
 const MST_RELOAD_AFTER_WRITES = 1024
 
-
 type RepoState = { commitCid: string; data: MstNode; dataCid: Cid; writes: number }
 
 /**
@@ -108,14 +107,16 @@ export class RepoService {
       const dataCid = data.cid!
       const rev = TID.nextStr()
       const { bytes: commitBytes, cid: commitCid } = signCommit(key, { did, rev, data: dataCid })
-      const newBlocks = new BlockSet().set(cidToString(dataCid), data.bytes!).set(cidToString(commitCid), commitBytes)
+      const commitCidStr = cidToString(commitCid)
+      const dataCidStr = cidToString(dataCid)
+      const newBlocks = new BlockSet().set(dataCidStr, data.bytes!).set(commitCidStr, commitBytes)
       const car = encodeCar(commitCid, newBlocks)
-      const syncCar = encodeCar(commitCid, [[cidToString(commitCid), commitBytes]])
+      const syncCar = encodeCar(commitCid, [[commitCidStr, commitBytes]])
       const now = new Date().toISOString()
       writeTransaction(this.db, this.sequencer, () => {
         inTx()
         this.blocks.putMany(did, rev, newBlocks)
-        this.roots.set(did, cidToString(commitCid), rev, cidToString(dataCid), now)
+        this.roots.set(did, commitCidStr, rev, dataCidStr, now)
         this.sequencer.appendCommitInTx({
           repo: did,
           commit: commitCid,
@@ -128,7 +129,7 @@ export class RepoService {
         this.sequencer.appendSyncInTx(did, rev, syncCar)
       })
       this.keys.set(did, key)
-      this.remember(did, { commitCid: cidToString(commitCid), data, dataCid, writes: 0 })
+      this.remember(did, { commitCid: commitCidStr, data, dataCid, writes: 0 })
       return { did, cid: commitCid, rev, since: null, prevData: null, data: dataCid, ops: [], commitBytes }
     })
   }

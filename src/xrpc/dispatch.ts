@@ -7,6 +7,7 @@ import { jsonToLex, lexToJson, type LexValue, type LexXrpcProcedure, type LexXrp
 import { withoutStackTraces } from '../lexicon-validation.js'
 import type { Logger } from '../logger.js'
 import { BodyError, keepRawJsonBody, readStrictJsonBody } from './body.js'
+import { logRequestOnFinish, sendXrpcError } from './http-answer.js'
 
 type InputKind = 'none' | 'json' | 'other'
 
@@ -125,7 +126,7 @@ export class XrpcDispatch {
   }
 
   private async run(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (this.logRequests) this.logOnFinish(req, res)
+    if (this.logRequests) logRequestOnFinish(this.opts.logger, req, res)
     // what the app's cors() middleware adds to a simple request
     res.setHeader('Access-Control-Allow-Origin', '*')
     try {
@@ -205,57 +206,25 @@ export class XrpcDispatch {
     if (typeof out.encoding !== 'string') throw new Error('XRPC handler returned no encoding')
     res.statusCode = 200
     if (out.headers) for (const [name, value] of Object.entries(out.headers)) if (value != null) res.setHeader(name, value)
-    if (out.buffer !== undefined) {
-      res.setHeader('Content-Type', out.encoding)
-      res.end(out.buffer)
-    } else if (out.stream !== undefined) {
-      res.setHeader('Content-Type', out.encoding)
-      await pipeline(out.stream, res)
-    } else if (out.body instanceof Readable) {
-      res.setHeader('Content-Type', out.encoding)
-      await pipeline(out.body, res)
-    } else if (out.encoding === 'json' || out.encoding === 'application/json') {
+    const stream = out.stream ?? (out.body instanceof Readable ? out.body : undefined)
+    if (out.buffer === undefined && stream === undefined && (out.encoding === 'json' || out.encoding === 'application/json')) {
       res.setHeader('Content-Type', 'application/json; charset=utf-8')
       res.end(JSON.stringify(lexToJson(out.body as LexValue)))
-    } else {
-      res.setHeader('Content-Type', out.encoding)
-      res.end(out.body as Uint8Array | string)
+      return
     }
+    res.setHeader('Content-Type', out.encoding)
+    if (out.buffer !== undefined) res.end(out.buffer)
+    else if (stream !== undefined) await pipeline(stream, res)
+    else res.end(out.body as Uint8Array | string)
   }
 
   private fail(route: Route, res: ServerResponse, err: unknown): void {
-    if (res.headersSent) {
-      res.destroy()
-      return
-    }
-    let status: number
-    let payload: { error?: string; message?: string }
     if (err instanceof BodyError) {
-      status = err.status
-      payload = { error: err.errorName, message: err.message }
-      if (status === 413) res.setHeader('Connection', 'close')
-    } else {
-      const xrpcErr = this.opts.errorParser(route.mapError ? route.mapError(err) : err)
-      status = xrpcErr.statusCode
-      payload = xrpcErr.payload
+      if (err.status === 413 && !res.headersSent) res.setHeader('Connection', 'close')
+      return sendXrpcError(res, err.status, { error: err.errorName, message: err.message })
     }
-    const body = JSON.stringify(payload)
-    res.statusCode = status
-    res.setHeader('Content-Type', 'application/json; charset=utf-8')
-    res.setHeader('Content-Length', Buffer.byteLength(body))
-    res.end(body)
-  }
-
-  private logOnFinish(req: IncomingMessage, res: ServerResponse): void {
-    const start = process.hrtime.bigint()
-    res.on('finish', () => {
-      const url = req.url ?? ''
-      const q = url.indexOf('?')
-      this.opts.logger.info(
-        { method: req.method, path: q === -1 ? url : url.slice(0, q), status: res.statusCode, ms: Number(process.hrtime.bigint() - start) / 1e6 },
-        'request',
-      )
-    })
+    const xrpcErr = this.opts.errorParser(route.mapError ? route.mapError(err) : err)
+    sendXrpcError(res, xrpcErr.statusCode, xrpcErr.payload)
   }
 }
 
