@@ -12,7 +12,7 @@ import { cidForCborBytes } from '../src/repo/cid.ts'
 import { encodeDagCbor } from '../src/dag-cbor.ts'
 import { jsonToLexStrict } from '../src/repo/data-model.ts'
 
-const dataModel = join(import.meta.dirname, '..', '..', 'shared', 'interop', 'data-model')
+const dataModel = join(import.meta.dirname, 'fixtures', 'interop', 'data-model')
 
 /** Byte equality, reported as the first differing offset (a diff of large buffers is unreadable). */
 function assertBytes(actual: Uint8Array, expected: Uint8Array, label: string) {

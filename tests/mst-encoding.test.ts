@@ -12,7 +12,7 @@ import type { Cid } from '@atproto/lex-data'
 import { encodeMstNodeData, type MstLeaf } from '../src/repo/mst-node-encoder.ts'
 import { readFixtureLines } from './_util.ts'
 
-const interop = join(import.meta.dirname, '..', '..', 'shared', 'interop', 'mst')
+const interop = join(import.meta.dirname, 'fixtures', 'interop', 'mst')
 
 const recordCid = (i: number) => cidForCborBytes(cborEncode({ n: i, pad: 'x'.repeat(i % 7) }))
 

@@ -13,7 +13,7 @@ import { cidForCborBytes } from '../src/repo/cid.ts'
 import { coveringProof, keyHeight, MstEdit, MstNode, MstNotFoundError } from '../src/repo/mst-tree.ts'
 import { readFixtureLines } from './_util.ts'
 
-const interop = join(import.meta.dirname, '..', '..', 'shared', 'interop', 'mst')
+const interop = join(import.meta.dirname, 'fixtures', 'interop', 'mst')
 
 let valueCounter = 0
 const recordCids = new Set<string>()

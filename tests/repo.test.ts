@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { expectXrpcError, readFixtureLines } from './_util.ts'
 
-const interop = join(import.meta.dirname, '..', '..', 'shared', 'interop')
+const interop = join(import.meta.dirname, 'fixtures', 'interop')
 let net: TestNetwork
 let alice: Awaited<ReturnType<TestNetwork['createAccount']>>
 let bob: Awaited<ReturnType<TestNetwork['createAccount']>>
