@@ -41,8 +41,10 @@ export type Config = {
   refreshTokenLifetimeMs: number
   /** how long a rotated refresh token keeps working (client retries, races between tabs) */
   refreshTokenGraceMs: number
-  /** failed logins allowed per account and per IP within the window */
-  loginRateLimit: { windowMs: number; perAccount: number; perIp: number }
+  /** failed logins allowed within the window: per account from one IP, per account, per IP */
+  loginRateLimit: { windowMs: number; perAccountAndIp: number; perAccount: number; perIp: number }
+  /** account creations attempted per client IP within the window */
+  createAccountRateLimit: { windowMs: number; perIp: number }
 }
 
 const VERSION = '0.1.0'
@@ -141,8 +143,14 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     refreshTokenGraceMs: int(env.PDS_REFRESH_TOKEN_GRACE_MS, 2 * 60 * 1000),
     loginRateLimit: {
       windowMs: int(env.PDS_LOGIN_RATE_LIMIT_WINDOW_MS, 5 * 60 * 1000),
-      perAccount: int(env.PDS_LOGIN_RATE_LIMIT_PER_ACCOUNT, 10),
+      perAccountAndIp: int(env.PDS_LOGIN_RATE_LIMIT_PER_ACCOUNT, 10),
+      perAccount: int(env.PDS_LOGIN_RATE_LIMIT_ACCOUNT_CEILING, 100),
       perIp: int(env.PDS_LOGIN_RATE_LIMIT_PER_IP, 30),
+    },
+    // as the reference PDS limits createAccount: 100 per client IP in 5 minutes
+    createAccountRateLimit: {
+      windowMs: int(env.PDS_CREATE_ACCOUNT_RATE_LIMIT_WINDOW_MS, 5 * 60 * 1000),
+      perIp: int(env.PDS_CREATE_ACCOUNT_RATE_LIMIT_PER_IP, 100),
     },
   }
 }

@@ -1,7 +1,7 @@
 import type { LexiconDoc, Lexicons } from '@atproto/lexicon'
-import { AccountManager } from './auth/account-manager.js'
-import { AccountStore } from './auth/account-store.js'
+import { AccountStore } from './accounts/account-store.js'
 import { InviteStore } from './auth/invite-store.js'
+import { SessionManager } from './auth/session-manager.js'
 import { SessionStore } from './auth/session-store.js'
 import { TokenService } from './auth/tokens.js'
 import { AuthVerifier } from './auth/verifier.js'
@@ -10,6 +10,7 @@ import { startCheckpointer } from './db/checkpointer.js'
 import { migrateToLatest, openDatabase, type Db } from './db/index.js'
 import { Sequencer } from './firehose/sequencer.js'
 import { IdentityService } from './identity/service.js'
+import { AccountCreator } from './lifecycle/create-account.js'
 import { loadLexicons } from './lexicons.js'
 import { createLogger, type Logger } from './logger.js'
 import { RepoService } from './repo/service.js'
@@ -35,8 +36,10 @@ export type AppContext = {
   invites: InviteStore
   /** DIDs (PLC), DID and handle resolution; `identity.plcUrl` is the effective PLC URL */
   identity: IdentityService
-  /** account creation, login, refresh, logout */
-  accountManager: AccountManager
+  /** login (rate-limited), refresh, logout */
+  sessionManager: SessionManager
+  /** createAccount: DID, repo, account row and first session together */
+  accountCreator: AccountCreator
   /** uploads, blob lifecycle (commit hook, sweeper), blob reads */
   blobs: BlobService
   /** snapshot reads for the sync API (CAR export, record proofs) */
@@ -78,18 +81,16 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     refreshGraceMs: cfg.refreshTokenGraceMs,
   })
   const identity = new IdentityService(cfg, accounts)
-  const accountManager = new AccountManager({
-    cfg,
-    db,
-    logger,
+  const sessionManager = new SessionManager({
     accounts,
     sessions,
-    invites,
     tokens,
-    sequencer,
-    identity,
-    repo,
+    logger,
+    loginLimits: cfg.loginRateLimit,
+    refreshTokenLifetimeMs: cfg.refreshTokenLifetimeMs,
+    refreshTokenGraceMs: cfg.refreshTokenGraceMs,
   })
+  const accountCreator = new AccountCreator({ cfg, logger, accounts, sessions, invites, tokens, sequencer, identity, repo })
   return {
     cfg,
     db,
@@ -104,7 +105,8 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     sessions,
     invites,
     identity,
-    accountManager,
+    sessionManager,
+    accountCreator,
     blobs,
     exporter,
     async close() {

@@ -1,11 +1,11 @@
 import type express from 'express'
-import type { AppContext } from './context.js'
+import type { AccountStore } from './accounts/account-store.js'
 
 /** /.well-known/atproto-did for the handles this server hosts (matched on the Host header). */
-export function registerWellKnown(app: express.Express, ctx: AppContext): void {
+export function registerWellKnown(app: express.Express, accounts: AccountStore): void {
   app.get('/.well-known/atproto-did', (req, res) => {
     const host = (req.hostname ?? '').toLowerCase()
-    const account = ctx.accounts.getByHandle(host)
+    const account = accounts.getByHandle(host)
     if (!account) {
       res.status(404).type('text/plain').send('User not found')
       return

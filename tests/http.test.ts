@@ -65,6 +65,87 @@ test('unknown methods are MethodNotImplemented with a JSON body', async () => {
   assert.type(body.message, 'string')
 })
 
+test('every /xrpc/ request gets an XRPC JSON answer: known but unimplemented methods are 501 MethodNotImplemented', async () => {
+  const token = alice.agent.session!.accessJwt
+  const cases: [string, RequestInit, number, string][] = [
+    ['/xrpc/app.bsky.actor.getPreferences', { headers: { authorization: `Bearer ${token}` } }, 501, 'MethodNotImplemented'],
+    ['/xrpc/com.atproto.admin.getAccountInfo?did=did:plc:x', {}, 501, 'MethodNotImplemented'],
+    ['/xrpc/com.atproto.server.deleteAccount', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }, 501, 'MethodNotImplemented'],
+    ['/xrpc/com.atproto.label.subscribeLabels', {}, 501, 'MethodNotImplemented'],
+    // a known method with the wrong HTTP method is InvalidRequest, as for implemented ones
+    ['/xrpc/com.atproto.server.deleteAccount', {}, 400, 'InvalidRequest'],
+    ['/xrpc/com.example.unknown.method', { method: 'POST' }, 501, 'MethodNotImplemented'],
+    ['/xrpc/', {}, 501, 'MethodNotImplemented'],
+  ]
+  for (const [path, init, status, error] of cases) {
+    const res = await fetch(`${net.url}${path}`, init)
+    assert.is(res.status, status, path)
+    assert.ok(res.headers.get('content-type')?.startsWith('application/json'), `${path}: ${res.headers.get('content-type')}`)
+    const body = (await res.json()) as any
+    assert.is(body.error, error, path)
+    assert.type(body.message, 'string')
+    assert.is(res.headers.get('access-control-allow-origin'), '*', path)
+  }
+})
+
+test('atproto-proxy: refused with a 4xx XRPC error for methods this server does not answer, ignored for its own', async () => {
+  const token = alice.agent.session!.accessJwt
+  const proxied = await fetch(`${net.url}/xrpc/app.bsky.feed.getTimeline`, {
+    headers: { authorization: `Bearer ${token}`, 'atproto-proxy': 'did:web:api.bsky.app#bsky_appview' },
+  })
+  assert.is(proxied.status, 400)
+  const body = (await proxied.json()) as any
+  assert.is(body.error, 'InvalidRequest')
+  assert.match(body.message, /proxy/)
+  const unknown = await fetch(`${net.url}/xrpc/com.example.not.known`, { headers: { 'atproto-proxy': 'did:web:example.com#svc' } })
+  assert.is(unknown.status, 400)
+  assert.is(((await unknown.json()) as any).error, 'InvalidRequest')
+  // a method this server implements is answered here whatever the header says (as the reference does)
+  const own = await fetch(`${net.url}/xrpc/com.atproto.repo.describeRepo?repo=${alice.did}`, {
+    headers: { 'atproto-proxy': 'did:web:api.bsky.app#bsky_appview' },
+  })
+  assert.is(own.status, 200)
+  assert.is(((await own.json()) as any).did, alice.did)
+})
+
+test('compressed JSON bodies are decoded; a compressed body over the limit is 413 however small it was sent', async () => {
+  const { gzipSync, brotliCompressSync } = await import('node:zlib')
+  const coll = 'com.example.gzip'
+  for (const [encoding, compress] of [['gzip', gzipSync], ['br', brotliCompressSync]] as const) {
+    const body = JSON.stringify({ repo: alice.did, collection: coll, record: { text: `sent with ${encoding}` } })
+    const res = await postJson('/xrpc/com.atproto.repo.createRecord', compress(body), { 'content-encoding': encoding })
+    assert.is(res.status, 200, JSON.stringify(res.body))
+  }
+  const list = await alice.agent.com.atproto.repo.listRecords({ repo: alice.did, collection: coll })
+  assert.equal(list.data.records.map((r) => (r.value as any).text).sort(), ['sent with br', 'sent with gzip'])
+  // 300 KB of JSON that gzips to ~1 KB: the limit is on the decoded bytes (256 KB here)
+  const bomb = gzipSync(JSON.stringify({ repo: alice.did, collection: coll, record: { t: 'x'.repeat(300 * 1024) } }))
+  assert.ok(bomb.length < 4096)
+  const res = await postJson('/xrpc/com.atproto.repo.createRecord', bomb, { 'content-encoding': 'gzip' })
+  assert.is(res.status, 413)
+  assert.is(res.body.error, 'PayloadTooLarge')
+  const corrupt = await postJson('/xrpc/com.atproto.repo.createRecord', Buffer.from('not gzip at all'), { 'content-encoding': 'gzip' })
+  assert.is(corrupt.status, 400)
+  assert.is(corrupt.body.error, 'InvalidRequest')
+  const unknownEncoding = await postJson('/xrpc/com.atproto.repo.createRecord', '{}', { 'content-encoding': 'zstd-but-not-really' })
+  assert.is(unknownEncoding.status, 415)
+  assert.is((await alice.agent.com.atproto.repo.listRecords({ repo: alice.did, collection: coll })).data.records.length, 2)
+})
+
+test('a request refused before its body is read (auth) is answered at once and the connection closed', async () => {
+  const raw =
+    `POST /xrpc/com.atproto.repo.createRecord HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
+    `Content-Length: 1000\r\n\r\n{"repo":`
+  const { text, ms } = await rawRequest(net.pds.http.port, raw, { waitMs: 5000 })
+  const res = parseResponse(text)
+  assert.is(res.status, 401)
+  assert.is(res.body.error, 'AuthMissing')
+  assert.ok(res.headers.includes('connection: close'))
+  // closed by the server, well before the 1.5 s body timeout
+  assert.ok(ms < 1500, `closed after ${ms} ms`)
+  assert.is((text.match(/HTTP\/1\.1/g) ?? []).length, 1, 'one answer only')
+})
+
 test('method calls and everything around them answer as an express app would', async () => {
   const did = alice.did
   // a query, answered with CORS, a JSON content type and no ETag
@@ -183,7 +264,9 @@ test('a body over the limit is 413; a declared oversize Content-Length is refuse
 
   // chunked (no Content-Length) over the limit is refused too
   const chunk = 'x'.repeat(64 * 1024)
-  let raw = `POST /xrpc/com.atproto.repo.createRecord HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\n\r\n`
+  let raw =
+    `POST /xrpc/com.atproto.repo.createRecord HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
+    `Authorization: Bearer ${alice.agent.session!.accessJwt}\r\nTransfer-Encoding: chunked\r\n\r\n`
   for (let i = 0; i < 6; i++) raw += `${chunk.length.toString(16)}\r\n${chunk}\r\n`
   raw += '0\r\n\r\n'
   const chunked = parseResponse((await rawRequest(net.pds.http.port, raw, { waitMs: 5000 })).text)
@@ -207,7 +290,9 @@ test('oversized URLs and headers get an XRPC JSON error, not a bare Node page', 
 })
 
 test('a never-ending body times out with an XRPC JSON error', async () => {
-  const start = `POST /xrpc/com.atproto.repo.createRecord HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n{"repo":`
+  const start =
+    `POST /xrpc/com.atproto.repo.createRecord HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\n` +
+    `Authorization: Bearer ${alice.agent.session!.accessJwt}\r\nContent-Length: 1000\r\n\r\n{"repo":`
   const { text, ms } = await rawRequest(net.pds.http.port, start, { waitMs: 8000 })
   const res = parseResponse(text)
   assert.is(res.status, 408)

@@ -114,11 +114,53 @@ test('createAccount: HandleNotAvailable for a taken, reserved or handle.invalid 
   await expectCreateError(net, { handle: 'admin.test', email: 'other4@mail.test', password: 'password123' }, 400, 'HandleNotAvailable')
 })
 
-test('createAccount: InvalidHandle for bad syntax, a foreign domain, a reserved TLD or a bad name', async () => {
+test('createAccount: InvalidHandle for bad syntax, a reserved TLD or a bad name', async () => {
   const base = { email: 'h@mail.test', password: 'password123' }
-  for (const handle of ['bad_handle.test', '-dash.test', 'carol.com', 'someone.example', 'ab.test', 'a.b.test', 'waytoolongforahandle123.test']) {
+  for (const handle of ['bad_handle.test', '-dash.test', 'someone.example', 'ab.test', 'a.b.test', 'waytoolongforahandle123.test']) {
     await expectCreateError(net, { ...base, handle }, 400, 'InvalidHandle')
   }
+})
+
+test('createAccount: UnsupportedDomain for a valid handle on a domain this server does not serve', async () => {
+  const base = { email: 'h@mail.test', password: 'password123' }
+  for (const handle of ['carol.com', 'bob.bsky.social', 'dave.example.org']) {
+    await expectCreateError(net, { ...base, handle }, 400, 'UnsupportedDomain')
+  }
+  // the typed client sees the error name the lexicon declares
+  try {
+    await net.agent().createAccount({ handle: 'erin.com', email: 'erin@mail.test', password: 'password123' })
+    assert.unreachable('created an account on a foreign domain')
+  } catch (err) {
+    assert.is((err as XRPCError).error, 'UnsupportedDomain')
+  }
+})
+
+test('createAccount: limited per client IP (100 attempts in 5 minutes, as the reference); nothing is created past it', async () => {
+  const plcOps = async () => ((await (await fetch(`${net.plc.url}/export?count=1000`)).text()).split('\n').filter(Boolean).length)
+  const ip = '198.51.100.77'
+  const attempt = (handle: string, email: string | undefined, from = ip) =>
+    fetch(`${net.url}/xrpc/com.atproto.server.createAccount`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-forwarded-for': from },
+      body: JSON.stringify({ handle, email, password: 'password123' }),
+    })
+  // a burst of 100 attempts (each refused for a missing email, the cheapest failure) uses up the allowance
+  const burst = await Promise.all(Array.from({ length: 100 }, (_, i) => attempt(`burst${i}.test`, undefined)))
+  assert.equal([...new Set(burst.map((r) => r.status))], [400])
+  const accountsBefore = accountCount(net)
+  const opsBefore = await plcOps()
+  const refused = await attempt('afterburst.test', 'afterburst@mail.test')
+  assert.is(refused.status, 429)
+  assert.is(((await refused.json()) as any).error, 'RateLimitExceeded')
+  const retryAfter = Number(refused.headers.get('retry-after'))
+  assert.ok(retryAfter > 0 && retryAfter <= 300, `Retry-After ${retryAfter}`)
+  // nothing was created: no account, no DID operation signed with the server's key
+  assert.is(accountCount(net), accountsBefore)
+  assert.is(await plcOps(), opsBefore)
+  assert.is(net.pds.ctx.accounts.getByHandle('afterburst.test'), undefined)
+  // another client is not affected
+  const other = await attempt('otherclient.test', 'otherclient@mail.test', '198.51.100.78')
+  assert.is(other.status, 200)
 })
 
 test('createAccount: InvalidRequest for missing/short password, bad/missing/taken email', async () => {

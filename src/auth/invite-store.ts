@@ -1,4 +1,5 @@
 import { randomBytes } from 'node:crypto'
+import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { Db } from '../db/index.js'
 
 export type InviteCodeRow = {
@@ -37,6 +38,14 @@ export class InviteStore {
     const alphabet = 'abcdefghijklmnopqrstuvwxyz234567'
     const part = () => Array.from(randomBytes(5), (b) => alphabet[b & 31]).join('')
     return `${hostname.replace(/\./g, '-')}-${part()}-${part()}`
+  }
+
+  /** A new code for `useCount` accounts, made by the admin. */
+  issue(useCount: number, forAccount: string, hostname: string): string {
+    if (!Number.isSafeInteger(useCount) || useCount < 1) throw new InvalidRequestError('useCount must be at least 1')
+    const code = InviteStore.generateCode(hostname)
+    this.create({ code, useCount, forAccount, createdBy: 'admin' })
+    return code
   }
 
   create(opts: { code: string; useCount: number; forAccount: string; createdBy: string }): void {

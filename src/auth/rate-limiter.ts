@@ -1,44 +1,66 @@
+import { ResponseType, XRPCError } from '@atproto/xrpc-server'
+
+/** 429 with the seconds to wait; the handler copies it into Retry-After. */
+export class RateLimitedError extends XRPCError {
+  constructor(
+    readonly retryAfterSec: number,
+    message: string,
+  ) {
+    super(ResponseType.RateLimitExceeded, message, 'RateLimitExceeded')
+  }
+}
+
 /**
- * Counts failures per key in a sliding window, in memory (one process). A key that reached
- * its limit is refused until its oldest failure leaves the window.
+ * Counts events per key in a sliding window, in memory (one process). A key that reached its
+ * limit is refused until its oldest counted event leaves the window.
  */
-export class FailureLimiter {
-  private failures = new Map<string, number[]>()
+export class WindowCounter {
+  private events = new Map<string, number[]>()
   private lastSweep = 0
 
   constructor(
     private windowMs: number,
-    private limit: number,
+    readonly limit: number,
   ) {}
 
-  /** ms until `key` may try again, or 0 when it may try now */
+  /** ms until `key` may have another event, or 0 when it may now */
   retryAfterMs(key: string, now = Date.now()): number {
     const list = this.live(key, now)
     if (list.length < this.limit) return 0
-    return Math.max(1, list[list.length - this.limit] + this.windowMs - now)
+    return Math.max(1, list[list.length - this.limit]! + this.windowMs - now)
   }
 
-  recordFailure(key: string, now = Date.now()): void {
+  /** Counts one event at `now`. */
+  add(key: string, now = Date.now()): void {
     const list = this.live(key, now)
     list.push(now)
     // keep only what can matter for the limit
     if (list.length > this.limit) list.splice(0, list.length - this.limit)
-    this.failures.set(key, list)
+    this.events.set(key, list)
     this.sweep(now)
   }
 
+  /** Forgets one event counted at `at` (an attempt that turned out to be fine). */
+  remove(key: string, at: number): void {
+    const list = this.events.get(key)
+    if (!list) return
+    const i = list.lastIndexOf(at)
+    if (i !== -1) list.splice(i, 1)
+    if (list.length === 0) this.events.delete(key)
+  }
+
   reset(key: string): void {
-    this.failures.delete(key)
+    this.events.delete(key)
   }
 
   private live(key: string, now: number): number[] {
-    const list = this.failures.get(key)
+    const list = this.events.get(key)
     if (!list) return []
     const cutoff = now - this.windowMs
     let i = 0
-    while (i < list.length && list[i] <= cutoff) i++
+    while (i < list.length && list[i]! <= cutoff) i++
     if (i > 0) list.splice(0, i)
-    if (list.length === 0) this.failures.delete(key)
+    if (list.length === 0) this.events.delete(key)
     return list
   }
 
@@ -47,33 +69,61 @@ export class FailureLimiter {
     if (now - this.lastSweep < this.windowMs) return
     this.lastSweep = now
     const cutoff = now - this.windowMs
-    for (const [key, list] of this.failures) {
-      if (list.length === 0 || list[list.length - 1] <= cutoff) this.failures.delete(key)
+    for (const [key, list] of this.events) {
+      if (list.length === 0 || list[list.length - 1]! <= cutoff) this.events.delete(key)
     }
   }
 }
 
-/** Failed-login limits per account and per client IP. */
+export type LoginLimits = {
+  windowMs: number
+  /** failed logins per account from one client IP (what one stranger can try) */
+  perAccountAndIp: number
+  /** failed logins per account from all IPs together (a distributed guess) */
+  perAccount: number
+  /** failed logins per client IP, whatever the account */
+  perIp: number
+}
+
+/** A login attempt, counted as failed unless it turns out to succeed. */
+export type LoginAttempt = { succeeded(): void }
+
+/**
+ * Failed-login limits. An attempt is counted when it starts, before the password is hashed, so
+ * that a burst of parallel attempts cannot all be evaluated before the first failure is counted;
+ * an attempt that succeeds is uncounted again. The per-account limit is keyed by account and
+ * client IP, as the reference PDS keys it, so that a stranger cannot lock the owner out; a
+ * separate, higher ceiling bounds guesses at one account from many IPs.
+ */
 export class LoginLimiter {
-  private perAccount: FailureLimiter
-  private perIp: FailureLimiter
+  private accountAndIp: WindowCounter
+  private account: WindowCounter
+  private ip: WindowCounter
 
-  constructor(opts: { windowMs: number; perAccount: number; perIp: number }) {
-    this.perAccount = new FailureLimiter(opts.windowMs, opts.perAccount)
-    this.perIp = new FailureLimiter(opts.windowMs, opts.perIp)
+  constructor(limits: LoginLimits) {
+    this.accountAndIp = new WindowCounter(limits.windowMs, limits.perAccountAndIp)
+    this.account = new WindowCounter(limits.windowMs, limits.perAccount)
+    this.ip = new WindowCounter(limits.windowMs, limits.perIp)
   }
 
-  /** ms until this login may be attempted, 0 = now */
-  retryAfterMs(accountKey: string, ip: string): number {
-    return Math.max(this.perAccount.retryAfterMs(accountKey), this.perIp.retryAfterMs(ip))
-  }
-
-  recordFailure(accountKey: string, ip: string): void {
-    this.perAccount.recordFailure(accountKey)
-    this.perIp.recordFailure(ip)
-  }
-
-  recordSuccess(accountKey: string): void {
-    this.perAccount.reset(accountKey)
+  /** ms to wait before trying again, or the attempt, now counted. */
+  begin(accountKey: string, ip: string, now = Date.now()): { retryAfterMs: number } | LoginAttempt {
+    const pair = `${accountKey} ${ip}`
+    const retryAfterMs = Math.max(
+      this.accountAndIp.retryAfterMs(pair, now),
+      this.account.retryAfterMs(accountKey, now),
+      this.ip.retryAfterMs(ip, now),
+    )
+    if (retryAfterMs > 0) return { retryAfterMs }
+    this.accountAndIp.add(pair, now)
+    this.account.add(accountKey, now)
+    this.ip.add(ip, now)
+    return {
+      succeeded: () => {
+        this.accountAndIp.reset(pair)
+        this.account.remove(accountKey, now)
+        this.ip.remove(ip, now)
+      },
+    }
   }
 }

@@ -1,7 +1,10 @@
 import type { Server as HttpServer } from 'node:http'
-import type { AppContext } from '../context.js'
+import type { Config } from '../config.js'
+import type { Db } from '../db/index.js'
+import type { Logger } from '../logger.js'
 import { Crawlers } from './crawlers.js'
 import { EventLog } from './event-log.js'
+import type { Sequencer } from './sequencer.js'
 import { SubscribeRepos } from './subscribe-repos.js'
 
 export { SUBSCRIBE_REPOS_PATH, subscribeReposHttpFallback } from './subscribe-repos.js'
@@ -21,9 +24,12 @@ export type FirehoseService = {
  * Starts the firehose services once the HTTP server listens: the subscribeRepos WebSocket
  * endpoint on `http`, pruning of the event log by age, and crawl requests to the relays.
  */
-export async function startFirehose(ctx: AppContext, http: HttpServer): Promise<FirehoseService> {
-  const { cfg, logger, sequencer } = ctx
-  const log = new EventLog(ctx.db)
+export async function startFirehose(
+  deps: { cfg: Config; db: Db; logger: Logger; sequencer: Sequencer },
+  http: HttpServer,
+): Promise<FirehoseService> {
+  const { cfg, logger, sequencer } = deps
+  const log = new EventLog(deps.db)
   const onListenerError = (err: unknown) => logger.error({ err: { message: (err as Error)?.message } }, 'firehose listener failed')
   sequencer.on('listenerError', onListenerError)
 

@@ -3,11 +3,13 @@ import type { Cid } from '@atproto/lex-data'
 import type { Db } from '../db/index.js'
 import { encodeMessageFrame, type EventType } from './frames.js'
 
+/** What a #commit event says of one op (the write path's ops carry more; only these are sent). */
 export type CommitOp = {
   action: 'create' | 'update' | 'delete'
   path: string
   cid: Cid | null
-  prev?: Cid
+  /** the previous record CID: sent for updates and deletes, never for creates */
+  prev: Cid | null
 }
 
 export type CommitEvent = {
@@ -16,7 +18,7 @@ export type CommitEvent = {
   rev: string
   since: string | null
   blocks: Uint8Array
-  ops: CommitOp[]
+  ops: readonly CommitOp[]
   prevData: Cid | null
 }
 

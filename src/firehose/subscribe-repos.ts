@@ -1,7 +1,6 @@
-import type { IncomingMessage, Server as HttpServer } from 'node:http'
+import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
-import type { RequestHandler } from 'express'
 import { WebSocket, WebSocketServer } from 'ws'
 import type { Logger } from '../logger.js'
 import type { EventLog } from './event-log.js'
@@ -331,12 +330,13 @@ export class SubscribeRepos {
 }
 
 /** A plain HTTP request on the subscribeRepos path: 405 for a non-GET, 426 for a GET without Upgrade. */
-export const subscribeReposHttpFallback: RequestHandler = (req, res) => {
-  if (req.method !== 'GET' && req.method !== 'HEAD') {
-    res.setHeader('Allow', 'GET')
-    res.status(405).json({ error: 'InvalidRequest', message: 'subscribeRepos takes GET' })
-    return
-  }
-  res.setHeader('Upgrade', 'websocket')
-  res.status(426).json({ error: 'InvalidRequest', message: 'subscribeRepos is a WebSocket endpoint: upgrade required' })
+export function subscribeReposHttpFallback(req: IncomingMessage, res: ServerResponse): void {
+  const get = req.method === 'GET' || req.method === 'HEAD'
+  const body = get
+    ? { error: 'InvalidRequest', message: 'subscribeRepos is a WebSocket endpoint: upgrade required' }
+    : { error: 'InvalidRequest', message: 'subscribeRepos takes GET' }
+  res.statusCode = get ? 426 : 405
+  res.setHeader(get ? 'Upgrade' : 'Allow', get ? 'websocket' : 'GET')
+  res.setHeader('Content-Type', 'application/json; charset=utf-8')
+  res.end(JSON.stringify(body))
 }

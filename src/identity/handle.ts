@@ -29,8 +29,8 @@ const RESERVED_NAMES = new Set([
 
 /**
  * Lowercase `handle` and check it can be registered here, as `<name><service domain>`.
- * Throws InvalidHandle (syntax, disallowed TLD, foreign domain, bad name) or
- * HandleNotAvailable (reserved).
+ * Throws InvalidHandle (syntax, disallowed TLD, bad name), UnsupportedDomain (a domain this
+ * server does not serve) or HandleNotAvailable (reserved).
  */
 export function normalizeAndValidateHandle(input: string, serviceDomains: string[]): string {
   const handle = input.trim().toLowerCase()
@@ -44,7 +44,7 @@ export function normalizeAndValidateHandle(input: string, serviceDomains: string
   if (!domain) {
     throw new InvalidRequestError(
       `Not a supported handle domain; use one of: ${serviceDomains.join(', ')}`,
-      'InvalidHandle',
+      'UnsupportedDomain',
     )
   }
   const name = handle.slice(0, -domain.length)

@@ -1,7 +1,7 @@
 import { Secp256k1Keypair } from '@atproto/crypto'
 import { isValidTld } from '@atproto/syntax'
 import * as plc from '@did-plc/lib'
-import type { AccountStore } from '../auth/account-store.js'
+import type { AccountStore } from '../accounts/account-store.js'
 import type { Config } from '../config.js'
 import { DidResolver } from './did-resolver.js'
 import { isServiceHandle } from './handle.js'

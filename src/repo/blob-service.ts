@@ -7,7 +7,7 @@ import { blobConstraints, mimeAccepted } from './blob-lexicon.js'
 import { BlobTable, type BlobRow } from './blob-table.js'
 import type { BlobStore } from './blobstore.js'
 import { decideMime } from './mime-sniff.js'
-import type { CommitHook, CommitResult, PreparedWrite } from './types.js'
+import type { CommitHook, CommitResult, RecordOp } from './types.js'
 
 export type StoredBlob = { cid: string; mimeType: string; size: number }
 
@@ -16,7 +16,7 @@ export type StoredBlob = { cid: string; mimeType: string; size: number }
  * - upload: bytes streamed to temporary storage while hashing (bounded by the size limit), the
  *   type sniffed from the first bytes, a `temp` row written, then the bytes moved to their
  *   content address. A crash at any point leaves at most a temp row or temp file, both swept.
- * - commit (hook): `prepare` refuses records that reference a blob this DID never uploaded, or
+ * - commit (hook): `check` refuses records that reference a blob this DID never uploaded, or
  *   whose mimeType/size differ from the upload, or that break the lexicon's accept/maxSize;
  *   `inTx` writes record_blob rows, flips referenced blobs to `permanent` and deletes the rows of
  *   blobs no longer referenced; their files are deleted after COMMIT.
@@ -82,28 +82,27 @@ export class BlobService {
     return this.table.listMissing(did, opts)
   }
 
-  /** Checks every blob a write references against what this DID uploaded and the lexicon. */
-  checkWrites(did: string, writes: PreparedWrite[]): void {
-    for (const w of writes) {
-      if (w.action === 'delete') continue
-      const constraints = blobConstraints(this.opts.lexicons, w.collection, w.record)
-      for (const { ref, accept, maxSize } of w.blobs) {
+  /** Checks every blob a new record references against what this DID uploaded and the lexicon. */
+  checkOps(did: string, ops: readonly RecordOp[]): void {
+    for (const op of ops) {
+      if (op.record === null || op.blobs.length === 0) continue
+      const constraints = blobConstraints(this.opts.lexicons, op.collection, op.record)
+      for (const ref of op.blobs) {
         const cid = ref.cid.toString()
         const row = this.table.get(did, cid)
         if (!row) {
-          throw new InvalidRequestError(`Could not find blob ${cid} referenced by ${w.uri}: upload it first`, 'BlobNotFound')
+          throw new InvalidRequestError(`Could not find blob ${cid} referenced by ${op.uri}: upload it first`, 'BlobNotFound')
         }
         if (row.mime_type !== ref.mimeType) {
           throw new InvalidRequestError(
-            `Blob ${cid} in ${w.uri} has mimeType ${ref.mimeType}, but it was stored as ${row.mime_type}`,
+            `Blob ${cid} in ${op.uri} has mimeType ${ref.mimeType}, but it was stored as ${row.mime_type}`,
             'InvalidMimeType',
           )
         }
         if (row.size !== ref.size) {
-          throw new InvalidRequestError(`Blob ${cid} in ${w.uri} has size ${ref.size}, but it was stored with ${row.size} bytes`)
+          throw new InvalidRequestError(`Blob ${cid} in ${op.uri} has size ${ref.size}, but it was stored with ${row.size} bytes`)
         }
-        const rules = [{ accept, maxSize, path: w.uri }, ...constraints.filter((c) => c.cid === cid)]
-        for (const rule of rules) {
+        for (const rule of constraints.filter((c) => c.cid === cid)) {
           if (!mimeAccepted(row.mime_type, rule.accept)) {
             throw new InvalidRequestError(
               `Blob ${cid} at ${rule.path} is ${row.mime_type}; accepted types are ${rule.accept!.join(', ')}`,
@@ -122,24 +121,24 @@ export class BlobService {
   }
 
   /** Inside the commit's transaction: references, permanence, and unreferenced blobs. */
-  applyCommitInTx(did: string, writes: PreparedWrite[], result: CommitResult): void {
+  applyCommitInTx(commit: CommitResult): void {
+    const { did, ops } = commit
     const released = new Set<string>()
     // 1. forget what updated and deleted records referenced
-    for (const w of writes) {
-      if (w.action === 'delete' || w.action === 'update') {
-        for (const cid of this.table.takeRefsOfRecord(did, w.uri)) released.add(cid)
+    for (const op of ops) {
+      if (op.prev !== null) {
+        for (const cid of this.table.takeRefsOfRecord(did, op.uri)) released.add(cid)
       }
     }
     // 2. new references make their blobs permanent
-    for (const w of writes) {
-      if (w.action === 'delete') continue
-      for (const { ref } of w.blobs) {
+    for (const op of ops) {
+      for (const ref of op.blobs) {
         const cid = ref.cid.toString()
         if (!this.table.markPermanent(did, cid)) {
-          // swept between prepare and now: refuse the whole commit
-          throw new InvalidRequestError(`Could not find blob ${cid} referenced by ${w.uri}: upload it again`, 'BlobNotFound')
+          // swept between the check and now: refuse the whole commit
+          throw new InvalidRequestError(`Could not find blob ${cid} referenced by ${op.uri}: upload it again`, 'BlobNotFound')
         }
-        this.table.addRef(did, w.uri, cid, result.rev)
+        this.table.addRef(did, op.uri, cid, commit.rev)
         released.delete(cid)
       }
     }
@@ -169,8 +168,8 @@ export class BlobService {
   }
 
   readonly hook: CommitHook = {
-    prepare: (did, writes) => this.checkWrites(did, writes),
-    inTx: (did, writes, result) => this.applyCommitInTx(did, writes, result),
+    check: (did, ops) => this.checkOps(did, ops),
+    inTx: (commit) => this.applyCommitInTx(commit),
   }
 
   /** Remove unreferenced temporary blobs older than the grace period (rows, then files). */

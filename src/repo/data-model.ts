@@ -3,13 +3,21 @@ import { parseCid, type Cid, type LexValue } from '@atproto/lex-data'
 /** Deepest nesting of maps/arrays a record may have. */
 export const MAX_DATA_DEPTH = 32
 
-export class DataModelError extends Error {}
+/** Data the atproto data model does not allow; `path` names where (e.g. `record.tags[2]`). */
+export class DataModelError extends Error {
+  constructor(
+    readonly path: string,
+    readonly reason: string,
+  ) {
+    super(path ? `${path}: ${reason}` : reason)
+  }
+}
 
 const RAW_CODEC = 0x55
 const BASE64_RE = /^[A-Za-z0-9+/]*={0,2}$/
 
 function fail(path: string, msg: string): never {
-  throw new DataModelError(path ? `${path}: ${msg}` : msg)
+  throw new DataModelError(path, msg)
 }
 
 function toCid(value: unknown, path: string): Cid {
@@ -39,8 +47,8 @@ function checkString(s: string, path: string): void {
  * malformed $link/$bytes/blob objects, non-string or empty $type, other $-prefixed keys,
  * lone surrogates and nesting deeper than MAX_DATA_DEPTH.
  */
-export function jsonToLexStrict(value: unknown, path = '', depth = 0): LexValue {
-  if (depth > MAX_DATA_DEPTH) fail(path, `data is nested more than ${MAX_DATA_DEPTH} levels deep`)
+export function jsonToLexStrict(value: unknown, path = '', depth = 0, maxDepth = MAX_DATA_DEPTH): LexValue {
+  if (depth > maxDepth) fail(path, `data is nested more than ${maxDepth} levels deep`)
   if (value === null || typeof value === 'boolean') return value
   if (typeof value === 'number') {
     if (!Number.isInteger(value)) fail(path, 'floats are not allowed; use an integer or a string')
@@ -52,7 +60,7 @@ export function jsonToLexStrict(value: unknown, path = '', depth = 0): LexValue 
     return value
   }
   if (Array.isArray(value)) {
-    return value.map((v, i) => jsonToLexStrict(v, `${path}[${i}]`, depth + 1))
+    return value.map((v, i) => jsonToLexStrict(v, `${path}[${i}]`, depth + 1, maxDepth))
   }
   if (typeof value !== 'object') fail(path, `unsupported value of type ${typeof value}`)
   const obj = value as Record<string, unknown>
@@ -75,7 +83,7 @@ export function jsonToLexStrict(value: unknown, path = '', depth = 0): LexValue 
     if (key.startsWith('$') && key !== '$type') fail(path, `unknown reserved field ${key}`)
     const v = obj[key]
     if (v === undefined) continue
-    out[key] = jsonToLexStrict(v, path ? `${path}.${key}` : key, depth + 1)
+    out[key] = jsonToLexStrict(v, path ? `${path}.${key}` : key, depth + 1, maxDepth)
   }
   return out
 }

@@ -1,12 +1,12 @@
 import { TID } from '@atproto/common'
-import { enumBlobRefs, getBlobCid, getBlobMime, getBlobSize, type Cid, type LexValue } from '@atproto/lex-data'
-import { jsonToLex, type Lexicons, type LexRecord } from '@atproto/lexicon'
+import type { Cid } from '@atproto/lex-data'
+import type { Lexicons, LexRecord } from '@atproto/lexicon'
 import { isValidNsid, isValidRecordKey, isValidTid } from '@atproto/syntax'
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import { withoutStackTraces } from '../lexicon-validation.js'
 import { encodeRecord } from './cid.js'
-import { DataModelError, jsonToLexStrict } from './data-model.js'
-import type { PreparedWrite } from './types.js'
+import { RecordShapeError, recordBlobs, withValidatorBlobRefs } from './record-value.js'
+import type { PreparedDelete, PreparedRecordWrite, RecordValue } from './types.js'
 
 /** Largest encoded record block the firehose and relays accept. */
 export const MAX_RECORD_BYTES = 1_000_000
@@ -43,6 +43,17 @@ export function newRecordKey(lexicons: Lexicons, collection: string): string {
   return TID.nextStr()
 }
 
+function isPlainObject(value: unknown): value is Record<string, unknown> {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false
+  const proto = Object.getPrototypeOf(value)
+  return proto === Object.prototype || proto === null
+}
+
+/**
+ * A record write, from the record as the XRPC layer parsed it (atproto data: CIDs, bytes and
+ * blob objects already converted and checked against the data model): `$type` filled in or
+ * checked, the lexicon's key type and schema checked (unless `validate` is false), encoded.
+ */
 export function prepareRecordWrite(
   lexicons: Lexicons,
   opts: {
@@ -54,29 +65,23 @@ export function prepareRecordWrite(
     validate: ValidateMode
     swapCid?: Cid | null
   },
-): PreparedWrite & { action: 'create' | 'update' } {
+): PreparedRecordWrite {
   const { did, action, collection, rkey, validate } = opts
   assertCollection(collection)
   assertRecordKey(rkey)
-  if (typeof opts.record !== 'object' || opts.record === null || Array.isArray(opts.record)) {
-    throw new InvalidRequestError('Record must be an object', 'InvalidRecord')
+  if (!isPlainObject(opts.record)) throw new InvalidRequestError('Record must be an object', 'InvalidRecord')
+  const record = (opts.record.$type === undefined ? { ...opts.record, $type: collection } : opts.record) as RecordValue
+  if (record.$type !== collection) {
+    throw new InvalidRequestError(`Invalid $type: expected ${collection}, got ${String(record.$type)}`, 'InvalidRecord')
   }
-  const json = { ...(opts.record as Record<string, unknown>) }
-  if (json.$type === undefined) json.$type = collection
-  if (json.$type !== collection) {
-    throw new InvalidRequestError(`Invalid $type: expected ${collection}, got ${String(json.$type)}`, 'InvalidRecord')
-  }
-  let record: Record<string, LexValue>
+  let blobs
   try {
-    record = jsonToLexStrict(json) as Record<string, LexValue>
+    blobs = recordBlobs(record)
   } catch (err) {
-    if (err instanceof DataModelError) throw new InvalidRequestError(`Invalid record: ${err.message}`, 'InvalidRecord')
+    if (err instanceof RecordShapeError) throw new InvalidRequestError(`Invalid record: ${err.message}`, 'InvalidRecord')
     throw err
   }
 
-  const blobs = [...enumBlobRefs(record)].map((b) => ({
-    ref: { cid: getBlobCid(b), mimeType: getBlobMime(b), size: getBlobSize(b) ?? 0 },
-  }))
   let validationStatus: 'valid' | 'unknown' | undefined
   if (validate !== false) {
     const def = recordDef(lexicons, collection)
@@ -86,9 +91,7 @@ export function prepareRecordWrite(
     } else {
       assertKeyMatchesLexicon(def, collection, rkey)
       try {
-        // the validator wants its own BlobRef class for blob fields: when there are blobs, give
-        // it a conversion of the (already checked) JSON, and keep encoding the plain value
-        withoutStackTraces(() => lexicons.assertValidRecord(collection, blobs.length > 0 ? jsonToLex(json) : record))
+        withoutStackTraces(() => lexicons.assertValidRecord(collection, blobs.length > 0 ? withValidatorBlobRefs(record) : record))
       } catch (err) {
         throw new InvalidRequestError(`Invalid ${collection} record: ${(err as Error).message}`, 'InvalidRecord')
       }
@@ -114,7 +117,7 @@ export function prepareRecordWrite(
   }
 }
 
-export function prepareDelete(opts: { did: string; collection: string; rkey: string; swapCid?: Cid | null }): PreparedWrite {
+export function prepareDelete(opts: { did: string; collection: string; rkey: string; swapCid?: Cid | null }): PreparedDelete {
   assertCollection(opts.collection)
   assertRecordKey(opts.rkey)
   return {

@@ -1,7 +1,7 @@
 import { TID } from '@atproto/common'
 import { parseCid, type Cid } from '@atproto/lex-data'
 import { InvalidRequestError } from '@atproto/xrpc-server'
-import type { AccountStore } from '../auth/account-store.js'
+import type { AccountStore } from '../accounts/account-store.js'
 import type { Db } from '../db/index.js'
 import type { Sequencer } from '../firehose/sequencer.js'
 import { BlockCache, BlockTable, SqliteBlockstore } from './block-store.js'
@@ -9,15 +9,14 @@ import { BlockSet } from './block-set.js'
 import { encodeCar } from './car.js'
 import { cidToString } from './cid.js'
 import { signCommit } from './commit.js'
-import { coveringProof, MstEdit, MstNode } from './mst-tree.js'
+import { buildCommit, type BuiltCommit } from './commit-builder.js'
+import { MstNode } from './mst-tree.js'
 import { RecordStore } from './record-store.js'
-import { RootStore } from './root-store.js'
+import { RootStore, type RepoRoot } from './root-store.js'
 import { SigningKey } from './signing-key.js'
 import { writeTransaction } from './transaction.js'
-import type { CommitHook, CommitResult, PreparedWrite } from './types.js'
+import type { CommitHook, CommitResult, PreparedWrite, RecordOp } from './types.js'
 
-/** Largest CAR slice a #commit event may carry (relays drop bigger ones). */
-export const MAX_COMMIT_BLOCKS_BYTES = 2_000_000
 const MAX_CACHED_REPOS = 200
 /**
  * A cached MST keeps every node it has loaded or created, so for a busy repo it would grow into
@@ -29,9 +28,10 @@ const MST_RELOAD_AFTER_WRITES = 1024
 type RepoState = { commitCid: string; data: MstNode; dataCid: Cid; writes: number }
 
 /**
- * The write path and the read side of repositories. Commits are serialised per DID; each one
- * is computed (MST update, signature, CAR slice) before a single short SQLite transaction
- * that stores blocks, record rows, the new root and the firehose event together.
+ * The write path and the read side of repositories. Commits are serialised per DID. Each one
+ * is checked (swaps, existence), built (MST update, signature, CAR slice) and then persisted in
+ * a single short SQLite transaction that stores blocks, record rows, the new root, the firehose
+ * event and what the commit hooks write, together or not at all.
  */
 export class RepoService {
   readonly blocks: BlockTable
@@ -82,11 +82,11 @@ export class RepoService {
     return key
   }
 
-  private loadState(did: string, commitCid: string, dataCid: string): RepoState {
+  private loadState(did: string, root: RepoRoot): RepoState {
     const cached = this.states.get(did)
-    if (cached && cached.commitCid === commitCid) return cached
-    const dataRoot = parseCid(dataCid)
-    const state = { commitCid, data: MstNode.load(this.storage(did), dataRoot), dataCid: dataRoot, writes: 0 }
+    if (cached && cached.commitCid === root.cid) return cached
+    const dataRoot = parseCid(root.data_cid)
+    const state = { commitCid: root.cid, data: MstNode.load(this.storage(did), dataRoot), dataCid: dataRoot, writes: 0 }
     this.remember(did, state)
     return state
   }
@@ -117,15 +117,7 @@ export class RepoService {
         inTx()
         this.blocks.putMany(did, rev, newBlocks)
         this.roots.set(did, commitCidStr, rev, dataCidStr, now)
-        this.sequencer.appendCommitInTx({
-          repo: did,
-          commit: commitCid,
-          rev,
-          since: null,
-          blocks: car,
-          ops: [],
-          prevData: null,
-        })
+        this.sequencer.appendCommitInTx({ repo: did, commit: commitCid, rev, since: null, blocks: car, ops: [], prevData: null })
         this.sequencer.appendSyncInTx(did, rev, syncCar)
       })
       this.keys.set(did, key)
@@ -135,122 +127,100 @@ export class RepoService {
   }
 
   /** Apply writes as one signed commit. Throws InvalidSwap (nothing changed) on a swap mismatch. */
-  commit(did: string, writes: PreparedWrite[], opts: { swapCommit?: string } = {}): Promise<CommitResult> {
+  commit(did: string, writes: readonly PreparedWrite[], opts: { swapCommit?: string } = {}): Promise<CommitResult> {
     return this.withLock(did, async () => {
       const root = this.roots.get(did)
       if (!root) throw new InvalidRequestError(`Could not find repo: ${did}`, 'RepoNotFound')
       if (opts.swapCommit !== undefined && opts.swapCommit !== root.cid) {
         throw new InvalidRequestError(`Commit was at ${root.cid}`, 'InvalidSwap')
       }
-      const seen = new Set<string>()
-      const ops: CommitResult['ops'] = []
-      for (const w of writes) {
-        const path = `${w.collection}/${w.rkey}`
-        if (seen.has(path)) throw new InvalidRequestError(`More than one write to ${path} in one commit`)
-        seen.add(path)
-        const current = this.records.get(did, w.collection, w.rkey)
-        if (w.swapCid !== undefined) {
-          const expected = w.swapCid === null ? null : cidToString(w.swapCid)
-          if ((current?.cid ?? null) !== expected) {
-            throw new InvalidRequestError(`Record was at ${current?.cid ?? 'null'}`, 'InvalidSwap')
-          }
-        }
-        const prev = current ? parseCid(current.cid) : null
-        if (w.action === 'create' && current) {
-          throw new InvalidRequestError(`Record already exists: ${w.uri}`)
-        }
-        if (w.action === 'delete') {
-          if (!current) throw new InvalidRequestError(`Could not find record: ${w.uri}`)
-          ops.push({ action: 'delete', collection: w.collection, rkey: w.rkey, cid: null, prev })
-        } else {
-          // an update of a missing record is a create (putRecord semantics)
-          const action = current ? 'update' : 'create'
-          if (action !== w.action) (w as { action: string }).action = action
-          ops.push({ action, collection: w.collection, rkey: w.rkey, cid: w.cid, prev })
-        }
-      }
-      for (const hook of this.hooks) await hook.prepare?.(did, writes)
-
+      const ops = this.checkWrites(did, writes)
+      for (const hook of this.hooks) await hook.check?.(did, ops)
       const key = await this.signingKey(did)
-      const state = this.loadState(did, root.cid, root.data_cid)
-      const prevData = state.dataCid
+      const state = this.loadState(did, root)
       const storage = this.storage(did)
-      const edit = new MstEdit(storage, state.data)
-      const leaves = new BlockSet()
-      for (const w of writes) {
-        const dataKey = `${w.collection}/${w.rkey}`
-        if (w.action === 'delete') edit.delete(dataKey)
-        else {
-          leaves.set(cidToString(w.cid), w.bytes)
-          edit.put(dataKey, w.cid)
-        }
+      const built = buildCommit({ did, key, storage, tree: state.data, prevRev: root.rev, ops })
+      const result: CommitResult = {
+        did,
+        cid: built.commitCid,
+        rev: built.rev,
+        since: root.rev,
+        prevData: state.dataCid,
+        data: built.dataCid,
+        ops,
+        commitBytes: built.commitBytes,
       }
-      const { root: data, newBlocks: newNodes, removedCids } = edit.finish()
-      const dataCid = data.cid!
-      // new blocks are stored; the firehose slice also carries each write's covering proof
-      // (Sync 1.1: what a consumer needs to invert the ops)
-      const newBlocks = new BlockSet().addAll(newNodes).addAll(leaves)
-      const proofs = new Map<string, Uint8Array>()
-      for (const w of writes) coveringProof(storage, data, `${w.collection}/${w.rkey}`, proofs)
-      const eventBlocks = new BlockSet().addAll(newBlocks).addAll(proofs)
-      const rev = TID.nextStr(root.rev)
-      const { bytes: commitBytes, cid: commitCid } = signCommit(key, { did, rev, data: dataCid })
-      const commitCidStr = cidToString(commitCid)
-      newBlocks.set(commitCidStr, commitBytes)
-      eventBlocks.set(commitCidStr, commitBytes)
-      const eventBytes = eventBlocks.byteSize
-      if (eventBytes > MAX_COMMIT_BLOCKS_BYTES) {
-        throw new InvalidRequestError(
-          `Commit is too large (${eventBytes} bytes of blocks; the limit is ${MAX_COMMIT_BLOCKS_BYTES})`,
-        )
-      }
-      const car = encodeCar(commitCid, eventBlocks)
-      // record blocks that left the tree: identical content may still sit at another path
-      const releasedRecords = new Set(ops.flatMap((op) => (op.prev ? [cidToString(op.prev)] : [])))
-      const removed = [...removedCids, ...releasedRecords, root.cid]
-      const result: CommitResult = { did, cid: commitCid, rev, since: root.rev, prevData, data: dataCid, ops, commitBytes }
-      const now = new Date().toISOString()
-
       // the per-DID lock makes this the only writer of the repo: `root` is still current
-      writeTransaction(this.db, this.sequencer, () => {
-        this.blocks.putMany(did, rev, newBlocks)
-        for (const w of writes) {
-          if (w.action === 'delete') this.records.delete(did, w.collection, w.rkey)
-          else this.records.put(did, w.collection, w.rkey, cidToString(w.cid), rev, now)
-        }
-        for (const cid of removed) {
-          if (newBlocks.has(cid)) continue
-          if (!releasedRecords.has(cid) || !this.records.isCidInUse(did, cid)) {
-            this.blocks.delete(did, cid)
-            this.cache.delete(cid)
-          }
-        }
-        this.roots.set(did, commitCidStr, rev, cidToString(dataCid), now)
-        this.sequencer.appendCommitInTx({
-          repo: did,
-          commit: commitCid,
-          rev,
-          since: root.rev,
-          blocks: car,
-          ops: ops.map((op) => ({
-            action: op.action,
-            path: `${op.collection}/${op.rkey}`,
-            cid: op.cid,
-            ...(op.prev && op.action !== 'create' ? { prev: op.prev } : {}),
-          })),
-          prevData,
-        })
-        for (const hook of this.hooks) hook.inTx?.(did, writes, result)
-      })
-      for (const [cid, bytes] of newBlocks) this.cache.set(cid, bytes)
-      const written = state.writes + writes.length
+      this.persist(root, built, result)
+      for (const [cid, bytes] of built.newBlocks) this.cache.set(cid, bytes)
+      const written = state.writes + ops.length
       this.remember(
         did,
         written < MST_RELOAD_AFTER_WRITES
-          ? { commitCid: commitCidStr, data, dataCid, writes: written }
-          : { commitCid: commitCidStr, data: MstNode.load(storage, dataCid), dataCid, writes: 0 },
+          ? { commitCid: built.commitCidStr, data: built.data, dataCid: built.dataCid, writes: written }
+          : { commitCid: built.commitCidStr, data: MstNode.load(storage, built.dataCid), dataCid: built.dataCid, writes: 0 },
       )
       return result
+    })
+  }
+
+  /** The ops the writes make against the repo as it stands: swaps, duplicates and existence checked. */
+  private checkWrites(did: string, writes: readonly PreparedWrite[]): RecordOp[] {
+    const seen = new Set<string>()
+    return writes.map((w) => {
+      const path = `${w.collection}/${w.rkey}`
+      if (seen.has(path)) throw new InvalidRequestError(`More than one write to ${path} in one commit`)
+      seen.add(path)
+      const current = this.records.get(did, w.collection, w.rkey)
+      if (w.swapCid !== undefined) {
+        const expected = w.swapCid === null ? null : cidToString(w.swapCid)
+        if ((current?.cid ?? null) !== expected) {
+          throw new InvalidRequestError(`Record was at ${current?.cid ?? 'null'}`, 'InvalidSwap')
+        }
+      }
+      const prev = current ? parseCid(current.cid) : null
+      const base = { collection: w.collection, rkey: w.rkey, path, uri: w.uri, prev }
+      if (w.action === 'delete') {
+        if (!current) throw new InvalidRequestError(`Could not find record: ${w.uri}`)
+        return { ...base, action: 'delete', cid: null, record: null, bytes: null, blobs: [] }
+      }
+      if (w.action === 'create' && current) throw new InvalidRequestError(`Record already exists: ${w.uri}`)
+      // a put of a missing record creates it
+      return { ...base, action: current ? 'update' : 'create', cid: w.cid, record: w.record, bytes: w.bytes, blobs: w.blobs }
+    })
+  }
+
+  /** One transaction: blocks, record rows, the root, the #commit event and the hooks' rows. */
+  private persist(root: RepoRoot, built: BuiltCommit, result: CommitResult): void {
+    const { did, ops } = result
+    // record blocks that left the tree: identical content may still sit at another path
+    const releasedRecords = new Set(ops.flatMap((op) => (op.prev ? [cidToString(op.prev)] : [])))
+    const removed = [...built.removedNodes, ...releasedRecords, root.cid]
+    const now = new Date().toISOString()
+    writeTransaction(this.db, this.sequencer, () => {
+      this.blocks.putMany(did, built.rev, built.newBlocks)
+      for (const op of ops) {
+        if (op.action === 'delete') this.records.delete(did, op.collection, op.rkey)
+        else this.records.put(did, op.collection, op.rkey, cidToString(op.cid!), built.rev, now)
+      }
+      for (const cid of removed) {
+        if (built.newBlocks.has(cid)) continue
+        if (!releasedRecords.has(cid) || !this.records.isCidInUse(did, cid)) {
+          this.blocks.delete(did, cid)
+          this.cache.delete(cid)
+        }
+      }
+      this.roots.set(did, built.commitCidStr, built.rev, cidToString(built.dataCid), now)
+      this.sequencer.appendCommitInTx({
+        repo: did,
+        commit: built.commitCid,
+        rev: built.rev,
+        since: root.rev,
+        blocks: built.car,
+        ops,
+        prevData: result.prevData,
+      })
+      for (const hook of this.hooks) hook.inTx?.(result)
     })
   }
 
@@ -263,4 +233,3 @@ export class RepoService {
     return { cid: row.cid, bytes }
   }
 }
-

@@ -1,33 +1,62 @@
-import type { Cid } from '@atproto/lex-data'
-import type { LexValue } from '@atproto/lex-data'
+import type { Cid, LexValue } from '@atproto/lex-data'
 
 export type WriteAction = 'create' | 'update' | 'delete'
 
 /** A blob referenced from a record: {$type: 'blob', ref, mimeType, size} found anywhere in it. */
 export type BlobRef = { cid: Cid; mimeType: string; size: number }
 
-/** One record write, validated and encoded, ready for the MST. */
-export type PreparedWrite =
-  | {
-      action: 'create' | 'update'
-      collection: string
-      rkey: string
-      uri: string
-      record: Record<string, LexValue>
-      cid: Cid
-      bytes: Uint8Array
-      /** blobs the record references, with the lexicon's accept/maxSize where known */
-      blobs: { ref: BlobRef; accept?: string[]; maxSize?: number }[]
-      swapCid?: Cid | null
-      validationStatus: 'valid' | 'unknown' | undefined
-    }
-  | {
-      action: 'delete'
-      collection: string
-      rkey: string
-      uri: string
-      swapCid?: Cid | null
-    }
+export type RecordValue = Record<string, LexValue>
+
+/** A record to create or put, validated and encoded. `update` of a missing record creates it. */
+export type PreparedRecordWrite = {
+  action: 'create' | 'update'
+  collection: string
+  rkey: string
+  uri: string
+  record: RecordValue
+  cid: Cid
+  bytes: Uint8Array
+  /** blobs the record references */
+  blobs: BlobRef[]
+  /** the record's CID must be this (null: it must not exist) */
+  swapCid?: Cid | null
+  validationStatus: 'valid' | 'unknown' | undefined
+}
+
+export type PreparedDelete = {
+  action: 'delete'
+  collection: string
+  rkey: string
+  uri: string
+  swapCid?: Cid | null
+}
+
+/** One write of a commit, as the handler asked for it. The write path never changes it. */
+export type PreparedWrite = PreparedRecordWrite | PreparedDelete
+
+/**
+ * One record operation as the commit applies it: what hooks (blob references, the indexer)
+ * and the firehose need, in the order of the writes.
+ */
+export type RecordOp = {
+  /** as applied: a put of a missing record is a `create` */
+  action: WriteAction
+  collection: string
+  rkey: string
+  /** `collection/rkey`, the MST key */
+  path: string
+  uri: string
+  /** the new record's CID; null for a delete */
+  cid: Cid | null
+  /** the record's CID before this commit; null when it did not exist */
+  prev: Cid | null
+  /** the new record value; null for a delete */
+  record: RecordValue | null
+  /** the new record's encoded block; null for a delete */
+  bytes: Uint8Array | null
+  /** blobs the new record references (none for a delete) */
+  blobs: BlobRef[]
+}
 
 /** What one commit did, handed to hooks and returned to handlers. */
 export type CommitResult = {
@@ -38,19 +67,19 @@ export type CommitResult = {
   /** MST root before and after */
   prevData: Cid | null
   data: Cid
-  /** ops as applied, with the previous record CID for updates and deletes */
-  ops: { action: WriteAction; collection: string; rkey: string; cid: Cid | null; prev: Cid | null }[]
-  /** encoded blocks of the signed commit object */
+  ops: RecordOp[]
+  /** encoded block of the signed commit object */
   commitBytes: Uint8Array
 }
 
 /**
  * Hooks run by the write path for every commit:
- * - `prepare` runs before the transaction, outside the per-DID lock's critical SQL (may be async),
- *   and may throw an XRPC error to refuse the commit (e.g. a record references a missing blob);
- * - `inTx` runs synchronously inside the commit's SQLite transaction (blob refs, indexer rows).
+ * - `check` runs before the transaction (may be async) and may throw an XRPC error to refuse
+ *   the commit (e.g. a record references a blob that was never uploaded);
+ * - `inTx` runs synchronously inside the commit's SQLite transaction (blob references, index
+ *   rows); if it throws, nothing of the commit is stored.
  */
 export type CommitHook = {
-  prepare?(did: string, writes: PreparedWrite[]): Promise<void> | void
-  inTx?(did: string, writes: PreparedWrite[], result: CommitResult): void
+  check?(did: string, ops: readonly RecordOp[]): Promise<void> | void
+  inTx?(commit: CommitResult): void
 }

@@ -1,240 +1,179 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { Readable } from 'node:stream'
-import { pipeline } from 'node:stream/promises'
-import type { ErrorRequestHandler, Express } from 'express'
-import { InvalidRequestError, Server, XRPCError, type Auth, type MethodConfig } from '@atproto/xrpc-server'
-import { jsonToLex, lexToJson, type LexValue, type LexXrpcProcedure, type LexXrpcQuery } from '@atproto/lexicon'
+import { InvalidRequestError, MethodNotImplementedError, XRPCError } from '@atproto/xrpc-server'
 import { withoutStackTraces } from '../lexicon-validation.js'
 import type { Logger } from '../logger.js'
-import { BodyError, keepRawJsonBody, readStrictJsonBody } from './body.js'
+import { DataModelError, jsonToLexStrict } from '../repo/data-model.js'
+import { assertNoBody, BodyError, bodyPresence, declaredLengthOver, decodedBody, readStrictJson } from './body.js'
 import { logRequestOnFinish, sendXrpcError } from './http-answer.js'
+import { writeOutput } from './output.js'
+import { parseParams } from './params.js'
+import type { Route, XrpcRouter } from './router.js'
+import type { XrpcInput } from './types.js'
 
-type InputKind = 'none' | 'json' | 'other'
-
-/**
- * A method's configuration as this dispatcher calls it. Our handlers and auth functions use
- * only what Node's request and response have (headers, setHeader, the body stream), never
- * express's additions.
- */
-type RouteConfig = {
-  auth?: (ctx: { req: IncomingMessage; res: ServerResponse; params: Record<string, unknown> }) => unknown
-  handler: (ctx: {
-    params: Record<string, unknown>
-    input: { encoding: string; body: unknown } | undefined
-    auth: unknown
-    req: IncomingMessage
-    res: ServerResponse
-    signal: AbortSignal
-    resetRouteRateLimits: () => Promise<void>
-  }) => unknown
-}
-
-type Route = {
-  nsid: string
-  def: LexXrpcQuery | LexXrpcProcedure
-  config: RouteConfig
-  httpMethod: 'GET' | 'POST'
-  input: InputKind
-  mapError?: (err: unknown) => unknown
-}
-
-/**
- * xrpc-server's Server, which also keeps every method's lexicon definition and configuration
- * by NSID for {@link XrpcDispatch}. The methods stay registered on xrpc-server's own express
- * routes too: requests the dispatcher leaves alone are answered there.
- */
-export class XrpcServer extends Server {
-  readonly routeTable = new Map<string, Route>()
-
-  /**
-   * Rewrites the errors of one method before they are answered (e.g. to give a lexicon
-   * failure the error name clients expect). Register after the method.
-   */
-  mapErrors(nsid: string, mapError: (err: unknown) => unknown): void {
-    const route = this.routeTable.get(nsid)
-    if (!route) throw new Error(`no XRPC method ${nsid}`)
-    route.mapError = mapError
-    this.routes.use(`/xrpc/${nsid}`, ((err, _req, _res, next) => next(mapError(err))) as ErrorRequestHandler)
-  }
-
-  protected override async addRoute<A extends Auth = Auth>(nsid: string, def: LexXrpcQuery | LexXrpcProcedure, config: MethodConfig<A>): Promise<void> {
-    const input: InputKind = def.type === 'query' || !def.input ? 'none' : def.input.encoding === 'application/json' ? 'json' : 'other'
-    const httpMethod = def.type === 'procedure' ? 'POST' : 'GET'
-    this.routeTable.set(nsid, { nsid, def, config: config as unknown as RouteConfig, httpMethod, input })
-    await super.addRoute(nsid, def, config)
+/** A request body that lexicon conversion refused (a float, a malformed $link...), with where. */
+export class InputDataError extends InvalidRequestError {
+  constructor(readonly path: string, message: string) {
+    super(message)
   }
 }
 
 export type DispatchOptions = {
-  jsonLimit: number
   logger: Logger
-  /** what an error becomes on the wire (and is logged as) */
-  errorParser: (err: unknown) => XRPCError
+  /** largest JSON body (decoded) */
+  jsonLimit: number
+  /** largest streamed body (uploadBlob), by its declared length; the handler bounds what it reads */
+  blobLimit: number
+  version: string
+  /** plain HTTP requests to WebSocket endpoints (subscribeRepos): their own answer */
+  subscriptions: Map<string, (req: IncomingMessage, res: ServerResponse) => void>
 }
 
-const NEVER_ABORTED = new AbortController().signal
-const noLimitsToReset = async () => {}
+/** JSON bodies may nest deeper than records (a record sits inside the body). */
+const MAX_BODY_DEPTH = 64
 
 /**
- * Runs XRPC method calls on Node's own request and response objects.
- *
- * Through express, a call cost four times the method's own work: express puts its prototypes
- * under Node's request and response (which alone doubled the cost of a getRecord, as every
- * internal access on them went through a changed object shape), walks its middlewares and
- * two regular expressions per method, and re-parses headers on the way out. Here the NSID is
- * looked up in a map and the method's configuration (auth, handler) runs as xrpc-server would
- * run it: query parameters decoded and checked against the lexicon, JSON input read strictly
- * and checked against the lexicon, the output written with its encoding and headers, errors as
- * XRPC errors. Requests this path does not take are handed to the express app unchanged:
- * other paths, the wrong HTTP method, CORS preflights, HEAD, bodies that are not plain JSON
- * (uploadBlob, compressed bodies), bodies sent to methods that take none.
+ * The one place that answers `/xrpc/` requests. Each call is run on Node's own request and
+ * response: the NSID is looked up in the router, query parameters are decoded and validated
+ * against the lexicon, the method's auth runs, a JSON body is read strictly, converted to
+ * atproto data and validated against the lexicon (a stream for other encodings), and the
+ * handler gets that parsed input once. Every failure is an XRPC JSON error, every answer
+ * carries CORS headers.
  */
-export class XrpcDispatch {
+export class XrpcDispatcher {
   private readonly logRequests: boolean
 
   constructor(
-    private readonly xrpc: XrpcServer,
-    private readonly app: Express,
+    private readonly router: XrpcRouter,
     private readonly opts: DispatchOptions,
   ) {
     this.logRequests = opts.logger.isLevelEnabled('info')
   }
 
-  /** The Node `request` listener: XRPC method calls here, everything else through the app. */
-  readonly listener = (req: IncomingMessage, res: ServerResponse): void => {
-    const route = this.routeFor(req)
-    if (!route) return void this.app(req, res)
-    this.run(route, req, res).catch((err: unknown) => {
+  readonly handle = (req: IncomingMessage, res: ServerResponse): void => {
+    if (this.logRequests) logRequestOnFinish(this.opts.logger, req, res)
+    res.setHeader('Access-Control-Allow-Origin', '*')
+    this.run(req, res).catch((err: unknown) => {
       // only a failure while answering a failure gets here: never let it take the process down
       this.opts.logger.error({ err: { message: (err as Error)?.message } }, 'XRPC call failed while answering')
       res.destroy()
     })
   }
 
-  private routeFor(req: IncomingMessage): Route | undefined {
-    const url = req.url
-    if (url === undefined || !url.startsWith('/xrpc/')) return undefined
-    const q = url.indexOf('?', 6)
-    const route = this.xrpc.routeTable.get(q === -1 ? url.slice(6) : url.slice(6, q))
-    if (!route || route.httpMethod !== req.method) return undefined
-    const headers = req.headers
-    const hasBody = headers['transfer-encoding'] !== undefined || (headers['content-length'] !== undefined && headers['content-length'] !== '0')
-    if (route.input === 'none') return hasBody ? undefined : route
-    if (route.input === 'other' || headers['content-encoding'] !== undefined) return undefined
-    const type = (headers['content-type'] ?? '').split(';')[0].trim().toLowerCase()
-    return type === 'application/json' ? route : undefined
-  }
-
-  private async run(route: Route, req: IncomingMessage, res: ServerResponse): Promise<void> {
-    if (this.logRequests) logRequestOnFinish(this.opts.logger, req, res)
-    // what the app's cors() middleware adds to a simple request
-    res.setHeader('Access-Control-Allow-Origin', '*')
+  private async run(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = req.url!
+    const q = url.indexOf('?')
+    let nsid = q === -1 ? url.slice(6) : url.slice(6, q)
+    if (nsid.endsWith('/')) nsid = nsid.slice(0, -1)
+    if (req.method === 'OPTIONS') return preflight(req, res)
+    const route = this.router.routes.get(nsid)
+    if (!route) return this.noRoute(nsid, req, res)
     try {
-      let body: unknown
-      if (route.input === 'json') body = (await readStrictJsonBody(req, this.opts.jsonLimit)) ?? {}
-      const params = this.params(route, req.url!)
-      const auth = route.config.auth ? await route.config.auth({ req, res, params }) : undefined
-      let input: { encoding: string; body: unknown } | undefined
-      if (route.input === 'json') {
-        keepRawJsonBody(req, body)
-        input = { encoding: 'application/json', body: this.validInput(route, body) }
+      const method = req.method === 'HEAD' ? 'GET' : req.method
+      if (method !== route.httpMethod) {
+        throw new InvalidRequestError(`Incorrect HTTP method (${req.method}) expected ${route.httpMethod}`)
       }
-      const output = await route.config.handler({
-        params,
-        input,
-        auth,
-        req,
-        res,
-        signal: NEVER_ABORTED,
-        resetRouteRateLimits: noLimitsToReset,
-      })
-      await this.respond(res, output)
+      const params = parseParams(this.router, route, url)
+      // what the headers alone can refuse is refused before auth and before any body is read
+      const encoding = this.inputEncoding(route, req)
+      const auth = route.config.auth ? await route.config.auth({ req, res, params }) : undefined
+      const input = await this.readInput(route, req, encoding)
+      const output = await route.config.handler({ params, input, auth, req, res })
+      await writeOutput(res, output)
     } catch (err) {
+      // answered before the body was read (e.g. auth failed): the connection cannot be reused
+      if (!req.complete && bodyPresence(req) === 'present' && !res.headersSent) res.setHeader('Connection', 'close')
       this.fail(route, res, err)
     }
   }
 
-  /** Query parameters decoded by their lexicon types and validated, as xrpc-server does. */
-  private params(route: Route, url: string): Record<string, unknown> {
-    const q = url.indexOf('?')
-    const raw = Object.create(null) as Record<string, string | string[]>
-    if (q !== -1 && q < url.length - 1) {
-      const search = new URLSearchParams(url.slice(q + 1))
-      if (search.has('__proto__')) throw new InvalidRequestError('Invalid query parameter: __proto__', 'InvalidQueryParameter')
-      for (const key of search.keys()) {
-        if (key in raw) continue
-        const values = search.getAll(key)
-        raw[key] = values.length === 1 ? values[0] : values
-      }
+  /** The body's encoding, after the checks that need only the headers (size, presence, type). */
+  private inputEncoding(route: Route, req: IncomingMessage): string | undefined {
+    if (route.input === 'none') return undefined
+    const limit = route.input === 'json' ? this.opts.jsonLimit : this.opts.blobLimit
+    if (declaredLengthOver(req, limit)) {
+      const name = route.input === 'json' ? 'PayloadTooLarge' : 'BlobTooLarge'
+      throw new BodyError(413, name, `request body is larger than ${limit} bytes`)
     }
-    const properties = route.def.parameters?.properties ?? {}
-    const decoded: Record<string, unknown> = {}
-    for (const key in raw) {
-      const property = properties[key]
-      if (!property) continue
-      const value = raw[key]
-      if (property.type === 'array') {
-        decoded[key] = ([] as string[]).concat(value).flatMap((v) => decodeParam(property.items.type, v) ?? [])
-      } else {
-        decoded[key] = decodeParam(property.type, value)
-      }
+    if (bodyPresence(req) === 'missing') throw new InvalidRequestError('A request body is expected but none was provided')
+    const encoding = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase()
+    if (!encoding) throw new InvalidRequestError('Request encoding (Content-Type) required but not provided')
+    if (route.input === 'json' && encoding !== 'application/json') {
+      throw new InvalidRequestError(`Wrong request encoding (Content-Type): ${encoding}`)
     }
-    try {
-      return withoutStackTraces(() => this.xrpc.lex.assertValidXrpcParams(route.nsid, decoded)) as Record<string, unknown>
-    } catch (cause) {
-      throw new InvalidRequestError(String(cause), undefined, { cause })
-    }
+    return encoding
   }
 
-  private validInput(route: Route, body: unknown): unknown {
-    if (route.def.type !== 'procedure' || !route.def.input?.schema) return body
+  private async readInput(route: Route, req: IncomingMessage, encoding: string | undefined): Promise<XrpcInput | undefined> {
+    if (route.input === 'none' || encoding === undefined) {
+      await assertNoBody(req)
+      return undefined
+    }
+    if (route.input === 'stream') return { encoding, body: decodedBody(req) }
+    const json = await readStrictJson(req, this.opts.jsonLimit)
+    let lex: unknown
     try {
-      return withoutStackTraces(() => this.xrpc.lex.assertValidXrpcInput(route.nsid, jsonToLex(body as never)))
+      lex = jsonToLexStrict(json ?? {}, '', 0, MAX_BODY_DEPTH)
+    } catch (err) {
+      if (err instanceof DataModelError) throw new InputDataError(err.path, `Invalid input: ${err.message}`)
+      throw err
+    }
+    try {
+      return { encoding, body: withoutStackTraces(() => this.router.lexicons.assertValidXrpcInput(route.nsid, lex)) }
     } catch (cause) {
       throw new InvalidRequestError(cause instanceof Error ? cause.message : String(cause), undefined, { cause })
     }
   }
 
-  private async respond(res: ServerResponse, output: unknown): Promise<void> {
-    if (!output) {
-      res.statusCode = 200
-      res.end()
-      return
-    }
-    const out = output as { encoding?: string; headers?: Record<string, string>; buffer?: Uint8Array; stream?: Readable; body?: unknown; status?: number }
-    if (typeof out.status === 'number' && out.status >= 400) throw XRPCError.fromError(output)
-    if (typeof out.encoding !== 'string') throw new Error('XRPC handler returned no encoding')
-    res.statusCode = 200
-    if (out.headers) for (const [name, value] of Object.entries(out.headers)) if (value != null) res.setHeader(name, value)
-    const stream = out.stream ?? (out.body instanceof Readable ? out.body : undefined)
-    if (out.buffer === undefined && stream === undefined && (out.encoding === 'json' || out.encoding === 'application/json')) {
+  /** A path this server has no handler for: a WebSocket endpoint, a known method, or nothing. */
+  private noRoute(nsid: string, req: IncomingMessage, res: ServerResponse): void {
+    if (nsid === '_health') {
+      const body = JSON.stringify({ version: this.opts.version })
       res.setHeader('Content-Type', 'application/json; charset=utf-8')
-      res.end(JSON.stringify(lexToJson(out.body as LexValue)))
+      res.end(body)
       return
     }
-    res.setHeader('Content-Type', out.encoding)
-    if (out.buffer !== undefined) res.end(out.buffer)
-    else if (stream !== undefined) await pipeline(stream, res)
-    else res.end(out.body as Uint8Array | string)
+    const subscription = this.opts.subscriptions.get(nsid)
+    if (subscription) return subscription(req, res)
+    const def = this.router.lexicons.getDef(nsid) as { type?: string } | undefined
+    const expected = def?.type === 'procedure' ? 'POST' : def?.type === 'query' ? 'GET' : undefined
+    const method = req.method === 'HEAD' ? 'GET' : req.method
+    if (expected && method !== expected) {
+      return sendXrpcError(res, 400, { error: 'InvalidRequest', message: `Incorrect HTTP method (${req.method}) expected ${expected}` })
+    }
+    if (req.headers['atproto-proxy'] !== undefined) {
+      return sendXrpcError(res, 400, {
+        error: 'InvalidRequest',
+        message: `This server does not proxy requests to other services (atproto-proxy) yet, and does not implement ${nsid} itself`,
+      })
+    }
+    const err = new MethodNotImplementedError(def ? `${nsid} is not implemented by this server` : 'Method Not Implemented')
+    sendXrpcError(res, err.statusCode, err.payload)
   }
 
   private fail(route: Route, res: ServerResponse, err: unknown): void {
     if (err instanceof BodyError) {
-      if (err.status === 413 && !res.headersSent) res.setHeader('Connection', 'close')
       return sendXrpcError(res, err.status, { error: err.errorName, message: err.message })
     }
-    const xrpcErr = this.opts.errorParser(route.mapError ? route.mapError(err) : err)
+    const mapped = route.config.mapError ? route.config.mapError(err) : err
+    const xrpcErr = XRPCError.fromError(mapped)
+    if (xrpcErr.statusCode >= 500 && !(mapped instanceof XRPCError)) {
+      const e = mapped as Error
+      this.opts.logger.error({ nsid: route.nsid, err: { name: e?.name, message: e?.message, stack: e?.stack } }, 'handler failed')
+    }
     sendXrpcError(res, xrpcErr.statusCode, xrpcErr.payload)
   }
 }
 
-/** A query parameter's value by its lexicon type, as xrpc-server decodes it. */
-function decodeParam(type: string, value: string | string[] | undefined): unknown {
-  if (!value) return undefined
-  const s = String(value)
-  if (type === 'string' || type === 'datetime') return s
-  if (type === 'float') return Number(s)
-  if (type === 'integer') return parseInt(s, 10) || 0
-  if (type === 'boolean') return s === 'true'
-  return undefined
+/** A CORS preflight, answered as the `cors` middleware answers it. */
+function preflight(req: IncomingMessage, res: ServerResponse): void {
+  res.statusCode = 204
+  res.setHeader('Access-Control-Allow-Methods', 'GET,HEAD,PUT,PATCH,POST,DELETE')
+  const requested = req.headers['access-control-request-headers']
+  if (requested) {
+    res.setHeader('Access-Control-Allow-Headers', requested)
+    res.setHeader('Vary', 'Access-Control-Request-Headers')
+  }
+  res.setHeader('Access-Control-Max-Age', '86400')
+  res.setHeader('Content-Length', '0')
+  res.end()
 }

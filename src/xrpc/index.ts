@@ -1,5 +1,5 @@
-import type { XrpcServer } from './dispatch.js'
 import type { AppContext } from '../context.js'
+import type { XrpcRouter } from './router.js'
 // com.atproto.repo
 import applyWrites from './com/atproto/repo/applyWrites.js'
 import createRecord from './com/atproto/repo/createRecord.js'
@@ -29,7 +29,7 @@ import getSession from './com/atproto/server/getSession.js'
 import refreshSession from './com/atproto/server/refreshSession.js'
 import resolveHandle from './com/atproto/identity/resolveHandle.js'
 
-export type MethodRegistration = (server: XrpcServer, ctx: AppContext) => void
+export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
 const methods: MethodRegistration[] = [
   applyWrites,
@@ -59,6 +59,6 @@ const methods: MethodRegistration[] = [
   resolveHandle,
 ]
 
-export function registerMethods(server: XrpcServer, ctx: AppContext): void {
+export function registerMethods(server: XrpcRouter, ctx: AppContext): void {
   for (const register of methods) register(server, ctx)
 }

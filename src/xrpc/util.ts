@@ -1,19 +1,19 @@
 import { parseCid, type Cid } from '@atproto/lex-data'
 import { lexToJson, type LexValue } from '@atproto/lexicon'
-import { AuthRequiredError, ForbiddenError, InvalidRequestError } from '@atproto/xrpc-server'
-import { accountStatus, type AccountRow } from '../auth/account-store.js'
+import { ForbiddenError, InvalidRequestError } from '@atproto/xrpc-server'
+import type { AccountRow } from '../accounts/account-store.js'
+import { assertAccountWritable } from '../accounts/status.js'
 import type { AppContext } from '../context.js'
 import { cidToString } from '../repo/cid.js'
+import type { RecordOp } from '../repo/types.js'
+import { InputDataError } from './dispatch.js'
+import type { XrpcInput } from './types.js'
 
 export type AccessCredentials = { credentials: { type: 'access'; did: string } }
 
 const JSON_TYPE = 'application/json; charset=utf-8'
 
-/**
- * A JSON response whose body is plain JSON already (no CIDs, bytes or blob refs as objects).
- * Serialised here and handed to xrpc-server as bytes: its own JSON path walks the body again to
- * convert lex values and has express re-parse the Content-Type, a tenth of a small read.
- */
+/** A JSON response whose body is plain JSON already (no CIDs, bytes or blob refs as objects). */
 export function plainJson(body: unknown, headers: Record<string, string> = {}) {
   return { encoding: JSON_TYPE, buffer: Buffer.from(JSON.stringify(body)), headers }
 }
@@ -21,6 +21,11 @@ export function plainJson(body: unknown, headers: Record<string, string> = {}) {
 /** A JSON response; lex values in the body (CIDs, bytes, blob refs) become their JSON forms. */
 export function json(body: unknown, headers: Record<string, string> = {}) {
   return plainJson(lexToJson(body as LexValue), headers)
+}
+
+/** A procedure's JSON input as the dispatcher parsed and validated it against the lexicon. */
+export function inputBody<T>(input: XrpcInput | undefined): T {
+  return (input?.body ?? {}) as T
 }
 
 /** The account behind a `repo` parameter (handle or DID), or RepoNotFound. */
@@ -38,12 +43,22 @@ export function assertWritableRepo(ctx: AppContext, repo: string, auth: AccessCr
     throw new ForbiddenError('Cannot write to a repo that is not yours')
   }
   if (account.did !== auth.credentials.did) throw new ForbiddenError('Cannot write to a repo that is not yours')
-  const status = accountStatus(account)
-  if (!status.active) {
-    if (status.status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
-    throw new InvalidRequestError('Account is deactivated', 'AccountDeactivated')
-  }
+  assertAccountWritable(account)
   return account
+}
+
+/**
+ * A record write's error mapping: data the data model refuses inside a record (under one of
+ * `recordPaths` of the input, e.g. `record` or `writes`) is InvalidRecord, as the write path
+ * names every other problem with a record.
+ */
+export function recordDataErrors(...recordPaths: string[]) {
+  return (err: unknown): unknown => {
+    if (err instanceof InputDataError && recordPaths.some((p) => err.path === p || err.path.startsWith(`${p}.`) || err.path.startsWith(`${p}[`))) {
+      return new InvalidRequestError(err.errorMessage, 'InvalidRecord')
+    }
+    return err
+  }
 }
 
 export function optionalCid(value: unknown, name: string): Cid | undefined {
@@ -62,6 +77,11 @@ export function swapCid(value: unknown): Cid | null | undefined {
   return optionalCid(value, 'swapRecord')
 }
 
+/** swapCommit, as the CID string the write path compares with */
+export function swapCommit(value: unknown): string | undefined {
+  return optionalCid(value, 'swapCommit')?.toString()
+}
+
 export function validateFlag(value: unknown): boolean | undefined {
   return typeof value === 'boolean' ? value : undefined
 }
@@ -72,16 +92,12 @@ export function commitMeta(result: { cid: Cid; rev: string }) {
 
 /** The createRecord/putRecord answer, with the repo rev header for read-after-write. */
 export function recordWriteOutput(
-  write: { uri: string; cid: Cid; validationStatus: 'valid' | 'unknown' | undefined },
+  write: { uri: string; validationStatus: 'valid' | 'unknown' | undefined },
+  op: RecordOp,
   commit: { cid: Cid; rev: string },
 ) {
   return plainJson(
-    { uri: write.uri, cid: cidToString(write.cid), commit: commitMeta(commit), validationStatus: write.validationStatus },
+    { uri: write.uri, cid: cidToString(op.cid!), commit: commitMeta(commit), validationStatus: write.validationStatus },
     { 'Atproto-Repo-Rev': commit.rev },
   )
-}
-
-/** swapCommit from a request body, as the CID string the write path compares with */
-export function swapCommit(body: Record<string, unknown>): string | undefined {
-  return optionalCid(body.swapCommit, 'swapCommit')?.toString()
 }

@@ -1,57 +1,55 @@
-import { InvalidRequestError, type Server } from '@atproto/xrpc-server'
+import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
 import { newRecordKey, prepareDelete, prepareRecordWrite } from '../../../../repo/prepare.js'
 import type { PreparedWrite } from '../../../../repo/types.js'
-import { assertWritableRepo, commitMeta, json, swapCommit, validateFlag, type AccessCredentials } from '../../../util.js'
-import { rawJsonBody } from '../../../body.js'
+import type { XrpcRouter } from '../../../router.js'
+import { assertWritableRepo, commitMeta, inputBody, json, recordDataErrors, swapCommit, validateFlag } from '../../../util.js'
 
 const CREATE = 'com.atproto.repo.applyWrites#create'
 const UPDATE = 'com.atproto.repo.applyWrites#update'
 const DELETE = 'com.atproto.repo.applyWrites#delete'
 
-export default function (server: Server, ctx: AppContext): void {
+type Write = { $type: string; collection: string; rkey?: string; value?: unknown }
+type Input = { repo: string; validate?: boolean; writes: Write[]; swapCommit?: string }
+
+const RESULT_TYPE = {
+  create: 'com.atproto.repo.applyWrites#createResult',
+  update: 'com.atproto.repo.applyWrites#updateResult',
+  delete: 'com.atproto.repo.applyWrites#deleteResult',
+} as const
+
+export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.applyWrites', {
     auth: ctx.auth.accessStandard,
-    handler: async ({ auth, req }) => {
-      const body = rawJsonBody(req)
-      const account = assertWritableRepo(ctx, String(body.repo), auth as AccessCredentials)
-      const items = body.writes as Record<string, unknown>[]
-      if (items.length > ctx.cfg.maxApplyWrites) {
+    handler: async ({ auth, input }) => {
+      const body = inputBody<Input>(input)
+      const account = assertWritableRepo(ctx, body.repo, auth)
+      if (body.writes.length > ctx.cfg.maxApplyWrites) {
         throw new InvalidRequestError(`Too many writes: at most ${ctx.cfg.maxApplyWrites} per request`)
       }
       const validate = validateFlag(body.validate)
-      const writes: PreparedWrite[] = items.map((w) => {
-        const collection = String(w.collection)
-        if (w.$type === CREATE || w.$type === UPDATE) {
-          const rkey =
-            typeof w.rkey === 'string' ? w.rkey : w.$type === CREATE ? newRecordKey(ctx.lexicons, collection) : undefined
-          if (rkey === undefined) throw new InvalidRequestError('An update needs an rkey')
-          return prepareRecordWrite(ctx.lexicons, {
-            did: account.did,
-            action: w.$type === CREATE ? 'create' : 'update',
-            collection,
-            rkey,
-            record: w.value,
-            validate,
-          })
-        }
-        if (w.$type === DELETE) return prepareDelete({ did: account.did, collection, rkey: String(w.rkey) })
-        throw new InvalidRequestError(`Unknown write type: ${String(w.$type)}`)
+      const writes: PreparedWrite[] = body.writes.map((w) => {
+        if (w.$type === DELETE) return prepareDelete({ did: account.did, collection: w.collection, rkey: String(w.rkey) })
+        if (w.$type !== CREATE && w.$type !== UPDATE) throw new InvalidRequestError(`Unknown write type: ${w.$type}`)
+        const rkey = w.rkey ?? (w.$type === CREATE ? newRecordKey(ctx.lexicons, w.collection) : undefined)
+        if (rkey === undefined) throw new InvalidRequestError('An update needs an rkey')
+        return prepareRecordWrite(ctx.lexicons, {
+          did: account.did,
+          action: w.$type === CREATE ? 'create' : 'update',
+          collection: w.collection,
+          rkey,
+          record: w.value,
+          validate,
+        })
       })
-      const commit = await ctx.repo.commit(account.did, writes, {
-        swapCommit: swapCommit(body),
+      const commit = await ctx.repo.commit(account.did, writes, { swapCommit: swapCommit(body.swapCommit) })
+      const results = writes.map((w, i) => {
+        const op = commit.ops[i]!
+        if (w.action === 'delete') return { $type: RESULT_TYPE.delete }
+        return { $type: RESULT_TYPE[op.action], uri: w.uri, cid: op.cid!.toString(), validationStatus: w.validationStatus }
       })
-      const results = writes.map((w) =>
-        w.action === 'delete'
-          ? { $type: 'com.atproto.repo.applyWrites#deleteResult' }
-          : {
-              $type: w.action === 'create' ? 'com.atproto.repo.applyWrites#createResult' : 'com.atproto.repo.applyWrites#updateResult',
-              uri: w.uri,
-              cid: w.cid.toString(),
-              validationStatus: w.validationStatus,
-            },
-      )
       return json({ commit: commitMeta(commit), results }, { 'Atproto-Repo-Rev': commit.rev })
     },
+    mapError: recordDataErrors('writes'),
   })
 }

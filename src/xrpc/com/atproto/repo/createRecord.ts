@@ -1,26 +1,27 @@
-import type { Server } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
 import { newRecordKey, prepareRecordWrite } from '../../../../repo/prepare.js'
-import { assertWritableRepo, recordWriteOutput, swapCommit, validateFlag, type AccessCredentials } from '../../../util.js'
-import { rawJsonBody } from '../../../body.js'
+import type { XrpcRouter } from '../../../router.js'
+import { assertWritableRepo, inputBody, recordDataErrors, recordWriteOutput, swapCommit, validateFlag } from '../../../util.js'
 
-export default function (server: Server, ctx: AppContext): void {
+type Input = { repo: string; collection: string; rkey?: string; validate?: boolean; record: unknown; swapCommit?: string }
+
+export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.createRecord', {
     auth: ctx.auth.accessStandard,
-    handler: async ({ auth, req }) => {
-      const body = rawJsonBody(req)
-      const account = assertWritableRepo(ctx, String(body.repo), auth as AccessCredentials)
-      const collection = String(body.collection)
+    handler: async ({ auth, input }) => {
+      const body = inputBody<Input>(input)
+      const account = assertWritableRepo(ctx, body.repo, auth)
       const write = prepareRecordWrite(ctx.lexicons, {
         did: account.did,
         action: 'create',
-        collection,
-        rkey: typeof body.rkey === 'string' ? body.rkey : newRecordKey(ctx.lexicons, collection),
+        collection: body.collection,
+        rkey: body.rkey ?? newRecordKey(ctx.lexicons, body.collection),
         record: body.record,
         validate: validateFlag(body.validate),
       })
-      const commit = await ctx.repo.commit(account.did, [write], { swapCommit: swapCommit(body) })
-      return recordWriteOutput(write, commit)
+      const commit = await ctx.repo.commit(account.did, [write], { swapCommit: swapCommit(body.swapCommit) })
+      return recordWriteOutput(write, commit.ops[0]!, commit)
     },
+    mapError: recordDataErrors('record'),
   })
 }

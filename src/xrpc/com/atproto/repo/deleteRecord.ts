@@ -1,22 +1,23 @@
-import type { Server } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
 import { prepareDelete } from '../../../../repo/prepare.js'
-import { assertWritableRepo, commitMeta, json, swapCid, swapCommit, type AccessCredentials } from '../../../util.js'
-import { rawJsonBody } from '../../../body.js'
+import type { XrpcRouter } from '../../../router.js'
+import { assertWritableRepo, commitMeta, inputBody, json, swapCid, swapCommit } from '../../../util.js'
 
-export default function (server: Server, ctx: AppContext): void {
+type Input = { repo: string; collection: string; rkey: string; swapRecord?: string | null; swapCommit?: string }
+
+export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.deleteRecord', {
     auth: ctx.auth.accessStandard,
-    handler: async ({ auth, req }) => {
-      const body = rawJsonBody(req)
-      const account = assertWritableRepo(ctx, String(body.repo), auth as AccessCredentials)
+    handler: async ({ auth, input }) => {
+      const body = inputBody<Input>(input)
+      const account = assertWritableRepo(ctx, body.repo, auth)
       const write = prepareDelete({
         did: account.did,
-        collection: String(body.collection),
-        rkey: String(body.rkey),
+        collection: body.collection,
+        rkey: body.rkey,
         swapCid: swapCid(body.swapRecord),
       })
-      const expectedCommit = swapCommit(body)
+      const expectedCommit = swapCommit(body.swapCommit)
       // deleting a record that does not exist is a no-op (as the reference answers), unless a
       // swap says otherwise: then the commit path reports the mismatch
       if (write.swapCid === undefined && expectedCommit === undefined && !ctx.repo.records.get(account.did, write.collection, write.rkey)) {

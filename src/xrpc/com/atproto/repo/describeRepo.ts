@@ -1,8 +1,9 @@
-import { UpstreamFailureError, type Server } from '@atproto/xrpc-server'
+import { UpstreamFailureError } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
+import type { XrpcRouter } from '../../../router.js'
 import { findRepo, json } from '../../../util.js'
 
-export default function (server: Server, ctx: AppContext): void {
+export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.describeRepo', {
     handler: async ({ params }) => {
       const account = findRepo(ctx, String(params.repo))

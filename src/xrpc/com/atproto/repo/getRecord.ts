@@ -1,9 +1,10 @@
-import { InvalidRequestError, type Server } from '@atproto/xrpc-server'
+import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
+import type { XrpcRouter } from '../../../router.js'
 import { recordBytesToJson } from '../../../../repo/record-json.js'
 import { findRepo, plainJson } from '../../../util.js'
 
-export default function (server: Server, ctx: AppContext): void {
+export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.getRecord', {
     handler: ({ params }) => {
       const { repo, collection, rkey, cid } = params as { repo: string; collection: string; rkey: string; cid?: string }

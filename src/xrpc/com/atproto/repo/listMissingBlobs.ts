@@ -1,8 +1,8 @@
-import type { Server } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
+import type { XrpcRouter } from '../../../router.js'
 import { json, type AccessCredentials } from '../../../util.js'
 
-export default function (server: Server, ctx: AppContext): void {
+export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.listMissingBlobs', {
     auth: ctx.auth.accessStandard,
     handler: ({ auth, params }) => {

@@ -1,9 +1,9 @@
-import type { Server } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
+import type { XrpcRouter } from '../../../router.js'
 import { recordBytesToJson } from '../../../../repo/record-json.js'
 import { findRepo, plainJson } from '../../../util.js'
 
-export default function (server: Server, ctx: AppContext): void {
+export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.listRecords', {
     handler: ({ params }) => {
       const p = params as { repo: string; collection: string; limit?: number; cursor?: string; reverse?: boolean }

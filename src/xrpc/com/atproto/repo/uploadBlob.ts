@@ -1,21 +1,19 @@
 import type { Readable } from 'node:stream'
 import { BlobRef } from '@atproto/lexicon'
 import { parseCid } from '@atproto/lex-data'
-import { ResponseType, XRPCError, type Server } from '@atproto/xrpc-server'
+import { ResponseType, XRPCError } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
+import type { XrpcRouter } from '../../../router.js'
 import { BlobTooLargeError } from '../../../../repo/blobstore.js'
-import { assertWritableRepo, json, type AccessCredentials } from '../../../util.js'
+import { assertWritableRepo, json } from '../../../util.js'
 
-export default function (server: Server, ctx: AppContext): void {
+export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.uploadBlob', {
     auth: ctx.auth.accessStandard,
-    // the body arrives as a stream (lexicon encoding */*); the size limit is enforced while
-    // streaming to the blobstore, so xrpc-server's own checker (which destroys the socket
-    // before any answer can be sent) is kept out of the way
-    opts: { blobLimit: Number.MAX_SAFE_INTEGER },
+    // the body arrives as a stream (lexicon encoding */*); a declared length over the limit is
+    // refused by the dispatcher, the bytes actually sent while streaming to the blobstore
     handler: async ({ auth, input, res }) => {
-      const creds = auth as AccessCredentials
-      const account = assertWritableRepo(ctx, creds.credentials.did, creds)
+      const account = assertWritableRepo(ctx, auth.credentials.did, auth)
       const { body, encoding } = input as { body: Readable; encoding: string }
       try {
         const blob = await ctx.blobs.upload(account.did, body, encoding, ctx.cfg.blobUploadLimit)

@@ -1,26 +1,28 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
-import type { XrpcServer } from '../../../dispatch.js'
-import { json } from '../../../util.js'
 import type { AppContext } from '../../../../context.js'
+import type { CreateAccountInput } from '../../../../lifecycle/create-account.js'
+import { RateLimitedError } from '../../../../auth/rate-limiter.js'
+import { clientIp } from '../../../client-ip.js'
+import type { XrpcRouter } from '../../../router.js'
+import { inputBody, json } from '../../../util.js'
 
-const NSID = 'com.atproto.server.createAccount'
-
-type Input = { handle: string; email?: string; password?: string; inviteCode?: string; did?: string; plcOp?: unknown }
-
-export default function (server: XrpcServer, ctx: AppContext): void {
-  server.method(NSID, {
-    handler: async ({ input }) => {
-      const body = (input as { body: Input }).body
-      const out = await ctx.accountManager.createAccount(body)
-      return json(out)
+export default function (server: XrpcRouter, ctx: AppContext): void {
+  server.method('com.atproto.server.createAccount', {
+    handler: async ({ input, req, res }) => {
+      try {
+        return json(await ctx.accountCreator.createAccount(inputBody<CreateAccountInput>(input), clientIp(req)))
+      } catch (err) {
+        if (err instanceof RateLimitedError) res.setHeader('Retry-After', String(err.retryAfterSec))
+        throw err
+      }
     },
-  })
-  // The lexicon check runs before the handler and answers a malformed handle with a generic
-  // InvalidRequest; clients expect InvalidHandle, so rename that one error on this route.
-  server.mapErrors(NSID, (err) => {
-    if (err instanceof InvalidRequestError && !err.customErrorName && /^Input\/handle\b/.test(err.errorMessage ?? '')) {
-      return new InvalidRequestError(err.errorMessage, 'InvalidHandle')
-    }
-    return err
+    // The lexicon check runs before the handler and answers a malformed handle with a generic
+    // InvalidRequest; clients expect InvalidHandle, so rename that one error on this route.
+    mapError: (err) => {
+      if (err instanceof InvalidRequestError && !err.customErrorName && /^Input\/handle\b/.test(err.errorMessage ?? '')) {
+        return new InvalidRequestError(err.errorMessage, 'InvalidHandle')
+      }
+      return err
+    },
   })
 }

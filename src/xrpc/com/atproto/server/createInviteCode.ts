@@ -1,14 +1,13 @@
-import type { Server } from '@atproto/xrpc-server'
-import type { AdminOutput } from '../../../../auth/verifier.js'
-import { json } from '../../../util.js'
 import type { AppContext } from '../../../../context.js'
+import type { XrpcRouter } from '../../../router.js'
+import { inputBody, json } from '../../../util.js'
 
-export default function (server: Server, ctx: AppContext): void {
-  server.method<AdminOutput>('com.atproto.server.createInviteCode', {
+export default function (server: XrpcRouter, ctx: AppContext): void {
+  server.method('com.atproto.server.createInviteCode', {
     auth: ctx.auth.adminToken,
     handler: ({ input }) => {
-      const { useCount, forAccount } = (input as { body: { useCount: number; forAccount?: string } }).body
-      return json({ code: ctx.accountManager.createInviteCode(useCount, forAccount) })
+      const { useCount, forAccount } = inputBody<{ useCount: number; forAccount?: string }>(input)
+      return json({ code: ctx.invites.issue(useCount, forAccount ?? 'admin', ctx.cfg.hostname) })
     },
   })
 }

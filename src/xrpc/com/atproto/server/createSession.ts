@@ -1,16 +1,15 @@
-import type { Server } from '@atproto/xrpc-server'
-import { RateLimitedError } from '../../../../auth/account-manager.js'
-import { json } from '../../../util.js'
-import { clientIp } from '../../../client-ip.js'
 import type { AppContext } from '../../../../context.js'
+import { RateLimitedError } from '../../../../auth/rate-limiter.js'
+import { clientIp } from '../../../client-ip.js'
+import type { XrpcRouter } from '../../../router.js'
+import { inputBody, json } from '../../../util.js'
 
-export default function (server: Server, ctx: AppContext): void {
+export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.server.createSession', {
     handler: async ({ input, req, res }) => {
-      const { identifier, password } = (input as { body: { identifier: string; password: string } }).body
+      const { identifier, password } = inputBody<{ identifier: string; password: string }>(input)
       try {
-        const out = await ctx.accountManager.createSession(identifier, password, clientIp(req))
-        return json(out)
+        return json(await ctx.sessionManager.createSession(identifier, password, clientIp(req)))
       } catch (err) {
         if (err instanceof RateLimitedError) res.setHeader('Retry-After', String(err.retryAfterSec))
         throw err

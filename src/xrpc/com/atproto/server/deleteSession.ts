@@ -1,12 +1,11 @@
-import type { Server } from '@atproto/xrpc-server'
-import type { RefreshOutput } from '../../../../auth/verifier.js'
 import type { AppContext } from '../../../../context.js'
+import type { XrpcRouter } from '../../../router.js'
 
-export default function (server: Server, ctx: AppContext): void {
-  server.method<RefreshOutput>('com.atproto.server.deleteSession', {
+export default function (server: XrpcRouter, ctx: AppContext): void {
+  server.method('com.atproto.server.deleteSession', {
     auth: ctx.auth.refresh,
     handler: ({ auth }) => {
-      ctx.accountManager.deleteSession(auth.credentials.tokenId)
+      ctx.sessionManager.deleteSession(auth.credentials.tokenId)
     },
   })
 }

@@ -1,8 +1,8 @@
-import type { Server } from '@atproto/xrpc-server'
 import { json } from '../../../util.js'
 import type { AppContext } from '../../../../context.js'
+import type { XrpcRouter } from '../../../router.js'
 
-export default function (server: Server, ctx: AppContext): void {
+export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.server.describeServer', {
     handler: () => {
       const { cfg } = ctx

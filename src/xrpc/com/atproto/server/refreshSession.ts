@@ -1,14 +1,13 @@
-import type { Server } from '@atproto/xrpc-server'
-import type { RefreshOutput } from '../../../../auth/verifier.js'
-import { json } from '../../../util.js'
 import type { AppContext } from '../../../../context.js'
+import type { XrpcRouter } from '../../../router.js'
+import { json } from '../../../util.js'
 
-export default function (server: Server, ctx: AppContext): void {
-  server.method<RefreshOutput>('com.atproto.server.refreshSession', {
+export default function (server: XrpcRouter, ctx: AppContext): void {
+  server.method('com.atproto.server.refreshSession', {
     auth: ctx.auth.refresh,
     handler: async ({ auth }) => {
       const { did, tokenId } = auth.credentials
-      return json(await ctx.accountManager.refreshSession(did, tokenId))
+      return json(await ctx.sessionManager.refreshSession(did, tokenId))
     },
   })
 }

@@ -1,13 +1,14 @@
-import { InvalidRequestError, type Server } from '@atproto/xrpc-server'
+import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
-import { assertRepoAvailable } from '../../../../repo/sync-access.js'
+import type { XrpcRouter } from '../../../router.js'
+import { assertRepoServed } from '../../../../accounts/status.js'
 import { optionalCid } from '../../../util.js'
 
-export default function (server: Server, ctx: AppContext): void {
+export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.sync.getBlob', {
     handler: async ({ params }) => {
       const p = params as { did: string; cid: string }
-      assertRepoAvailable(ctx.accounts, p.did)
+      assertRepoServed(ctx.accounts, p.did)
       const cid = optionalCid(p.cid, 'cid')!.toString()
       const blob = await ctx.blobs.get(p.did, cid)
       if (!blob) throw new InvalidRequestError(`Blob not found: ${cid}`, 'BlobNotFound')

@@ -1,14 +1,15 @@
 import { BlockMap, blocksToCarFile } from '@atproto/repo'
-import { InvalidRequestError, type Server } from '@atproto/xrpc-server'
+import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
-import { assertRepoAvailable } from '../../../../repo/sync-access.js'
+import type { XrpcRouter } from '../../../router.js'
+import { assertRepoServed } from '../../../../accounts/status.js'
 import { optionalCid } from '../../../util.js'
 
-export default function (server: Server, ctx: AppContext): void {
+export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.sync.getBlocks', {
     handler: async ({ params }) => {
       const p = params as { did: string; cids: string[] }
-      assertRepoAvailable(ctx.accounts, p.did)
+      assertRepoServed(ctx.accounts, p.did)
       const blocks = new BlockMap()
       const missing: string[] = []
       // one synchronous pass over the main connection: a consistent view

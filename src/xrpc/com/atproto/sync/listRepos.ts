@@ -1,9 +1,9 @@
-import type { Server } from '@atproto/xrpc-server'
-import { accountStatus } from '../../../../auth/account-store.js'
+import { accountStatus } from '../../../../accounts/status.js'
 import type { AppContext } from '../../../../context.js'
+import type { XrpcRouter } from '../../../router.js'
 import { json } from '../../../util.js'
 
-export default function (server: Server, ctx: AppContext): void {
+export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.sync.listRepos', {
     handler: ({ params }) => {
       const p = params as { limit?: number; cursor?: string }

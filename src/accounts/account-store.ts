@@ -11,15 +11,6 @@ export type AccountRow = {
   takedown_ref: string | null
 }
 
-export type AccountStatus = { active: boolean; status?: 'takendown' | 'suspended' | 'deactivated' | 'deleted' }
-
-export function accountStatus(row: Pick<AccountRow, 'deactivated_at' | 'takedown_ref'> | undefined): AccountStatus {
-  if (!row) return { active: false, status: 'deleted' }
-  if (row.takedown_ref) return { active: false, status: 'takendown' }
-  if (row.deactivated_at) return { active: false, status: 'deactivated' }
-  return { active: true }
-}
-
 const MAX_CACHED_ACCOUNTS = 10_000
 
 /**

@@ -1,0 +1,139 @@
+import { InvalidRequestError, UpstreamFailureError } from '@atproto/xrpc-server'
+import type { AccountStore } from '../accounts/account-store.js'
+import type { InviteStore } from '../auth/invite-store.js'
+import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../auth/password.js'
+import { RateLimitedError, WindowCounter } from '../auth/rate-limiter.js'
+import type { SessionStore } from '../auth/session-store.js'
+import type { TokenService } from '../auth/tokens.js'
+import type { Config } from '../config.js'
+import type { Sequencer } from '../firehose/sequencer.js'
+import { normalizeAndValidateHandle } from '../identity/handle.js'
+import { IdentityService, PlcRequestError } from '../identity/service.js'
+import type { Logger } from '../logger.js'
+import type { RepoService } from '../repo/service.js'
+import { SigningKey } from '../repo/signing-key.js'
+
+export type CreateAccountInput = {
+  handle: string
+  email?: string
+  password?: string
+  inviteCode?: string
+  did?: string
+  plcOp?: unknown
+}
+
+export type CreatedAccount = { did: string; handle: string; accessJwt: string; refreshJwt: string; didDoc: unknown }
+
+const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
+
+function isUniqueViolation(err: unknown, column: string): boolean {
+  const e = err as { code?: string; message?: string }
+  return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' && (e.message ?? '').includes(column)
+}
+
+/**
+ * Account creation: a did:plc from the PLC directory, then in one transaction the account row,
+ * the invite use, the first session, the empty signed repo and its #identity, #account, #commit
+ * and #sync events. Attempts are limited per client IP (each one can sign a PLC operation with
+ * the server's key and fills the disk).
+ */
+export class AccountCreator {
+  private perIp: WindowCounter
+
+  constructor(
+    private d: {
+      cfg: Config
+      logger: Logger
+      accounts: AccountStore
+      sessions: SessionStore
+      invites: InviteStore
+      tokens: TokenService
+      sequencer: Sequencer
+      identity: IdentityService
+      repo: RepoService
+    },
+  ) {
+    this.perIp = new WindowCounter(d.cfg.createAccountRateLimit.windowMs, d.cfg.createAccountRateLimit.perIp)
+  }
+
+  async createAccount(input: CreateAccountInput, ip: string): Promise<CreatedAccount> {
+    const retryAfterMs = this.perIp.retryAfterMs(ip)
+    if (retryAfterMs > 0) {
+      throw new RateLimitedError(Math.ceil(retryAfterMs / 1000), 'Too many accounts created from this address; try again later')
+    }
+    this.perIp.add(ip)
+    const { cfg, accounts } = this.d
+    if (input.did !== undefined || input.plcOp !== undefined) {
+      throw new InvalidRequestError('Importing an existing DID is not supported by this server')
+    }
+    const email = (input.email ?? '').trim().toLowerCase()
+    if (!email) throw new InvalidRequestError('Email is required')
+    if (email.length > 254 || !EMAIL_RE.test(email)) throw new InvalidRequestError('Email address is not valid')
+    const password = input.password ?? ''
+    if (!password) throw new InvalidRequestError('Password is required')
+    if (password.length < MIN_PASSWORD_LENGTH) {
+      throw new InvalidRequestError(`Password must be at least ${MIN_PASSWORD_LENGTH} characters`)
+    }
+    if (password.length > MAX_PASSWORD_LENGTH) throw new InvalidRequestError('Password is too long')
+    const handle = normalizeAndValidateHandle(input.handle, cfg.serviceHandleDomains)
+
+    const inviteCode = cfg.inviteRequired ? input.inviteCode?.trim() : undefined
+    if (cfg.inviteRequired) {
+      if (!inviteCode) throw new InvalidRequestError('No invite code provided', 'InvalidInviteCode')
+      if (this.d.invites.check(inviteCode)) {
+        throw new InvalidRequestError('Provided invite code not available', 'InvalidInviteCode')
+      }
+    }
+    if (accounts.getByHandle(handle)) throw new InvalidRequestError('Handle already taken', 'HandleNotAvailable')
+    if (accounts.getByEmail(email)) throw new InvalidRequestError('Email already taken')
+
+    const passwordHash = await hashPassword(password)
+    const signingKey = await SigningKey.generate()
+    const { did, didDoc } = await this.createDid(handle, signingKey)
+
+    const now = Date.now()
+    const accessJwt = await this.d.tokens.createAccessToken(did, now)
+    const refresh = await this.d.tokens.createRefreshToken(did, { now })
+
+    await this.d.repo.createRepo(did, signingKey, () => {
+      try {
+        accounts.insert({
+          did,
+          handle,
+          email,
+          password_hash: passwordHash,
+          signing_key: Buffer.from(signingKey.exportPrivateKey()),
+          created_at: new Date(now).toISOString(),
+        })
+      } catch (err) {
+        // lost a race with a concurrent createAccount
+        if (isUniqueViolation(err, 'account.handle')) {
+          throw new InvalidRequestError('Handle already taken', 'HandleNotAvailable')
+        }
+        if (isUniqueViolation(err, 'account.email')) throw new InvalidRequestError('Email already taken')
+        throw err
+      }
+      if (inviteCode && this.d.invites.useInTx(inviteCode, did)) {
+        throw new InvalidRequestError('Provided invite code not available', 'InvalidInviteCode')
+      }
+      this.d.sessions.insert(refresh.id, did, refresh.expiresAt)
+      this.d.sequencer.appendIdentityInTx(did, handle)
+      this.d.sequencer.appendAccountInTx(did, true)
+    })
+    this.d.logger.info({ did, handle }, 'account created')
+    return { did, handle, accessJwt, refreshJwt: refresh.jwt, didDoc }
+  }
+
+  private async createDid(handle: string, signingKey: SigningKey): Promise<{ did: string; didDoc: unknown }> {
+    try {
+      const created = await this.d.identity.createPlcDid({ handle, signingKeyDid: signingKey.did() })
+      return { did: created.did, didDoc: IdentityService.didDocFor(created.did, created.op) }
+    } catch (err) {
+      if (err instanceof PlcRequestError) {
+        this.d.logger.warn({ status: err.status, message: err.message }, 'PLC genesis operation failed')
+        throw new UpstreamFailureError('Could not create the DID with the PLC directory', 'UpstreamFailure')
+      }
+      throw err
+    }
+  }
+}

@@ -1,0 +1,34 @@
+import type { LexXrpcProcedure, LexXrpcQuery, Lexicons } from '@atproto/lexicon'
+import type { MethodConfig } from './types.js'
+
+export type InputKind = 'none' | 'json' | 'stream'
+
+export type Route = {
+  nsid: string
+  def: LexXrpcQuery | LexXrpcProcedure
+  config: MethodConfig<unknown>
+  httpMethod: 'GET' | 'POST'
+  input: InputKind
+}
+
+/** The XRPC methods this server implements, each with its lexicon definition, by NSID. */
+export class XrpcRouter {
+  readonly routes = new Map<string, Route>()
+
+  constructor(readonly lexicons: Lexicons) {}
+
+  method<A>(nsid: string, config: MethodConfig<A>): void {
+    const def = this.lexicons.getDef(nsid) as LexXrpcQuery | LexXrpcProcedure | undefined
+    if (!def || (def.type !== 'query' && def.type !== 'procedure')) throw new Error(`no query or procedure lexicon for ${nsid}`)
+    if (this.routes.has(nsid)) throw new Error(`XRPC method ${nsid} is registered twice`)
+    const input: InputKind =
+      def.type === 'query' || !def.input ? 'none' : def.input.encoding === 'application/json' ? 'json' : 'stream'
+    this.routes.set(nsid, {
+      nsid,
+      def,
+      config: config as MethodConfig<unknown>,
+      httpMethod: def.type === 'procedure' ? 'POST' : 'GET',
+      input,
+    })
+  }
+}

@@ -1,0 +1,36 @@
+import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { Readable } from 'node:stream'
+
+/** A procedure's input: JSON bodies arrive parsed, converted and validated; others as a stream. */
+export type XrpcInput = { encoding: string; body: unknown }
+
+export type AuthContext = { req: IncomingMessage; res: ServerResponse; params: Record<string, unknown> }
+
+export type HandlerContext<A> = {
+  /** query parameters, decoded by their lexicon types and validated */
+  params: Record<string, unknown>
+  input: XrpcInput | undefined
+  /** what the method's auth function returned */
+  auth: A
+  req: IncomingMessage
+  res: ServerResponse
+}
+
+/**
+ * What a handler answers: nothing (200, empty), a JSON `body` (lex values allowed: CIDs, bytes
+ * and blob refs become their JSON forms), or bytes / a stream in `encoding`.
+ */
+export type HandlerOutput = {
+  encoding: string
+  headers?: Record<string, string>
+  body?: unknown
+  buffer?: Uint8Array
+  stream?: Readable
+} | void
+
+export type MethodConfig<A = undefined> = {
+  auth?: (ctx: AuthContext) => A | Promise<A>
+  handler: (ctx: HandlerContext<A>) => HandlerOutput | Promise<HandlerOutput>
+  /** rewrites the method's errors before they are answered (e.g. a spec error name) */
+  mapError?: (err: unknown) => unknown
+}
