@@ -12,7 +12,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { cidForCborBytes } from '../src/repo/cid.ts'
 import { encodeDagCbor } from '../src/dag-cbor.ts'
-import { jsonToLexStrict } from '../src/repo/data-model.ts'
+import { DataModelError, jsonToLexStrict } from '../src/repo/data-model.ts'
 import { randomMap, randomValue, Rng, testSeed } from './_random-data.ts'
 
 const dataModel = join(import.meta.dirname, 'fixtures', 'interop', 'data-model')
@@ -100,6 +100,21 @@ test('thousands of random values, byte for byte as @atproto/lex-cbor', () => {
   for (let i = 0; i < 140; i++) deep = i % 2 ? [deep] : { d: deep }
   assertSame(deep, 'deeper than the writer goes')
   assert.throws(() => encodeDagCbor({ f: 1.5 }))
+})
+
+test('jsonToLexStrict refuses a __proto__ field name, naming its path', () => {
+  // as a property of a plain object it would set the prototype: the field would vanish from the
+  // encoded record while anything reading the value saw the fields under it
+  for (const [json, path] of [
+    ['{"a":{"__proto__":{"b":1},"c":2}}', 'a.__proto__'],
+    ['{"$type":"app.bsky.feed.post","__proto__":{"text":"hi","createdAt":"2026-01-01T00:00:00Z"}}', '__proto__'],
+    ['{"l":[{"__proto__":null}]}', 'l[0].__proto__'],
+  ] as const) {
+    assert.throws(() => jsonToLexStrict(JSON.parse(json)), (err: Error) => err instanceof DataModelError && err.message.startsWith(`${path}: `), json)
+  }
+  // the same names as values, or inside a longer key, are data like any other
+  const ok = { s: '__proto__', '__proto__x': 1, x__proto__: [] }
+  assertSame(jsonToLexStrict(ok), 'not a __proto__ key')
 })
 
 test('firehose frames and commits: as @atproto/common encodes them', () => {
