@@ -7,9 +7,9 @@ import { encode as lexCborEncode, type LexValue } from '@atproto/lex-cbor'
  * map's keys by converting both keys of every comparison to bytes; for a one-record commit that
  * was a fifth of the request's garbage. This writer handles the values the write path produces
  * (null, booleans, safe integers, strings, bytes, CIDs, arrays and plain objects with ASCII
- * keys, whose sorted order is cached per shape, see below) and hands anything else (floats, non-ASCII
- * keys, class instances such as BlobRef) to @atproto/lex-cbor, so the bytes are always exactly
- * the generic encoder's (tests/dag-cbor.test.ts compares them on the interop data-model
+ * keys, whose sorted order is cached per shape: see below) and hands anything else (floats,
+ * non-ASCII keys, class instances such as BlobRef) to @atproto/lex-cbor, so the bytes are always
+ * exactly the generic encoder's (tests/dag-cbor.test.ts compares them on the interop data-model
  * fixtures and random values). As in @atproto/lex-cbor, undefined object properties are
  * left out.
  */
