@@ -7,9 +7,9 @@ import { encode as lexCborEncode, type LexValue } from '@atproto/lex-cbor'
  * map's keys by converting both keys of every comparison to bytes; for a one-record commit that
  * was a fifth of the request's garbage. This writer handles the values the write path produces
  * (null, booleans, safe integers, strings, bytes, CIDs, arrays and plain objects with ASCII
- * keys, whose sorted order is cached per shape) and hands anything else (floats, non-ASCII
- * keys, class instances such as BlobRef) to @atproto/lex-cbor, so the bytes are always exactly
- * the generic encoder's (tests/dag-cbor.test.ts compares them on the interop data-model
+ * keys, whose sorted order is cached per shape: see below) and hands anything else (floats,
+ * non-ASCII keys, class instances such as BlobRef) to @atproto/lex-cbor, so the bytes are always
+ * exactly the generic encoder's (tests/dag-cbor.test.ts compares them on the interop data-model
  * fixtures and random values). As in @atproto/lex-cbor, undefined object properties are
  * left out.
  */
@@ -25,21 +25,64 @@ function isCid(value: object): value is CidLike {
   return (value as CidLike).asCID === value && (value as CidLike).bytes instanceof Uint8Array
 }
 
-const sortedKeysByShape = new Map<string, string[]>()
-const MAX_SHAPES = 4096
+/*
+ * The sorted key list of each object shape seen, in a trie over the key strings in
+ * `Object.keys` order: a shape is found by the exact sequence of its keys, so two different key
+ * lists never share an entry, whatever characters the keys hold (a cache keyed by the keys joined
+ * with a separator let one account's record with a NUL in a key change how everyone's records
+ * with the matching keys were encoded). Walking the trie also costs less than building and
+ * hashing a joined string (bench/dag-cbor.ts). Only shapes whose keys are all ASCII get in:
+ * other keys are sorted by their UTF-8 bytes, which the fallback encoder does.
+ */
+type ShapeNode = { next: Map<string, ShapeNode> | null; sorted: string[] | null }
+
+/**
+ * The trie is dropped and started again past 8192 nodes (~200 bytes each) or 1 MiB of key
+ * characters, so it stays within a few MB whatever records are written.
+ */
+const MAX_SHAPE_NODES = 8192
+const MAX_SHAPE_KEY_CHARS = 1 << 20
+/** Objects with more keys than this are sorted every time rather than cached. */
+const MAX_CACHED_KEYS = 256
+
+let shapes: ShapeNode = { next: null, sorted: null }
+let shapeNodes = 0
+let shapeKeyChars = 0
 
 /** DAG-CBOR map key order: shorter first, then bytewise (for ASCII keys, string order). */
+function compareKeys(a: string, b: string): number {
+  return a.length - b.length || (a < b ? -1 : a > b ? 1 : 0)
+}
+
 function sortedKeys(obj: Record<string, unknown>): string[] {
   const keys = Object.keys(obj)
-  const shape = keys.join('\u0000')
-  let sorted = sortedKeysByShape.get(shape)
-  if (sorted) return sorted
+  let node: ShapeNode | undefined = shapes
+  for (let i = 0; i < keys.length && node; i++) node = node.next?.get(keys[i])
+  if (node?.sorted) return node.sorted
   for (const k of keys) {
     for (let i = 0; i < k.length; i++) if (k.charCodeAt(i) > 0x7f) throw UNSUPPORTED
   }
-  sorted = [...keys].sort((a, b) => a.length - b.length || (a < b ? -1 : a > b ? 1 : 0))
-  if (sortedKeysByShape.size >= MAX_SHAPES) sortedKeysByShape.clear()
-  sortedKeysByShape.set(shape, sorted)
+  const sorted = [...keys].sort(compareKeys)
+  if (keys.length > MAX_CACHED_KEYS) return sorted
+  let chars = 0
+  for (const k of keys) chars += k.length
+  if (shapeNodes + keys.length > MAX_SHAPE_NODES || shapeKeyChars + chars > MAX_SHAPE_KEY_CHARS) {
+    shapes = { next: null, sorted: null }
+    shapeNodes = 0
+    shapeKeyChars = 0
+  }
+  node = shapes
+  for (const k of keys) {
+    let child: ShapeNode | undefined = node.next?.get(k)
+    if (!child) {
+      child = { next: null, sorted: null }
+      ;(node.next ??= new Map()).set(k, child)
+      shapeNodes++
+      shapeKeyChars += k.length
+    }
+    node = child
+  }
+  node.sorted = sorted
   return sorted
 }
 

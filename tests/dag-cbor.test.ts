@@ -1,5 +1,7 @@
 // Our DAG-CBOR writer (src/dag-cbor.ts) must give exactly the bytes of the generic encoder
-// (@atproto/lex-cbor) for every value, taking its fallback where it does not handle one.
+// (@atproto/lex-cbor) for every value, taking its fallback where it does not handle one, whatever
+// values it encoded before (its key-order cache). The random values come from a seeded generator:
+// a failure prints TEST_SEED, and TEST_SEED=<n> runs the same values again.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { randomBytes } from 'node:crypto'
@@ -10,7 +12,8 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { cidForCborBytes } from '../src/repo/cid.ts'
 import { encodeDagCbor } from '../src/dag-cbor.ts'
-import { jsonToLexStrict } from '../src/repo/data-model.ts'
+import { DataModelError, jsonToLexStrict } from '../src/repo/data-model.ts'
+import { randomMap, randomValue, Rng, testSeed } from './_random-data.ts'
 
 const dataModel = join(import.meta.dirname, 'fixtures', 'interop', 'data-model')
 
@@ -46,42 +49,72 @@ test('the interop data-model fixtures: the fixture bytes and CIDs', () => {
 
 const cid = cidForCborBytes(lexCborEncode({ a: 1 }))
 
-function randomValue(depth: number): unknown {
-  const r = Math.random()
-  if (depth > 3 || r < 0.35) {
-    const kinds = [
-      () => null,
-      () => Math.random() < 0.5,
-      () => Math.floor(Math.random() * 2 ** (Math.floor(Math.random() * 53))) * (Math.random() < 0.3 ? -1 : 1),
-      () => randomBytes(Math.floor(Math.random() * 300)).toString('base64').slice(0, Math.floor(Math.random() * 300)),
-      () => ['é', '☎', '😀', 'a\u0000b', ''][Math.floor(Math.random() * 5)].repeat(Math.floor(Math.random() * 50)),
-      () => new Uint8Array(randomBytes(Math.floor(Math.random() * 70000 * (Math.random() < 0.05 ? 1 : 0.001)))),
-      () => cid,
-    ]
-    return kinds[Math.floor(Math.random() * kinds.length)]()
+test('a key with a NUL in it never changes how another key list is encoded', () => {
+  const like = { $type: 'app.bsky.feed.like', subject: { uri: 'at://did:plc:ewvi7nxzyoun6zhxrhs64oiz/app.bsky.feed.post/3l7u4hzxkx22c', cid: cid.toString() }, createdAt: '2026-01-01T00:00:00.000Z' }
+  const hostile = { $type: 'com.example.thing', x: { 'uri\u0000cid': 'zz' } }
+  // a record with more distinct shapes than any cache holds first, so nothing is cached
+  const flush = { many: Array.from({ length: 20_000 }, (_, i) => ({ [`f${i}`]: i })) }
+  for (const order of [[flush, hostile, like], [flush, like, hostile], [flush, hostile, like, hostile, like]]) {
+    for (const value of order) assertSame(value, JSON.stringify(Object.keys(value)))
   }
-  if (r < 0.55) return Array.from({ length: Math.floor(Math.random() * 6) }, () => randomValue(depth + 1))
-  const obj: Record<string, unknown> = {}
-  const n = Math.floor(Math.random() * 10)
-  for (let i = 0; i < n; i++) {
-    const key = ['a', 'bb', 'text', 'createdAt', '$type', 'Z', 'aa', 'ab', 'ba', 'x'.repeat(30), 'ü', 'k' + i][Math.floor(Math.random() * 12)]
-    obj[key] = Math.random() < 0.05 ? undefined : randomValue(depth + 1)
+  // each way round, and the lists NUL-joined into one key, or split at a NUL
+  const lists = [['a', 'b'], ['a\u0000b'], ['a\u0000', 'b'], ['a', '\u0000b'], ['\u0000'], ['', ''], ['']]
+  for (const first of lists) {
+    assertSame({ [`g${first.length}`]: Object.fromEntries(first.map((k, i) => [k, i])) }, 'first')
+    for (const other of lists) assertSame(Object.fromEntries(other.map((k, i) => [k, i])), JSON.stringify(other))
   }
-  return obj
-}
+})
 
-test('random values, including the ones it hands to the generic encoder', () => {
-  for (let i = 0; i < 3000; i++) assertSame(randomValue(0), `random value ${i}`)
-  // integers at every head width, both signs
+test('thousands of random values, byte for byte as @atproto/lex-cbor', () => {
+  const seed = testSeed()
+  console.log(`random values: TEST_SEED=${seed}`)
+  const rng = new Rng(seed)
+  const opts = { lex: true, dollarKeys: true, protoKey: true, maxDepth: 6, maxBytes: 70_000 }
+  const shapes = new Set<string>()
+  const countShapes = (v: unknown) => {
+    if (Array.isArray(v)) v.forEach(countShapes)
+    else if (v && typeof v === 'object' && Object.getPrototypeOf(v) === Object.prototype) {
+      shapes.add(JSON.stringify(Object.keys(v)))
+      Object.values(v).forEach(countShapes)
+    }
+  }
+  for (let i = 0; i < 6000; i++) {
+    // mostly maps (records), and an undefined property now and then (left out by both)
+    const value = i % 4 === 0 ? randomValue(rng, opts) : randomMap(rng, opts)
+    if (i % 50 === 0 && value && typeof value === 'object' && !Array.isArray(value)) (value as Record<string, unknown>).gone = undefined
+    assertSame(value, `value ${i} (TEST_SEED=${seed})`)
+    countShapes(value)
+  }
+  // more distinct key lists than the writer's key-order cache holds (8192 trie nodes)
+  assert.ok(shapes.size > 10_000, `${shapes.size} distinct shapes`)
+  // every head width, both signs
   for (const n of [0, 1, 23, 24, 255, 256, 65535, 65536, 2 ** 32 - 1, 2 ** 32, Number.MAX_SAFE_INTEGER]) {
     assertSame(n, String(n))
     if (Number.isSafeInteger(-n - 1)) assertSame(-n - 1, String(-n - 1))
     assertSame(-n, String(-n))
   }
-  // what only the fallback handles: floats, non-ASCII keys, BlobRefs
+  // what only the fallback handles: non-ASCII keys, BlobRefs, nesting past the writer's depth
   assertSame({ blob: new BlobRef(cid as never, 'image/png', 1234) }, 'blob ref')
   assertSame({ ümlaut: 1, a: 2 }, 'non-ASCII key')
+  let deep: unknown = 'bottom'
+  for (let i = 0; i < 140; i++) deep = i % 2 ? [deep] : { d: deep }
+  assertSame(deep, 'deeper than the writer goes')
   assert.throws(() => encodeDagCbor({ f: 1.5 }))
+})
+
+test('jsonToLexStrict refuses a __proto__ field name, naming its path', () => {
+  // as a property of a plain object it would set the prototype: the field would vanish from the
+  // encoded record while anything reading the value saw the fields under it
+  for (const [json, path] of [
+    ['{"a":{"__proto__":{"b":1},"c":2}}', 'a.__proto__'],
+    ['{"$type":"app.bsky.feed.post","__proto__":{"text":"hi","createdAt":"2026-01-01T00:00:00Z"}}', '__proto__'],
+    ['{"l":[{"__proto__":null}]}', 'l[0].__proto__'],
+  ] as const) {
+    assert.throws(() => jsonToLexStrict(JSON.parse(json)), (err: Error) => err instanceof DataModelError && err.message.startsWith(`${path}: `), json)
+  }
+  // the same names as values, or inside a longer key, are data like any other
+  const ok = { s: '__proto__', '__proto__x': 1, x__proto__: [] }
+  assertSame(jsonToLexStrict(ok), 'not a __proto__ key')
 })
 
 test('firehose frames and commits: as @atproto/common encodes them', () => {

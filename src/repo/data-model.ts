@@ -45,7 +45,11 @@ function checkString(s: string, path: string): void {
  * Converts a record's JSON into atproto data (CIDs for $link, bytes for $bytes, blob refs),
  * refusing everything the data model forbids, whether or not a lexicon is known: floats,
  * malformed $link/$bytes/blob objects, non-string or empty $type, other $-prefixed keys,
- * lone surrogates and nesting deeper than MAX_DATA_DEPTH.
+ * lone surrogates and nesting deeper than MAX_DATA_DEPTH. It also refuses the key `__proto__`,
+ * as @atproto/lex-json does: as a property of a plain object it sets the prototype instead (the
+ * field vanished from the stored record while validation read the fields under it). Any other
+ * string is a key, NUL and other control characters included: the data model's keys are
+ * strings, and a string is any Unicode text (atproto.com specs/data-model, "Data Types").
  */
 export function jsonToLexStrict(value: unknown, path = '', depth = 0, maxDepth = MAX_DATA_DEPTH): LexValue {
   if (depth > maxDepth) fail(path, `data is nested more than ${maxDepth} levels deep`)
@@ -81,6 +85,7 @@ export function jsonToLexStrict(value: unknown, path = '', depth = 0, maxDepth =
   for (const key of keys) {
     checkString(key, path)
     if (key.startsWith('$') && key !== '$type') fail(path, `unknown reserved field ${key}`)
+    if (key === '__proto__') fail(path ? `${path}.${key}` : key, 'this field name is not allowed')
     const v = obj[key]
     if (v === undefined) continue
     out[key] = jsonToLexStrict(v, path ? `${path}.${key}` : key, depth + 1, maxDepth)
