@@ -43,6 +43,8 @@ export type Config = {
   refreshTokenGraceMs: number
   /** failed logins allowed per account and per IP within the window */
   loginRateLimit: { windowMs: number; perAccount: number; perIp: number }
+  /** fetch hosts that clients name (handles, did:web) even at non-public addresses */
+  disableSsrfProtection: boolean
 }
 
 const VERSION = '0.1.0'
@@ -144,5 +146,6 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
       perAccount: int(env.PDS_LOGIN_RATE_LIMIT_PER_ACCOUNT, 10),
       perIp: int(env.PDS_LOGIN_RATE_LIMIT_PER_IP, 30),
     },
+    disableSsrfProtection: bool(env.PDS_DISABLE_SSRF_PROTECTION, false),
   }
 }
