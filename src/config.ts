@@ -45,6 +45,8 @@ export type Config = {
   loginRateLimit: { windowMs: number; perAccountAndIp: number; perAccount: number; perIp: number }
   /** account creations attempted per client IP within the window */
   createAccountRateLimit: { windowMs: number; perIp: number }
+  /** fetch hosts that clients name (handles, did:web) even at non-public addresses */
+  disableSsrfProtection: boolean
 }
 
 const VERSION = '0.1.0'
@@ -152,5 +154,6 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
       windowMs: int(env.PDS_CREATE_ACCOUNT_RATE_LIMIT_WINDOW_MS, 5 * 60 * 1000),
       perIp: int(env.PDS_CREATE_ACCOUNT_RATE_LIMIT_PER_IP, 100),
     },
+    disableSsrfProtection: bool(env.PDS_DISABLE_SSRF_PROTECTION, false),
   }
 }

@@ -1,5 +1,13 @@
+import type { Resolver } from 'node:dns/promises'
 import { formatDidKey, multibaseToBytes, P256_JWT_ALG, SECP256K1_JWT_ALG } from '@atproto/crypto'
 import { isValidHandle } from '@atproto/syntax'
+import {
+  createOutboundDns,
+  createOutboundFetch,
+  type OutboundFetch,
+  type OutboundPolicy,
+  type OutboundResponse,
+} from './safe-fetch.js'
 
 export type DidDocument = {
   '@context'?: unknown
@@ -64,29 +72,70 @@ export function parseAtprotoDoc(doc: DidDocument): AtprotoIdentity {
 }
 
 /**
+ * did:web documents: HTTPS on 443 only, no redirects, at most 64 KB (an atproto DID document
+ * is a few hundred bytes; this leaves room for many keys and services), ten seconds.
+ * Addresses that are not public are refused unless SSRF protection is off.
+ */
+export function didWebFetchPolicy(cfg: { disableSsrfProtection: boolean }): OutboundPolicy {
+  return {
+    protocols: ['https:'],
+    allowCustomPort: false,
+    allowNonPublicAddresses: cfg.disableSsrfProtection,
+    maxBodyBytes: 64 * 1024,
+    timeoutMs: 10_000,
+  }
+}
+
+/** dev mode's `did:web:localhost%3A<port>`: plain HTTP to this machine, any port */
+const LOCALHOST_DID_WEB_POLICY: OutboundPolicy = {
+  ...didWebFetchPolicy({ disableSsrfProtection: true }),
+  protocols: ['http:', 'https:'],
+  allowCustomPort: true,
+}
+
+function checkedDoc(did: string, doc: unknown): DidDocument {
+  if (!doc || typeof doc !== 'object' || (doc as DidDocument).id !== did) {
+    throw new DidResolveError(`DID document for ${did} has a different id`)
+  }
+  return doc as DidDocument
+}
+
+/**
  * Resolves did:plc (from the PLC directory) and did:web (hostname-level only) to their
- * documents. `plcUrl` is read on every call: in embedded mode it is set after start-up.
+ * documents. `plcUrl` is read on every call: in embedded mode it is set after start-up. The
+ * PLC directory is the operator's choice and trusted; did:web hosts are anyone's, so they
+ * are fetched through the outbound policy.
  */
 export class DidResolver {
+  private webFetch: OutboundFetch
+  private localhostFetch: OutboundFetch | undefined
+
   constructor(
-    private opts: { plcUrl: () => string; timeoutMs?: number; allowHttpLocalhost?: boolean },
-  ) {}
+    private opts: {
+      plcUrl: () => string
+      /** for the PLC directory; did:web has its policy's */
+      timeoutMs?: number
+      /** dev mode: `did:web:localhost%3A<port>` over plain HTTP */
+      allowHttpLocalhost?: boolean
+      disableSsrfProtection?: boolean
+      dns?: Resolver
+    },
+  ) {
+    const dns = opts.dns ?? createOutboundDns()
+    const ssrf = { disableSsrfProtection: opts.disableSsrfProtection ?? false }
+    this.webFetch = createOutboundFetch(didWebFetchPolicy(ssrf), dns)
+    this.localhostFetch = opts.allowHttpLocalhost ? createOutboundFetch(LOCALHOST_DID_WEB_POLICY, dns) : undefined
+  }
 
   /** The document, or null when the DID is not registered / not found. */
   async resolve(did: string): Promise<DidDocument | null> {
-    let url: string
-    if (did.startsWith('did:plc:')) {
-      url = `${this.opts.plcUrl().replace(/\/+$/, '')}/${encodeURIComponent(did)}`
-    } else if (did.startsWith('did:web:')) {
-      const host = decodeURIComponent(did.slice('did:web:'.length))
-      if (host.includes(':') && !host.startsWith('localhost:')) throw new DidResolveError('unsupported did:web')
-      if (host.includes('/')) throw new DidResolveError('path-based did:web is not supported')
-      const local = host === 'localhost' || host.startsWith('localhost:')
-      const scheme = local && this.opts.allowHttpLocalhost ? 'http' : 'https'
-      url = `${scheme}://${host}/.well-known/did.json`
-    } else {
-      throw new DidResolveError(`unsupported DID method: ${did}`)
-    }
+    if (did.startsWith('did:plc:')) return this.resolvePlc(did)
+    if (did.startsWith('did:web:')) return this.resolveWeb(did)
+    throw new DidResolveError(`unsupported DID method: ${did}`)
+  }
+
+  private async resolvePlc(did: string): Promise<DidDocument | null> {
+    const url = `${this.opts.plcUrl().replace(/\/+$/, '')}/${encodeURIComponent(did)}`
     let res: Response
     try {
       res = await fetch(url, {
@@ -105,11 +154,38 @@ export class DidResolver {
       await res.body?.cancel()
       throw new DidResolveError(`DID resolution failed for ${did}: HTTP ${res.status}`)
     }
-    const doc = (await res.json()) as DidDocument
-    if (!doc || typeof doc !== 'object' || doc.id !== did) {
-      throw new DidResolveError(`DID document for ${did} has a different id`)
+    return checkedDoc(did, await res.json())
+  }
+
+  private async resolveWeb(did: string): Promise<DidDocument | null> {
+    let host: string
+    try {
+      host = decodeURIComponent(did.slice('did:web:'.length))
+    } catch {
+      throw new DidResolveError('malformed did:web')
     }
-    return doc
+    if (host.includes(':') && !host.startsWith('localhost:')) throw new DidResolveError('unsupported did:web')
+    if (host.includes('/')) throw new DidResolveError('path-based did:web is not supported')
+    const local = host === 'localhost' || host.startsWith('localhost:')
+    const viaLocalhost = local ? this.localhostFetch : undefined
+    const url = `${viaLocalhost ? 'http' : 'https'}://${host}/.well-known/did.json`
+    let res: OutboundResponse
+    try {
+      res = await (viaLocalhost ?? this.webFetch)(url, { accept: 'application/did+ld+json, application/json' })
+    } catch (err) {
+      throw new DidResolveError(`could not fetch the DID document of ${did}: ${(err as Error).message}`)
+    }
+    if (res.status === 404 || res.status === 410) return null
+    if (res.status < 200 || res.status > 299) {
+      throw new DidResolveError(`DID resolution failed for ${did}: HTTP ${res.status}`)
+    }
+    let doc: unknown
+    try {
+      doc = JSON.parse(Buffer.from(res.body).toString('utf8'))
+    } catch {
+      throw new DidResolveError(`DID document for ${did} is not JSON`)
+    }
+    return checkedDoc(did, doc)
   }
 
   async resolveAtproto(did: string): Promise<AtprotoIdentity | null> {

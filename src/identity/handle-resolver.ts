@@ -1,68 +1,126 @@
-import { Resolver } from 'node:dns/promises'
+import type { Resolver } from 'node:dns/promises'
 import { isValidDid } from '@atproto/syntax'
+import { ResponseType, XRPCError } from '@atproto/xrpc-server'
+import { FlightLimiter, FlightLimitError, type FlightLimits } from './flight-limiter.js'
+import type { OutboundFetch, OutboundPolicy } from './safe-fetch.js'
 
 const DNS_PREFIX = '_atproto.'
 const TXT_PREFIX = 'did='
 
+/**
+ * How `https://<handle>/.well-known/atproto-did` is fetched: HTTPS on 443 only, no redirects,
+ * a DID's worth of body (a DID is at most 2 KB), three seconds. Addresses that are not
+ * public are refused unless SSRF protection is off or the server runs in dev mode.
+ */
+export function wellKnownFetchPolicy(cfg: { devMode: boolean; disableSsrfProtection: boolean }): OutboundPolicy {
+  return {
+    protocols: ['https:'],
+    allowCustomPort: false,
+    allowNonPublicAddresses: cfg.devMode || cfg.disableSsrfProtection,
+    maxBodyBytes: 4096,
+    timeoutMs: 3000,
+  }
+}
+
+/**
+ * Foreign handles resolved at once (each a TXT lookup and an HTTPS fetch). A burst such as a
+ * page of mentions waits a moment for a slot; a flood is answered 429 instead of piling up
+ * requests and sockets.
+ */
+export const HANDLE_RESOLUTION_LIMITS: FlightLimits = { maxConcurrent: 8, maxWaiting: 32, maxWaitMs: 1000 }
+
+export class HandleResolutionBusyError extends XRPCError {
+  constructor() {
+    super(
+      ResponseType.RateLimitExceeded,
+      'Too many handle resolutions in progress; try again shortly',
+      'RateLimitExceeded',
+    )
+  }
+}
+
 type CacheEntry = { did: string | null; expiresAt: number }
+
+export type HandleResolverOptions = {
+  /** for the HTTPS method; built from `wellKnownFetchPolicy` */
+  fetch: OutboundFetch
+  /** for the DNS TXT method */
+  dns: Resolver
+  limits?: FlightLimits
+  /** deadline of the DNS TXT method (the HTTPS method has its policy's) */
+  dnsTimeoutMs?: number
+  ttlMs?: number
+  negativeTtlMs?: number
+  maxEntries?: number
+  /** where the HTTPS method asks; the spec's URL unless a test points it at a local server */
+  wellKnownUrl?: (handle: string) => string
+}
 
 /**
  * Resolves foreign handles to DIDs: DNS TXT `_atproto.<handle>` and HTTPS
  * `/.well-known/atproto-did`, in parallel; DNS wins when both answer. Results (including
- * "not found") are cached for a while.
+ * "not found") are cached for a while; concurrent resolutions are bounded (429 beyond).
  */
 export class HandleResolver {
   private cache = new Map<string, CacheEntry>()
-  private dns: Resolver
+  private limiter: FlightLimiter<string | null>
+  private wellKnownUrl: (handle: string) => string
 
-  constructor(
-    private opts: { timeoutMs?: number; ttlMs?: number; negativeTtlMs?: number; maxEntries?: number } = {},
-  ) {
-    this.dns = new Resolver({ timeout: opts.timeoutMs ?? 3000, tries: 2 })
+  constructor(private opts: HandleResolverOptions) {
+    this.limiter = new FlightLimiter(opts.limits ?? HANDLE_RESOLUTION_LIMITS)
+    this.wellKnownUrl = opts.wellKnownUrl ?? ((handle) => `https://${handle}/.well-known/atproto-did`)
   }
 
   async resolve(handle: string): Promise<string | null> {
-    const now = Date.now()
     const hit = this.cache.get(handle)
-    if (hit && hit.expiresAt > now) return hit.did
+    if (hit && hit.expiresAt > Date.now()) return hit.did
+    try {
+      return await this.limiter.run(handle, () => this.lookUp(handle))
+    } catch (err) {
+      if (err instanceof FlightLimitError) throw new HandleResolutionBusyError()
+      throw err
+    }
+  }
+
+  private async lookUp(handle: string): Promise<string | null> {
     const [fromDns, fromHttp] = await Promise.all([this.resolveDns(handle), this.resolveHttps(handle)])
     const did = fromDns ?? fromHttp
     const ttl = did ? (this.opts.ttlMs ?? 10 * 60_000) : (this.opts.negativeTtlMs ?? 60_000)
     if (this.cache.size >= (this.opts.maxEntries ?? 10_000)) this.cache.clear()
-    this.cache.set(handle, { did, expiresAt: now + ttl })
+    this.cache.set(handle, { did, expiresAt: Date.now() + ttl })
     return did
   }
 
+  /**
+   * One deadline bounds the wait (c-ares's own timeout grows with its retries and the
+   * latency it has seen), and a DNS answer is at most 64 KB (UDP datagram or TCP message),
+   * however many records it holds: only `did=` values are kept from it.
+   */
   async resolveDns(handle: string): Promise<string | null> {
-    let records: string[][]
-    try {
-      records = await this.dns.resolveTxt(DNS_PREFIX + handle)
-    } catch {
-      return null
+    const lookup = this.opts.dns.resolveTxt(DNS_PREFIX + handle).catch(() => null)
+    let timer: NodeJS.Timeout | undefined
+    const deadline = new Promise<null>((resolve) => {
+      timer = setTimeout(() => resolve(null), this.opts.dnsTimeoutMs ?? 3000)
+    })
+    const records = await Promise.race([lookup, deadline])
+    clearTimeout(timer)
+    if (!records) return null
+    const dids = new Set<string>()
+    for (const chunks of records) {
+      const value = chunks.join('')
+      if (!value.startsWith(TXT_PREFIX)) continue
+      const did = value.slice(TXT_PREFIX.length).trim()
+      if (isValidDid(did)) dids.add(did)
     }
-    const dids = new Set(
-      records
-        .map((chunks) => chunks.join(''))
-        .filter((v) => v.startsWith(TXT_PREFIX))
-        .map((v) => v.slice(TXT_PREFIX.length).trim())
-        .filter((v) => isValidDid(v)),
-    )
     // several different DIDs: ambiguous, so it does not resolve
     return dids.size === 1 ? [...dids][0] : null
   }
 
   async resolveHttps(handle: string): Promise<string | null> {
     try {
-      const res = await fetch(`https://${handle}/.well-known/atproto-did`, {
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 3000),
-        redirect: 'follow',
-      })
-      if (!res.ok) {
-        await res.body?.cancel()
-        return null
-      }
-      const text = (await res.text()).slice(0, 2048).trim()
-      const did = text.split('\n')[0].trim()
+      const res = await this.opts.fetch(this.wellKnownUrl(handle), { accept: 'text/plain' })
+      if (res.status < 200 || res.status > 299) return null
+      const did = Buffer.from(res.body).toString('utf8').split('\n')[0].trim()
       return isValidDid(did) ? did : null
     } catch {
       return null

@@ -5,7 +5,8 @@ import type { AccountStore } from '../accounts/account-store.js'
 import type { Config } from '../config.js'
 import { DidResolver } from './did-resolver.js'
 import { isServiceHandle } from './handle.js'
-import { HandleResolver } from './handle-resolver.js'
+import { HandleResolver, wellKnownFetchPolicy } from './handle-resolver.js'
+import { createOutboundDns, createOutboundFetch } from './safe-fetch.js'
 
 export class PlcRequestError extends Error {
   constructor(
@@ -33,8 +34,14 @@ export class IdentityService {
     private accounts: AccountStore,
   ) {
     this._plcUrl = cfg.plcUrl
-    this.didResolver = new DidResolver({ plcUrl: () => this.plcUrl, allowHttpLocalhost: cfg.devMode })
-    this.handleResolver = new HandleResolver()
+    const dns = createOutboundDns()
+    this.didResolver = new DidResolver({
+      plcUrl: () => this.plcUrl,
+      allowHttpLocalhost: cfg.devMode,
+      disableSsrfProtection: cfg.disableSsrfProtection,
+      dns,
+    })
+    this.handleResolver = new HandleResolver({ dns, fetch: createOutboundFetch(wellKnownFetchPolicy(cfg), dns) })
   }
 
   get plcUrl(): string {
