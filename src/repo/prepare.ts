@@ -6,6 +6,7 @@ import { InvalidRequestError } from '@atproto/xrpc-server'
 import { withoutStackTraces } from '../lexicon-validation.js'
 import { encodeRecord } from './cid.js'
 import { DataModelError, jsonToLexStrict } from './data-model.js'
+import { assertRecordFormats } from './record-formats.js'
 import type { PreparedWrite } from './types.js'
 
 /** Largest encoded record block the firehose and relays accept. */
@@ -92,6 +93,7 @@ export function prepareRecordWrite(
       } catch (err) {
         throw new InvalidRequestError(`Invalid ${collection} record: ${(err as Error).message}`, 'InvalidRecord')
       }
+      assertRecordFormats(lexicons, collection, record)
       validationStatus = 'valid'
     }
   }
