@@ -1,7 +1,7 @@
-// npm run bench -- <name> [more names]: runs bench/<name>.ts (writes, export, firehose, dag-cbor)
+// npm run bench -- <name> [more names]: runs bench/<name>.ts (writes, export, firehose, dag-cbor, record-formats)
 const names = process.argv.slice(2)
 if (names.length === 0) {
-  console.error('usage: npm run bench -- writes|export|firehose|dag-cbor')
+  console.error('usage: npm run bench -- writes|export|firehose|dag-cbor|record-formats')
   process.exit(2)
 }
 for (const name of names) {

@@ -5,6 +5,7 @@ import { isValidNsid, isValidRecordKey, isValidTid } from '@atproto/syntax'
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import { withoutStackTraces } from '../lexicon-validation.js'
 import { encodeRecord } from './cid.js'
+import { assertRecordFormats } from './record-formats.js'
 import { RecordShapeError, recordBlobs, withValidatorBlobRefs } from './record-value.js'
 import type { PreparedDelete, PreparedRecordWrite, RecordValue } from './types.js'
 
@@ -95,6 +96,7 @@ export function prepareRecordWrite(
       } catch (err) {
         throw new InvalidRequestError(`Invalid ${collection} record: ${(err as Error).message}`, 'InvalidRecord')
       }
+      assertRecordFormats(lexicons, collection, record)
       validationStatus = 'valid'
     }
   }
