@@ -5,6 +5,7 @@ import { cborDecodeMulti } from '@atproto/common'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startNetwork, type TestNetwork } from './_harness.ts'
+import { RawSubscriber } from './_firehose.ts'
 import { expectXrpcError, readFixtureLines } from './_util.ts'
 
 const interop = join(import.meta.dirname, 'fixtures', 'interop')
@@ -303,6 +304,61 @@ test('records nested too deeply or too large are refused', async () => {
   assert.ok(res.status === 400 || res.status === 413, `status ${res.status}`)
   const body = (await res.json()) as any
   assert.ok(['RecordTooLarge', 'PayloadTooLarge'].includes(body.error), body.error)
+})
+
+test('a commit whose CAR slice, as relays receive it, would pass 2,000,000 bytes is refused; the largest accepted one fits', async () => {
+  const carol = await net.createAccount('carsize')
+  const sub = await RawSubscriber.connect(net.url)
+  const BIG = 'com.example.carsize'
+  const pair = (n: number) =>
+    ['a', 'b'].map((rkey) => ({
+      $type: 'com.atproto.repo.applyWrites#create' as const,
+      collection: BIG,
+      rkey,
+      value: { $type: BIG, t: (rkey === 'a' ? 'x' : 'y').repeat(n) },
+    }))
+  const tryPair = async (n: number): Promise<number | undefined> => {
+    const res = await fetch(`${net.url}/xrpc/com.atproto.repo.applyWrites`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${carol.agent.session!.accessJwt}` },
+      body: JSON.stringify({ repo: carol.did, writes: pair(n), validate: false }),
+    })
+    const body = (await res.json()) as any
+    if (res.status !== 200) {
+      assert.is(res.status, 400, JSON.stringify(body))
+      assert.match(body.message, /too large/)
+      return undefined
+    }
+    const rev = body.commit.rev
+    await sub.waitFor((fs) => fs.some((f) => f.header.t === '#commit' && f.body.rev === rev))
+    const frame = sub.frames.find((f) => f.header.t === '#commit' && f.body.rev === rev)!
+    // back to an empty repo for the next probe
+    await carol.agent.com.atproto.repo.applyWrites({
+      repo: carol.did,
+      writes: ['a', 'b'].map((rkey) => ({ $type: 'com.atproto.repo.applyWrites#delete' as const, collection: BIG, rkey })),
+    })
+    return (frame.body.blocks as Uint8Array).byteLength
+  }
+  // the largest accepted size, by bisection: every accepted commit's CAR is within the limit
+  // two records just under the 1,000,000-byte record limit each
+  let lo = 900_000
+  let hi = 999_900
+  const loCar = await tryPair(lo)
+  assert.ok(loCar !== undefined && loCar <= 2_000_000, `CAR of ${loCar} bytes`)
+  assert.is(await tryPair(hi), undefined)
+  while (hi - lo > 1) {
+    const mid = (lo + hi) >> 1
+    const car = await tryPair(mid)
+    if (car === undefined) hi = mid
+    else {
+      assert.ok(car <= 2_000_000, `an accepted commit's CAR holds ${car} bytes`)
+      lo = mid
+    }
+  }
+  // the boundary is the CAR's size: the largest accepted commit's slice is within a few bytes of it
+  const car = (await tryPair(lo))!
+  assert.ok(car <= 2_000_000 && car > 2_000_000 - 8, `largest accepted CAR: ${car} bytes`)
+  await sub.close()
 })
 
 test('writes to a repo that is not the caller’s are 403; unauthenticated writes are 401', async () => {
