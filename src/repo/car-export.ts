@@ -1,32 +1,17 @@
 import { Readable } from 'node:stream'
-import Database from 'better-sqlite3'
 import { parseCid } from '@atproto/lex-data'
 import { InvalidRequestError } from '@atproto/xrpc-server'
+import { ReadSnapshotPool, type ReadSnapshot } from '../db/read-snapshots.js'
+import { SMALL_BLOCK, SnapshotBlockReader, type BlockPage } from './block-store.js'
 import { carHeader, encodeCar, writeCidBytes, writeVarint } from './car.js'
 import { coveringProof, MstNode, type BlockSource } from './mst-tree.js'
 
-/**
- * A page of blocks read at once while streaming a repo: PAGE_ROWS rows, whose blocks up to
- * SMALL_BLOCK bytes come concatenated (≤ 4 MB a page) and bigger ones (records are ≤ 1 MB) are
- * read one at a time: memory stays bounded whatever the repo and block sizes.
- */
+/** Rows per page of blocks read at once while streaming a repo (see BlockPage for the bytes). */
 const PAGE_ROWS = 1000
-const SMALL_BLOCK = 4096
 /** Output chunk size handed to the HTTP response. */
 const CHUNK_BYTES = 256 * 1024
-/** Read connections kept open between exports. */
-const MAX_IDLE_CONNECTIONS = 4
 
-type Stmts = {
-  root: Database.Statement<[string], { cid: string; rev: string; data_cid: string }>
-  block: Database.Statement<[string, string], { content: Buffer }>
-  /** one page as [cids joined by ',', lengths joined by ',', contents concatenated, row count, last cid] */
-  pageAll: Database.Statement<[string, string, number], [string | null, string | null, Buffer | null, number, string | null]>
-  /** as pageAll, the last value being `${rev} ${cid}` of the last row */
-  pageSince: Database.Statement<[string, string, string, number], [string | null, string | null, Buffer | null, number, string | null]>
-}
-
-type Snapshot = { conn: Database.Database; stmts: Stmts; released: boolean }
+type Snapshot = ReadSnapshot<SnapshotBlockReader>
 
 /** Packs CAR blocks into chunks of about CHUNK_BYTES. */
 class CarChunker {
@@ -92,82 +77,19 @@ export type RepoExport = { commitCid: string; rev: string; stream: Readable }
 
 /**
  * Reads repositories for the sync API from a consistent snapshot: each export or proof takes a
- * read-only connection of its own (on the same database file) and holds one read transaction
- * for its whole duration, so concurrent commits neither tear it nor block on it (WAL). The main
- * connection never has an iterator open across an await.
+ * read snapshot of its own (src/db/read-snapshots.ts) for its whole duration, so concurrent
+ * commits neither tear it nor block on it (WAL). The main connection never has an iterator
+ * open across an await.
  */
 export class RepoExporter {
-  private idle: Snapshot[] = []
-  private open = new Set<Database.Database>()
-  private closed = false
+  private snapshots: ReadSnapshotPool<SnapshotBlockReader>
 
-  constructor(private dbPath: string) {}
-
-  private acquire(): Snapshot {
-    if (this.closed) throw new Error('repo exporter is closed')
-    let snap = this.idle.pop()
-    if (!snap) {
-      const conn = new Database(this.dbPath, { readonly: true, fileMustExist: true })
-      conn.pragma('busy_timeout = 5000')
-      conn.pragma('cache_size = -16000')
-      // page reads through the mapping rather than read() calls: about 30% faster exports
-      conn.pragma('mmap_size = 1073741824')
-      this.open.add(conn)
-      snap = {
-        conn,
-        released: false,
-        stmts: {
-          root: conn.prepare('SELECT cid, rev, data_cid FROM repo_root WHERE did = ?'),
-          block: conn.prepare('SELECT content FROM repo_block WHERE did = ? AND cid = ?'),
-          // A page comes back as one row: a Buffer and two strings instead of a Buffer and a
-          // string per block (per-value allocation dominates the export otherwise). The three
-          // aggregates consume the same rows in the same pass, so they stay aligned. Blocks
-          // over SMALL_BLOCK are left out of the concatenation (read one by one), so a page
-          // holds at most PAGE_ROWS * SMALL_BLOCK bytes whatever the records.
-          pageAll: conn
-            .prepare(
-              `SELECT group_concat(cid, ','), group_concat(length(content), ','),
-                      CAST(group_concat(CASE WHEN length(content) <= ${SMALL_BLOCK} THEN content ELSE x'' END, '') AS BLOB),
-                      count(*), max(cid)
-               FROM (SELECT cid, content FROM repo_block WHERE did = ? AND cid > ? ORDER BY cid LIMIT ?)`,
-            )
-            .raw(true),
-          // same shape as pageAll; the last key is max(rev || ' ' || cid): revs are TIDs, all
-          // 13 characters, so this orders exactly like (rev, cid)
-          pageSince: conn
-            .prepare(
-              `SELECT group_concat(cid, ','), group_concat(length(content), ','),
-                      CAST(group_concat(CASE WHEN length(content) <= ${SMALL_BLOCK} THEN content ELSE x'' END, '') AS BLOB),
-                      count(*), max(rev || ' ' || cid)
-               FROM (SELECT cid, content, rev FROM repo_block WHERE did = ? AND (rev, cid) > (?, ?) ORDER BY rev, cid LIMIT ?)`,
-            )
-            .raw(true),
-        } as Stmts,
-      }
-    }
-    snap.released = false
-    // the first read after BEGIN pins the snapshot
-    snap.conn.exec('BEGIN')
-    return snap
-  }
-
-  private release(snap: Snapshot): void {
-    if (snap.released) return
-    snap.released = true
-    try {
-      snap.conn.exec('ROLLBACK')
-    } catch {
-      // no transaction left
-    }
-    if (!this.closed && this.idle.length < MAX_IDLE_CONNECTIONS) this.idle.push(snap)
-    else {
-      this.open.delete(snap.conn)
-      snap.conn.close()
-    }
+  constructor(dbPath: string) {
+    this.snapshots = new ReadSnapshotPool(dbPath, (conn) => new SnapshotBlockReader(conn))
   }
 
   private root(snap: Snapshot, did: string) {
-    const root = snap.stmts.root.get(did)
+    const root = snap.queries.root(did)
     if (!root) throw new InvalidRequestError(`Could not find repo for DID: ${did}`, 'RepoNotFound')
     return root
   }
@@ -178,27 +100,23 @@ export class RepoExporter {
    * page is only read when the consumer wants more bytes (backpressure).
    */
   exportRepo(did: string, since?: string): RepoExport {
-    const snap = this.acquire()
+    const snap = this.snapshots.acquire()
+    const reader = snap.queries
     let root: { cid: string; rev: string }
     let commitBytes: Buffer
     try {
       root = this.root(snap, did)
-      const commit = snap.stmts.block.get(did, root.cid)
+      const commit = reader.block(did, root.cid)
       if (!commit) throw new Error(`commit block ${root.cid} of ${did} is missing`)
-      commitBytes = commit.content
+      commitBytes = commit
     } catch (err) {
-      this.release(snap)
+      snap.release()
       throw err
     }
     const commitCid = root.cid
     const header = carHeader(parseCid(commitCid))
-    let done = false
-    const release = () => {
-      // once per export: the snapshot may be reused by another export afterwards
-      if (done) return
-      done = true
-      this.release(snap)
-    }
+    // once per export: the connection may be reused by another export afterwards
+    const release = () => snap.release()
 
     async function* generate(): AsyncGenerator<Buffer> {
       try {
@@ -208,37 +126,32 @@ export class RepoExporter {
         let lastRev = since ?? ''
         if (since !== undefined) lastCid = '~' // after every CID: rows with rev = since are excluded
         for (;;) {
-          const [cidList, lenList, contents, n, lastKey] =
-            since === undefined
-              ? snap.stmts.pageAll.get(did, lastCid, PAGE_ROWS)!
-              : snap.stmts.pageSince.get(did, lastRev, lastCid, PAGE_ROWS)!
-          if (n === 0) break
-          const cids = cidList!.split(',')
-          const lens = lenList!.split(',')
-          if (cids.length !== n || lens.length !== n) throw new Error('unexpected page shape in block export')
-          const small = contents ?? Buffer.alloc(0)
+          const page: BlockPage | undefined =
+            since === undefined ? reader.pageAll(did, lastCid, PAGE_ROWS) : reader.pageSince(did, lastRev, lastCid, PAGE_ROWS)
+          if (!page) break
+          const { cids, sizes, small } = page
           let off = 0
-          for (let i = 0; i < n; i++) {
+          for (let i = 0; i < cids.length; i++) {
             const cid = cids[i]!
-            const len = Number(lens[i])
+            const len = sizes[i]!
             if (len > SMALL_BLOCK) {
               if (cid === commitCid) continue
-              const big = snap.stmts.block.get(did, cid)
-              if (!big || big.content.length !== len) throw new Error(`block ${cid} changed during export`)
-              chunker.add(cid, big.content, 0, len)
+              const big = reader.block(did, cid)
+              if (!big || big.length !== len) throw new Error(`block ${cid} changed during export`)
+              chunker.add(cid, big, 0, len)
             } else {
               if (cid !== commitCid) chunker.add(cid, small, off, off + len)
               off += len
             }
           }
           if (off !== small.length) throw new Error('unexpected page length in block export')
-          if (since === undefined) lastCid = lastKey!
+          if (since === undefined) lastCid = page.lastKey
           else {
-            const sp = lastKey!.indexOf(' ')
-            lastRev = lastKey!.slice(0, sp)
-            lastCid = lastKey!.slice(sp + 1)
+            const sp = page.lastKey.indexOf(' ')
+            lastRev = page.lastKey.slice(0, sp)
+            lastCid = page.lastKey.slice(sp + 1)
           }
-          if (n < PAGE_ROWS) break
+          if (cids.length < PAGE_ROWS) break
           for (const chunk of chunker.take()) yield chunk
         }
         chunker.flush()
@@ -261,10 +174,10 @@ export class RepoExporter {
    * block when it exists.
    */
   async proveRecord(did: string, collection: string, rkey: string): Promise<{ car: Uint8Array; cid: string | null }> {
-    const snap = this.acquire()
+    const snap = this.snapshots.acquire()
     try {
       const root = this.root(snap, did)
-      const source: BlockSource = { getBytesSync: (cid) => snap.stmts.block.get(did, cid)?.content ?? null }
+      const source: BlockSource = { getBytesSync: (cid) => snap.queries.block(did, cid) ?? null }
       const tree = MstNode.load(source, parseCid(root.data_cid))
       const key = `${collection}/${rkey}`
       const blocks = new Map<string, Uint8Array>()
@@ -277,16 +190,11 @@ export class RepoExporter {
       blocks.set(root.cid, commit)
       return { car: encodeCar(parseCid(root.cid), blocks), cid: leaf }
     } finally {
-      this.release(snap)
+      snap.release()
     }
   }
 
   close(): void {
-    this.closed = true
-    for (const snap of this.idle) {
-      this.open.delete(snap.conn)
-      snap.conn.close()
-    }
-    this.idle = []
+    this.snapshots.close()
   }
 }
