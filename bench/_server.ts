@@ -9,6 +9,8 @@ import { join } from 'node:path'
 export type BenchServer = {
   url: string
   pid: number
+  /** the server's data directory (its SQLite database and WAL are `carrel.sqlite*`) */
+  dataDir: string
   /** current and peak resident set size in MB */
   rss(): { currentMb: number; peakMb: number }
   /** CPU time (user + system) the server process has used so far, in ms (10 ms resolution) */
@@ -87,6 +89,7 @@ export async function startBenchServer(extraEnv: Record<string, string> = {}): P
   return {
     url,
     pid: child.pid!,
+    dataDir,
     rss: () => ({ currentMb: readStatusKb(child.pid!, 'VmRSS') / 1024, peakMb: readStatusKb(child.pid!, 'VmHWM') / 1024 }),
     cpuMs: () => readCpuMs(child.pid!),
     async stop() {

@@ -154,6 +154,7 @@ export class SnapshotBlockReader {
   private blockStmt
   private pageAllStmt
   private pageSinceStmt
+  private pageReusedStmt
 
   constructor(conn: SqliteDb) {
     this.rootStmt = conn.prepare<[string], { cid: string; rev: string; data_cid: string }>(
@@ -178,6 +179,21 @@ export class SnapshotBlockReader {
          FROM (SELECT cid, content, rev FROM repo_block WHERE did = ? AND (rev, cid) > (?, ?) ORDER BY rev, cid LIMIT ?)`,
       )
       .raw(true)
+    // blocks of records created or updated after `since` whose bytes the repo already held at
+    // an earlier rev (a block keeps the rev that first wrote it), so pageSince leaves them out.
+    // The record rows of the repo are scanned (`+cid` keeps the planner on the primary key,
+    // where `rev` is); only the matches are looked up in repo_block.
+    this.pageReusedStmt = conn
+      .prepare<{ did: string; since: string; after: string; rows: number }, PageRow>(
+        `SELECT group_concat(cid, ','), group_concat(length(content), ','),
+                CAST(group_concat(CASE WHEN length(content) <= ${SMALL_BLOCK} THEN content ELSE x'' END, '') AS BLOB),
+                count(*), max(cid)
+         FROM (SELECT b.cid AS cid, b.content AS content FROM repo_block b
+               WHERE b.did = @did AND b.rev <= @since
+                 AND b.cid IN (SELECT cid FROM record WHERE did = @did AND rev > @since AND +cid > @after)
+               ORDER BY b.cid LIMIT @rows)`,
+      )
+      .raw(true)
   }
 
   root(did: string): { cid: string; rev: string; data_cid: string } | undefined {
@@ -199,6 +215,15 @@ export class SnapshotBlockReader {
    */
   pageSince(did: string, afterRev: string, afterCid: string, rows: number): BlockPage | undefined {
     return toPage(this.pageSinceStmt.get(did, afterRev, afterCid, rows)!)
+  }
+
+  /**
+   * Up to `rows` blocks, in CID order after `afterCid`, of records written after `since` whose
+   * block was first written at or before it: with pageSince, every block a diff since `since`
+   * must hold, each once.
+   */
+  pageReusedRecords(did: string, since: string, afterCid: string, rows: number): BlockPage | undefined {
+    return toPage(this.pageReusedStmt.get({ did, since, after: afterCid, rows })!)
   }
 }
 

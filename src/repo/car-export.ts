@@ -1,77 +1,23 @@
-import { Readable } from 'node:stream'
+import type { Readable } from 'node:stream'
 import { parseCid } from '@atproto/lex-data'
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import { ReadSnapshotPool, type ReadSnapshot } from '../db/read-snapshots.js'
 import { SMALL_BLOCK, SnapshotBlockReader, type BlockPage } from './block-store.js'
-import { carHeader, encodeCar, writeCidBytes, writeVarint } from './car.js'
+import { BoundedStream, type StreamBounds } from './bounded-stream.js'
+import { carHeader, encodeCar } from './car.js'
+import { CarChunker, CHUNK_BYTES } from './car-chunker.js'
 import { coveringProof, MstNode, type BlockSource } from './mst-tree.js'
 
 /** Rows per page of blocks read at once while streaming a repo (see BlockPage for the bytes). */
 const PAGE_ROWS = 1000
-/** Output chunk size handed to the HTTP response. */
-const CHUNK_BYTES = 256 * 1024
 
 type Snapshot = ReadSnapshot<SnapshotBlockReader>
 
-/** Packs CAR blocks into chunks of about CHUNK_BYTES. */
-class CarChunker {
-  private buf = Buffer.allocUnsafe(CHUNK_BYTES)
-  private pos = 0
-  private ready: Buffer[] = []
-
-  constructor(first: Buffer) {
-    this.ready.push(first)
-  }
-
-  /** One block: `cid` and the bytes src[start, end) (a slice of a page, copied, never re-wrapped). */
-  add(cid: string, src: Buffer, start: number, end: number): void {
-    const len = end - start
-    // cid (≤ 100 bytes for sha2-256 CIDs) + varint (≤ 10)
-    const need = len + 128
-    if (this.pos + need > this.buf.length) this.flush()
-    if (need > this.buf.length) {
-      const big = Buffer.allocUnsafe(need)
-      const n = this.frame(big, 0, cid, src, start, end)
-      this.ready.push(big.subarray(0, n))
-      return
-    }
-    this.pos += this.frame(this.buf, this.pos, cid, src, start, end)
-  }
-
-  private frame(out: Buffer, off: number, cid: string, src: Buffer, start: number, end: number): number {
-    let cidLen: number
-    let vl: number
-    if (cid.charCodeAt(0) === 0x62 /* b */) {
-      // base32 without padding: the byte length is known from the string length
-      cidLen = ((cid.length - 1) * 5) >> 3
-      vl = writeVarint(cidLen + end - start, out, off)
-      writeCidBytes(cid, out, off + vl)
-    } else {
-      const bytes = parseCid(cid).bytes
-      cidLen = bytes.length
-      vl = writeVarint(cidLen + end - start, out, off)
-      out.set(bytes, off + vl)
-    }
-    src.copy(out, off + vl + cidLen, start, end)
-    return vl + cidLen + end - start
-  }
-
-  flush(): void {
-    if (this.pos > 0) {
-      this.ready.push(this.buf.subarray(0, this.pos))
-      this.buf = Buffer.allocUnsafe(CHUNK_BYTES)
-      this.pos = 0
-    }
-  }
-
-  take(): Buffer[] {
-    const out = this.ready
-    this.ready = []
-    return out
-  }
+/** `${rev} ${cid}` (a pageSince key) as [rev, cid] */
+function splitRevKey(key: string): [string, string] {
+  const sp = key.indexOf(' ')
+  return [key.slice(0, sp), key.slice(sp + 1)]
 }
-
-// ---- snapshot reads --------------------------------------------------------------------------
 
 export type RepoExport = { commitCid: string; rev: string; stream: Readable }
 
@@ -95,11 +41,14 @@ export class RepoExporter {
   }
 
   /**
-   * A CARv1 stream of the repo: the signed commit first, then every block (or, with `since`, the
-   * blocks first written by a later rev). Rows are read in keyset-paginated pages, and the next
-   * page is only read when the consumer wants more bytes (backpressure).
+   * A CARv1 stream of the repo: the signed commit first, then every block; or, with `since`, the
+   * blocks first written by a later rev and the blocks of records written by a later rev (which
+   * a diff must hold even when the same bytes were in the repo before), each once. Rows are read in keyset-paginated pages, and the next
+   * page is only read when the consumer wants more bytes (backpressure). The snapshot is held
+   * until the stream ends or is destroyed, which `bounds` makes sure of (a client that stops
+   * reading would otherwise hold it, and keep the WAL from being checkpointed, for ever).
    */
-  exportRepo(did: string, since?: string): RepoExport {
+  exportRepo(did: string, since: string | undefined, bounds: StreamBounds): RepoExport {
     const snap = this.snapshots.acquire()
     const reader = snap.queries
     let root: { cid: string; rev: string }
@@ -114,20 +63,25 @@ export class RepoExporter {
       throw err
     }
     const commitCid = root.cid
-    const header = carHeader(parseCid(commitCid))
-    // once per export: the connection may be reused by another export afterwards
-    const release = () => snap.release()
 
-    async function* generate(): AsyncGenerator<Buffer> {
-      try {
-        const chunker = new CarChunker(header)
-        chunker.add(commitCid, commitBytes, 0, commitBytes.length)
-        let lastCid = ''
-        let lastRev = since ?? ''
-        if (since !== undefined) lastCid = '~' // after every CID: rows with rev = since are excluded
+    // each source of pages in turn; `next` gives the page after the last key it was handed
+    type PageSource = { first: string; next: (lastKey: string) => BlockPage | undefined }
+    const sources: PageSource[] =
+      since === undefined
+        ? [{ first: '', next: (after) => reader.pageAll(did, after, PAGE_ROWS) }]
+        : [
+            // keys are `${rev} ${cid}`; '~' sorts after every CID, so rows of rev = since are left out
+            { first: `${since} ~`, next: (after) => reader.pageSince(did, ...splitRevKey(after), PAGE_ROWS) },
+            { first: '', next: (after) => reader.pageReusedRecords(did, since, after, PAGE_ROWS) },
+          ]
+
+    function* chunks(): Generator<Buffer> {
+      const chunker = new CarChunker(carHeader(parseCid(commitCid)))
+      chunker.add(commitCid, commitBytes, 0, commitBytes.length)
+      for (const source of sources) {
+        let lastKey = source.first
         for (;;) {
-          const page: BlockPage | undefined =
-            since === undefined ? reader.pageAll(did, lastCid, PAGE_ROWS) : reader.pageSince(did, lastRev, lastCid, PAGE_ROWS)
+          const page = source.next(lastKey)
           if (!page) break
           const { cids, sizes, small } = page
           let off = 0
@@ -145,25 +99,16 @@ export class RepoExporter {
             }
           }
           if (off !== small.length) throw new Error('unexpected page length in block export')
-          if (since === undefined) lastCid = page.lastKey
-          else {
-            const sp = page.lastKey.indexOf(' ')
-            lastRev = page.lastKey.slice(0, sp)
-            lastCid = page.lastKey.slice(sp + 1)
-          }
+          lastKey = page.lastKey
           if (cids.length < PAGE_ROWS) break
-          for (const chunk of chunker.take()) yield chunk
+          yield* chunker.take()
         }
-        chunker.flush()
-        for (const chunk of chunker.take()) yield chunk
-      } finally {
-        release()
       }
+      chunker.flush()
+      yield* chunker.take()
     }
 
-    const stream = Readable.from(generate(), { objectMode: false, highWaterMark: CHUNK_BYTES })
-    // a stream destroyed before its first read never enters the generator's `finally`
-    stream.once('close', release)
+    const stream = new BoundedStream(chunks(), bounds, snap.release, CHUNK_BYTES)
     return { commitCid, rev: root.rev, stream }
   }
 
