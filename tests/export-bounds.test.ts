@@ -4,58 +4,27 @@
 // client IP. Each attack is performed from outside with raw sockets or fetch.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { randomBytes } from 'node:crypto'
 import { statSync } from 'node:fs'
-import { connect, type Socket } from 'node:net'
+import type { Socket } from 'node:net'
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
 import { verifyRepoCar } from '@atproto/repo'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { rawXrpc } from './_util.ts'
 import { sleep } from './_firehose.ts'
+import { stalledGet, writeBigRecords } from './_stall.ts'
 
 type Account = Awaited<ReturnType<TestNetwork['createAccount']>>
 
 const BIG = 'com.example.export.big'
 const SMALL = 'com.example.export.small'
 
-/**
- * ~24 MB of records (24 distinct 900 kB strings): several times what the kernel buffers of a
- * loopback connection hold, so a client that does not read leaves the export unfinished.
- */
 async function fillBigRepo(acc: Account): Promise<void> {
-  for (let i = 0; i < 24; i++) {
-    await acc.agent.com.atproto.repo.createRecord({
-      repo: acc.did,
-      collection: BIG,
-      rkey: `big${String(i).padStart(2, '0')}`,
-      record: { $type: BIG, text: randomBytes(675_000).toString('base64') },
-    })
-  }
+  await writeBigRecords(acc, BIG, 24)
 }
 
-/**
- * A getRepo request on a raw socket that reads the status line and then never reads again
- * (its kernel buffers fill, then the server's). Resolves once the server has answered 200, i.e.
- * the export (and its snapshot) is under way.
- */
-async function stalledGetRepo(url: string, did: string, ip?: string): Promise<Socket> {
-  const { port } = new URL(url)
-  const socket = connect(Number(port), '127.0.0.1')
-  await new Promise<void>((resolve, reject) => {
-    socket.once('connect', resolve)
-    socket.once('error', reject)
-  })
-  socket.on('error', () => {}) // the server may cut it: that is the point
-  const status = new Promise<string>((resolve) => socket.once('data', (chunk: Buffer) => resolve(chunk.subarray(0, 12).toString('latin1'))))
-  socket.write(
-    `GET /xrpc/com.atproto.sync.getRepo?did=${encodeURIComponent(did)} HTTP/1.1\r\nHost: localhost\r\n` +
-      (ip ? `X-Forwarded-For: ${ip}\r\n` : '') +
-      '\r\n',
-  )
-  assert.is(await status, 'HTTP/1.1 200')
-  socket.pause()
-  return socket
+function stalledGetRepo(url: string, did: string, ip?: string): Promise<Socket> {
+  return stalledGet(url, `/xrpc/com.atproto.sync.getRepo?did=${encodeURIComponent(did)}`, ip)
 }
 
 function walBytes(net: TestNetwork): number {

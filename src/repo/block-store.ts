@@ -61,6 +61,7 @@ export class BlockCache {
 /** The repo_block table: SQL for one repository's blocks. */
 export class BlockTable {
   private getStmt
+  private hasStmt
   private insertStmt
   private deleteStmt
 
@@ -68,6 +69,8 @@ export class BlockTable {
     this.getStmt = db.sqlite.prepare<[string, string], { content: Buffer }>(
       'SELECT content FROM repo_block WHERE did = ? AND cid = ?',
     )
+    // the row's content is not read for this (SQLite reads only what a query needs)
+    this.hasStmt = db.sqlite.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM repo_block WHERE did = ? AND cid = ?')
     this.insertStmt = db.sqlite.prepare(
       'INSERT OR IGNORE INTO repo_block (did, cid, rev, size, content) VALUES (?, ?, ?, ?, ?)',
     )
@@ -77,6 +80,10 @@ export class BlockTable {
   get(did: string, cid: string): Uint8Array | undefined {
     const row = this.getStmt.get(did, cid)
     return row ? new Uint8Array(row.content.buffer, row.content.byteOffset, row.content.byteLength) : undefined
+  }
+
+  has(did: string, cid: string): boolean {
+    return this.hasStmt.get(did, cid) !== undefined
   }
 
   /** inside a write transaction */

@@ -22,6 +22,28 @@ function splitRevKey(key: string): [string, string] {
 export type RepoExport = { commitCid: string; rev: string; stream: Readable }
 
 /**
+ * A CARv1 stream with no roots of the blocks `cids`, each read with `read` only when the
+ * consumer wants more bytes: one block (≤ 1 MB) in memory at a time, whatever their number.
+ * A block gone by the time it is read (a commit dropped it after the caller checked) cuts the
+ * stream.
+ */
+export function blocksCarStream(cids: string[], read: (cid: string) => Uint8Array | undefined, bounds: StreamBounds): Readable {
+  function* chunks(): Generator<Buffer> {
+    const chunker = new CarChunker(carHeader(null))
+    for (const cid of cids) {
+      const bytes = read(cid)
+      // an XRPC error, not a server failure; the client only sees the connection close
+      if (!bytes) throw new InvalidRequestError(`block ${cid} was removed while the answer was being sent`, 'BlockNotFound')
+      chunker.add(cid, Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength), 0, bytes.byteLength)
+      yield* chunker.take()
+    }
+    chunker.flush()
+    yield* chunker.take()
+  }
+  return new BoundedStream(chunks(), bounds, () => {}, CHUNK_BYTES)
+}
+
+/**
  * Reads repositories for the sync API from a consistent snapshot: each export or proof takes a
  * read snapshot of its own (src/db/read-snapshots.ts) for its whole duration, so concurrent
  * commits neither tear it nor block on it (WAL). The main connection never has an iterator
