@@ -11,8 +11,8 @@ export type BenchServer = {
   pid: number
   /** the server's data directory (its SQLite database and WAL are `carrel.sqlite*`) */
   dataDir: string
-  /** current and peak resident set size in MB */
-  rss(): { currentMb: number; peakMb: number }
+  /** current and peak resident set size in MB, and the current anonymous part of it */
+  rss(): { currentMb: number; peakMb: number; anonMb: number }
   /** CPU time (user + system) the server process has used so far, in ms (10 ms resolution) */
   cpuMs(): number
   stop(): Promise<void>
@@ -90,7 +90,12 @@ export async function startBenchServer(extraEnv: Record<string, string> = {}): P
     url,
     pid: child.pid!,
     dataDir,
-    rss: () => ({ currentMb: readStatusKb(child.pid!, 'VmRSS') / 1024, peakMb: readStatusKb(child.pid!, 'VmHWM') / 1024 }),
+    rss: () => ({
+      currentMb: readStatusKb(child.pid!, 'VmRSS') / 1024,
+      peakMb: readStatusKb(child.pid!, 'VmHWM') / 1024,
+      // without the file pages mapped in (SQLite's mmap of the database counts in VmRSS)
+      anonMb: readStatusKb(child.pid!, 'RssAnon') / 1024,
+    }),
     cpuMs: () => readCpuMs(child.pid!),
     async stop() {
       child.kill('SIGTERM')

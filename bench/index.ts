@@ -1,7 +1,7 @@
-// npm run bench -- <name> [more names]: runs bench/<name>.ts (writes, export, firehose)
+// npm run bench -- <name> [more names]: runs bench/<name>.ts (writes, export, firehose, export-stall, big-responses)
 const names = process.argv.slice(2)
 if (names.length === 0) {
-  console.error('usage: npm run bench -- writes|export|firehose')
+  console.error('usage: npm run bench -- writes|export|firehose|export-stall|big-responses')
   process.exit(2)
 }
 for (const name of names) {

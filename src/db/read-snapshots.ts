@@ -22,7 +22,6 @@ type Pooled<Q> = { conn: SqliteDb; queries: Q }
 export class ReadSnapshotPool<Q> {
   private idle: Pooled<Q>[] = []
   private closed = false
-  private held = 0
 
   constructor(
     private readonly dbPath: string,
@@ -30,24 +29,17 @@ export class ReadSnapshotPool<Q> {
     private readonly prepare: (conn: SqliteDb) => Q,
   ) {}
 
-  /** snapshots acquired and not yet released */
-  get heldCount(): number {
-    return this.held
-  }
-
   acquire(): ReadSnapshot<Q> {
     if (this.closed) throw new Error('read snapshot pool is closed')
     const pooled = this.idle.pop() ?? this.open()
     // the first read after BEGIN pins the snapshot
     pooled.conn.exec('BEGIN')
-    this.held++
     let released = false
     return {
       queries: pooled.queries,
       release: () => {
         if (released) return
         released = true
-        this.held--
         this.giveBack(pooled)
       },
     }

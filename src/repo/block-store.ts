@@ -137,7 +137,6 @@ export class SqliteBlockstore extends ReadableBlockstore {
   }
 }
 
-
 /**
  * Blocks of one page of an export: `cids[i]` has `sizes[i]` bytes. Blocks of at most
  * SMALL_BLOCK bytes come concatenated in `small`, in page order; bigger ones are left out and

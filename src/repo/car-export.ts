@@ -65,10 +65,11 @@ export class RepoExporter {
   /**
    * A CARv1 stream of the repo: the signed commit first, then every block; or, with `since`, the
    * blocks first written by a later rev and the blocks of records written by a later rev (which
-   * a diff must hold even when the same bytes were in the repo before), each once. Rows are read in keyset-paginated pages, and the next
-   * page is only read when the consumer wants more bytes (backpressure). The snapshot is held
-   * until the stream ends or is destroyed, which `bounds` makes sure of (a client that stops
-   * reading would otherwise hold it, and keep the WAL from being checkpointed, for ever).
+   * a diff must hold even when the same bytes were in the repo before), each once. Rows are
+   * read in keyset-paginated pages, and the next page is only read when the consumer wants more
+   * bytes (backpressure). The snapshot is held until the stream ends or is destroyed, which
+   * `bounds` makes sure of (a client that stops reading would otherwise hold it, and keep the
+   * WAL from being checkpointed, for ever).
    */
   exportRepo(did: string, since: string | undefined, bounds: StreamBounds): RepoExport {
     const snap = this.snapshots.acquire()
