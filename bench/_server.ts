@@ -9,8 +9,10 @@ import { join } from 'node:path'
 export type BenchServer = {
   url: string
   pid: number
-  /** current and peak resident set size in MB */
-  rss(): { currentMb: number; peakMb: number }
+  /** the server's data directory (its SQLite database and WAL are `carrel.sqlite*`) */
+  dataDir: string
+  /** current and peak resident set size in MB, and the current anonymous part of it */
+  rss(): { currentMb: number; peakMb: number; anonMb: number }
   /** CPU time (user + system) the server process has used so far, in ms (10 ms resolution) */
   cpuMs(): number
   stop(): Promise<void>
@@ -87,7 +89,13 @@ export async function startBenchServer(extraEnv: Record<string, string> = {}): P
   return {
     url,
     pid: child.pid!,
-    rss: () => ({ currentMb: readStatusKb(child.pid!, 'VmRSS') / 1024, peakMb: readStatusKb(child.pid!, 'VmHWM') / 1024 }),
+    dataDir,
+    rss: () => ({
+      currentMb: readStatusKb(child.pid!, 'VmRSS') / 1024,
+      peakMb: readStatusKb(child.pid!, 'VmHWM') / 1024,
+      // without the file pages mapped in (SQLite's mmap of the database counts in VmRSS)
+      anonMb: readStatusKb(child.pid!, 'RssAnon') / 1024,
+    }),
     cpuMs: () => readCpuMs(child.pid!),
     async stop() {
       child.kill('SIGTERM')

@@ -33,6 +33,12 @@ export type Config = {
   crawlers: string[]
   repoBackfillLimitMs: number
   firehoseQueueLength: number
+  /** most subscribeRepos connections at once; more are refused before the upgrade */
+  firehoseMaxSubscribers: number
+  /** a subscriber with frames queued and none written for this long is dropped */
+  firehoseStallTimeoutMs: number
+  /** getRepo exports: how many at once (server-wide and per client IP), and how long one may live */
+  exportLimits: ExportLimits
   maxApplyWrites: number
   logLevel: string
   /** port of the embedded PLC directory (embedded mode only; 0 = any free port) */
@@ -47,6 +53,15 @@ export type Config = {
   createAccountRateLimit: { windowMs: number; perIp: number }
   /** fetch hosts that clients name (handles, did:web) even at non-public addresses */
   disableSsrfProtection: boolean
+}
+
+export type ExportLimits = {
+  maxConcurrent: number
+  maxConcurrentPerIp: number
+  /** a response whose client took nothing for this long is cut and its snapshot released */
+  stallTimeoutMs: number
+  /** a response still running after this long is cut and its snapshot released */
+  maxSnapshotAgeMs: number
 }
 
 const VERSION = '0.1.0'
@@ -137,6 +152,14 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     crawlers: list(env.PDS_CRAWLERS),
     repoBackfillLimitMs: int(env.PDS_REPO_BACKFILL_LIMIT_MS, 24 * 60 * 60 * 1000),
     firehoseQueueLength: int(env.PDS_FIREHOSE_QUEUE_LENGTH, 500),
+    firehoseMaxSubscribers: int(env.PDS_FIREHOSE_MAX_SUBSCRIBERS, 1000),
+    firehoseStallTimeoutMs: int(env.PDS_FIREHOSE_STALL_TIMEOUT_MS, 60_000),
+    exportLimits: {
+      maxConcurrent: int(env.PDS_EXPORT_MAX_CONCURRENT, 32),
+      maxConcurrentPerIp: int(env.PDS_EXPORT_MAX_CONCURRENT_PER_IP, 8),
+      stallTimeoutMs: int(env.PDS_EXPORT_STALL_TIMEOUT_MS, 30_000),
+      maxSnapshotAgeMs: int(env.PDS_EXPORT_MAX_SNAPSHOT_AGE_MS, 10 * 60 * 1000),
+    },
     maxApplyWrites: 200,
     logLevel: env.LOG_LEVEL || (env.NODE_ENV === 'test' ? 'silent' : 'info'),
     plcPort: int(env.PDS_PLC_PORT, 2582),

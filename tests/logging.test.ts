@@ -83,4 +83,31 @@ test('request lines for every call; no password, token, key or secret in any lin
   }
 })
 
+test('a client that leaves in the middle of a streamed answer is not a server error', async () => {
+  const agent = new AtpAgent({ service: url })
+  await agent.createAccount({ handle: 'leaver.test', email: 'leaver@mail.test', password: PASSWORD })
+  const did = agent.session!.did
+  // a repo whose CAR is several MB, so that the client can go away before the end
+  for (let i = 0; i < 8; i++) {
+    await agent.com.atproto.repo.createRecord({ repo: did, collection: 'com.example.big', record: { text: `${i}`.repeat(700_000) } })
+  }
+  const before = server.output().length
+  const controller = new AbortController()
+  const res = await fetch(`${url}/xrpc/com.atproto.sync.getRepo?did=${did}`, { signal: controller.signal })
+  assert.is(res.status, 200)
+  const reader = res.body!.getReader()
+  await reader.read()
+  controller.abort()
+  await reader.read().catch(() => null)
+  await new Promise((r) => setTimeout(r, 300))
+  const errors = server
+    .output()
+    .slice(before)
+    .split('\n')
+    .filter((l) => l.includes('"level":50'))
+  assert.equal(errors, [])
+  // and the server still answers
+  assert.is((await fetch(`${url}/xrpc/_health`)).status, 200)
+})
+
 test.run()

@@ -55,7 +55,14 @@ export async function startFirehose(
   const pruneTimer = setInterval(() => void prune(), PRUNE_INTERVAL_MS)
   pruneTimer.unref()
 
-  const subscribeRepos = new SubscribeRepos({ sequencer, log, logger, queueLength: Math.max(1, cfg.firehoseQueueLength) })
+  const subscribeRepos = new SubscribeRepos({
+    sequencer,
+    log,
+    logger,
+    queueLength: Math.max(1, cfg.firehoseQueueLength),
+    maxSubscribers: cfg.firehoseMaxSubscribers,
+    stallTimeoutMs: cfg.firehoseStallTimeoutMs,
+  })
   subscribeRepos.attach(http)
 
   const crawlers = new Crawlers({ hostname: cfg.hostname, crawlers: cfg.crawlers, logger, sequencer })

@@ -16,11 +16,18 @@ export type SubscribeReposOptions = {
   logger: Logger
   /** most frames a subscriber may have queued (not yet handed to the kernel) */
   queueLength: number
+  /** most subscribers connected at once; more are refused before the upgrade (503) */
+  maxSubscribers: number
+  /** a subscriber with frames queued and none written for this long is dropped (0 = never) */
+  stallTimeoutMs: number
   /** most bytes a subscriber may have queued */
   maxQueueBytes?: number
-  /** events read per replay page */
+  /** most events read per replay page */
   pageSize?: number
-  /** replay waits for the socket to drain above this many buffered bytes */
+  /**
+   * most frame bytes read per replay page (a bigger frame comes alone); replay also waits for
+   * the socket to drain above this many buffered bytes
+   */
   replayHighWaterBytes?: number
   /** ping interval; a subscriber that has not answered the previous ping is dropped */
   heartbeatMs?: number
@@ -30,6 +37,8 @@ const DEFAULT_MAX_QUEUE_BYTES = 16 * 1024 * 1024
 const DEFAULT_PAGE_SIZE = 500
 const DEFAULT_REPLAY_HIGH_WATER = 2 * 1024 * 1024
 const DEFAULT_HEARTBEAT_MS = 30_000
+/** What a subscriber refused for want of room is told to wait, in seconds. */
+const RETRY_AFTER_SEC = 10
 
 function httpError(socket: Duplex, status: number, error: string, message: string, extra = '') {
   if (!socket.writable) {
@@ -43,12 +52,14 @@ function httpError(socket: Duplex, status: number, error: string, message: strin
   )
 }
 
-/** `cursor` query parameter: undefined (absent), a safe non-negative integer, or an error message. */
+/** `cursor` query parameter: undefined (absent or empty), a safe non-negative integer, or an error message. */
 export function parseCursor(params: URLSearchParams): { cursor?: number; error?: string } {
   const values = params.getAll('cursor')
   if (values.length === 0) return {}
   if (values.length > 1) return { error: 'cursor must be given at most once' }
   const v = values[0]
+  // `cursor=` means no cursor, as the reference reads it: @atproto/sync's Firehose sends that
+  if (v === '') return {}
   if (!/^\d{1,16}$/.test(v)) return { error: 'cursor must be a non-negative integer' }
   const n = Number(v)
   if (!Number.isSafeInteger(n)) return { error: 'cursor is too large' }
@@ -60,16 +71,19 @@ export function parseCursor(params: URLSearchParams): { cursor?: number; error?:
  * copying; live frames arrive already WebSocket-framed and go straight to the socket (the same
  * stream `ws` writes to, so the order of everything sent is kept). `queued` counts frames
  * written to the socket whose write has not completed yet (they sit in Node's buffers, i.e.
- * server memory).
+ * server memory). `lastProgress` is when one of them last completed, or when the queue last
+ * started filling: a subscriber that answers pings but never reads makes no progress.
  */
 class Subscriber {
   lastSeq = 0
   queued = 0
+  lastProgress = Date.now()
   closed = false
   alive = true
   private waiters: (() => void)[] = []
   private readonly onWritten = () => {
     this.queued--
+    this.lastProgress = Date.now()
     if (this.waiters.length > 0 && this.queued === 0) {
       const w = this.waiters
       this.waiters = []
@@ -87,14 +101,14 @@ class Subscriber {
   }
 
   send(frame: Uint8Array) {
-    this.queued++
+    if (this.queued++ === 0) this.lastProgress = Date.now()
     this.ws.send(frame, { binary: true }, this.onWritten)
   }
 
   /** A complete WebSocket message from `encodeBinaryWsFrame`; nothing once closing has begun. */
   sendWsFrame(wsFrame: Buffer) {
     if (this.ws.readyState !== WebSocket.OPEN) return
-    this.queued++
+    if (this.queued++ === 0) this.lastProgress = Date.now()
     this.socket.write(wsFrame, this.onWritten)
   }
 
@@ -125,13 +139,16 @@ class Subscriber {
  * `com.atproto.sync.subscribeRepos` over WebSocket (`ws`, noServer). Live delivery sends the
  * frame stored in the log (encoded once) to every live subscriber; sending never waits for a
  * subscriber, and one whose queue overflows (count or bytes) gets `ConsumerTooSlow` and is
- * closed. A cursor replays `seq > cursor` from the log in pages, then switches to live.
+ * closed; one whose socket takes nothing of its queue for `stallTimeoutMs` is dropped, pings
+ * answered or not. A cursor replays `seq > cursor` from the log in pages bounded in bytes, then
+ * switches to live. At most `maxSubscribers` are connected at once.
  */
 export class SubscribeRepos {
   readonly subscribers = new Set<Subscriber>()
   private live = new Set<Subscriber>()
   private wss: WebSocketServer
   private heartbeat: NodeJS.Timeout
+  private stallCheck: NodeJS.Timeout | undefined
   private closing = false
   private attached: HttpServer[] = []
   private opts: Required<SubscribeReposOptions>
@@ -148,6 +165,10 @@ export class SubscribeRepos {
     this.opts.sequencer.on('event', this.onEvent)
     this.heartbeat = setInterval(() => this.ping(), this.opts.heartbeatMs)
     this.heartbeat.unref()
+    if (this.opts.stallTimeoutMs > 0) {
+      this.stallCheck = setInterval(() => this.dropStalled(), Math.max(10, Math.floor(this.opts.stallTimeoutMs / 2)))
+      this.stallCheck.unref()
+    }
   }
 
   /** subscribers currently following live events (replaying or dropped ones are not counted) */
@@ -176,6 +197,10 @@ export class SubscribeRepos {
     }
     if (req.method !== 'GET') return httpError(socket, 405, 'InvalidRequest', 'subscribeRepos takes GET', 'Allow: GET\r\n')
     if (this.closing) return httpError(socket, 503, 'NotEnoughResources', 'server is shutting down')
+    // the upgrade below completes synchronously: `subscribers` counts every connection taken
+    if (this.subscribers.size >= this.opts.maxSubscribers) {
+      return httpError(socket, 503, 'NotEnoughResources', 'too many subscribers; try again later', `Retry-After: ${RETRY_AFTER_SEC}\r\n`)
+    }
     this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, socket, url.searchParams))
   }
 
@@ -218,9 +243,6 @@ export class SubscribeRepos {
   private async replay(sub: Subscriber, cursor: number) {
     const { log, sequencer, pageSize, replayHighWaterBytes } = this.opts
     let after = cursor
-    // pages are sized by bytes as well as rows: start small, grow while frames are small, so a
-    // page of large commits never holds much more than the high-water mark in memory
-    let limit = Math.min(16, pageSize)
     for (;;) {
       if (sub.closed || this.closing) return
       // the log only loses a prefix (pruning): a first retained seq beyond after+1 means events
@@ -235,20 +257,17 @@ export class SubscribeRepos {
           after = (oldest ?? current + 1) - 1
         }
       }
-      const rows = log.page(after, limit)
-      let bytes = 0
+      // pages are bounded in bytes as well as rows: a page of 2 MB commits holds one or two
+      const { rows, end } = log.page(after, pageSize, replayHighWaterBytes)
       for (const row of rows) {
         sub.send(row.frame)
-        bytes += row.frame.byteLength
         after = row.seq
       }
       sub.lastSeq = after
-      if (rows.length < limit) {
+      if (end) {
         this.live.add(sub)
         return
       }
-      const avg = Math.max(1, bytes / rows.length)
-      limit = Math.max(1, Math.min(pageSize, limit * 2, Math.floor(replayHighWaterBytes / avg)))
       if (sub.queuedBytes > replayHighWaterBytes) await sub.drained()
       else await new Promise((resolve) => setImmediate(resolve))
     }
@@ -292,6 +311,20 @@ export class SubscribeRepos {
     }
   }
 
+  /** Drops subscribers whose socket has taken none of their queued frames for `stallTimeoutMs`. */
+  private dropStalled() {
+    const { stallTimeoutMs, logger } = this.opts
+    const now = Date.now()
+    for (const sub of this.subscribers) {
+      if (sub.closed || sub.queued === 0 || now - sub.lastProgress < stallTimeoutMs) continue
+      logger.info({ queuedFrames: sub.queued, queuedBytes: sub.queuedBytes }, 'subscribeRepos: dropping a subscriber that stopped reading')
+      // its socket is full: an error frame would never get through
+      this.live.delete(sub)
+      sub.markClosed()
+      sub.ws.terminate()
+    }
+  }
+
   private ping() {
     for (const sub of this.subscribers) {
       if (!sub.alive) {
@@ -307,6 +340,7 @@ export class SubscribeRepos {
   async close(): Promise<void> {
     this.closing = true
     clearInterval(this.heartbeat)
+    clearInterval(this.stallCheck)
     this.opts.sequencer.off('event', this.onEvent)
     for (const http of this.attached) http.off('upgrade', this.onUpgrade)
     this.attached = []

@@ -1,6 +1,6 @@
 import { BlockMap, ReadableBlockstore } from '@atproto/repo'
 import type { Cid } from '@atproto/lex-data'
-import type { Db } from '../db/index.js'
+import type { Db, SqliteDb } from '../db/index.js'
 import { cidToString } from './cid.js'
 
 /**
@@ -61,6 +61,7 @@ export class BlockCache {
 /** The repo_block table: SQL for one repository's blocks. */
 export class BlockTable {
   private getStmt
+  private hasStmt
   private insertStmt
   private deleteStmt
 
@@ -68,6 +69,8 @@ export class BlockTable {
     this.getStmt = db.sqlite.prepare<[string, string], { content: Buffer }>(
       'SELECT content FROM repo_block WHERE did = ? AND cid = ?',
     )
+    // the row's content is not read for this (SQLite reads only what a query needs)
+    this.hasStmt = db.sqlite.prepare<[string, string], { one: number }>('SELECT 1 AS one FROM repo_block WHERE did = ? AND cid = ?')
     this.insertStmt = db.sqlite.prepare(
       'INSERT OR IGNORE INTO repo_block (did, cid, rev, size, content) VALUES (?, ?, ?, ?, ?)',
     )
@@ -77,6 +80,10 @@ export class BlockTable {
   get(did: string, cid: string): Uint8Array | undefined {
     const row = this.getStmt.get(did, cid)
     return row ? new Uint8Array(row.content.buffer, row.content.byteOffset, row.content.byteLength) : undefined
+  }
+
+  has(did: string, cid: string): boolean {
+    return this.hasStmt.get(did, cid) !== undefined
   }
 
   /** inside a write transaction */
@@ -130,3 +137,106 @@ export class SqliteBlockstore extends ReadableBlockstore {
   }
 }
 
+/**
+ * Blocks of one page of an export: `cids[i]` has `sizes[i]` bytes. Blocks of at most
+ * SMALL_BLOCK bytes come concatenated in `small`, in page order; bigger ones are left out and
+ * read one at a time with {@link SnapshotBlockReader.block}, so a page of PAGE_ROWS rows holds at
+ * most PAGE_ROWS * SMALL_BLOCK bytes (4 MB) whatever the records (≤ 1 MB each).
+ */
+export type BlockPage = { cids: string[]; sizes: number[]; small: Buffer; lastKey: string }
+
+export const SMALL_BLOCK = 4096
+
+type PageRow = [string | null, string | null, Buffer | null, number, string | null]
+
+/**
+ * The SQL of snapshot reads (CAR export, record proofs), prepared on a given read connection.
+ * A page comes back as one row: a Buffer and two strings instead of a Buffer and a string per
+ * block (per-value allocation dominated the export otherwise). The aggregates consume the same
+ * rows in the same pass, so they stay aligned.
+ */
+export class SnapshotBlockReader {
+  private rootStmt
+  private blockStmt
+  private pageAllStmt
+  private pageSinceStmt
+  private pageReusedStmt
+
+  constructor(conn: SqliteDb) {
+    this.rootStmt = conn.prepare<[string], { cid: string; rev: string; data_cid: string }>(
+      'SELECT cid, rev, data_cid FROM repo_root WHERE did = ?',
+    )
+    this.blockStmt = conn.prepare<[string, string], { content: Buffer }>('SELECT content FROM repo_block WHERE did = ? AND cid = ?')
+    this.pageAllStmt = conn
+      .prepare<[string, string, number], PageRow>(
+        `SELECT group_concat(cid, ','), group_concat(length(content), ','),
+                CAST(group_concat(CASE WHEN length(content) <= ${SMALL_BLOCK} THEN content ELSE x'' END, '') AS BLOB),
+                count(*), max(cid)
+         FROM (SELECT cid, content FROM repo_block WHERE did = ? AND cid > ? ORDER BY cid LIMIT ?)`,
+      )
+      .raw(true)
+    // the last key is max(rev || ' ' || cid): revs are TIDs, all 13 characters, so this orders
+    // exactly like (rev, cid)
+    this.pageSinceStmt = conn
+      .prepare<[string, string, string, number], PageRow>(
+        `SELECT group_concat(cid, ','), group_concat(length(content), ','),
+                CAST(group_concat(CASE WHEN length(content) <= ${SMALL_BLOCK} THEN content ELSE x'' END, '') AS BLOB),
+                count(*), max(rev || ' ' || cid)
+         FROM (SELECT cid, content, rev FROM repo_block WHERE did = ? AND (rev, cid) > (?, ?) ORDER BY rev, cid LIMIT ?)`,
+      )
+      .raw(true)
+    // blocks of records created or updated after `since` whose bytes the repo already held at
+    // an earlier rev (a block keeps the rev that first wrote it), so pageSince leaves them out.
+    // The record rows of the repo are scanned (`+cid` keeps the planner on the primary key,
+    // where `rev` is); only the matches are looked up in repo_block.
+    this.pageReusedStmt = conn
+      .prepare<{ did: string; since: string; after: string; rows: number }, PageRow>(
+        `SELECT group_concat(cid, ','), group_concat(length(content), ','),
+                CAST(group_concat(CASE WHEN length(content) <= ${SMALL_BLOCK} THEN content ELSE x'' END, '') AS BLOB),
+                count(*), max(cid)
+         FROM (SELECT b.cid AS cid, b.content AS content FROM repo_block b
+               WHERE b.did = @did AND b.rev <= @since
+                 AND b.cid IN (SELECT cid FROM record WHERE did = @did AND rev > @since AND +cid > @after)
+               ORDER BY b.cid LIMIT @rows)`,
+      )
+      .raw(true)
+  }
+
+  root(did: string): { cid: string; rev: string; data_cid: string } | undefined {
+    return this.rootStmt.get(did)
+  }
+
+  block(did: string, cid: string): Buffer | undefined {
+    return this.blockStmt.get(did, cid)?.content
+  }
+
+  /** Up to `rows` blocks of the repo in CID order after `afterCid`; `lastKey` is the next `afterCid`. */
+  pageAll(did: string, afterCid: string, rows: number): BlockPage | undefined {
+    return toPage(this.pageAllStmt.get(did, afterCid, rows)!)
+  }
+
+  /**
+   * Up to `rows` blocks first written after (`afterRev`, `afterCid`), in (rev, cid) order;
+   * `lastKey` is `${rev} ${cid}` of the last one.
+   */
+  pageSince(did: string, afterRev: string, afterCid: string, rows: number): BlockPage | undefined {
+    return toPage(this.pageSinceStmt.get(did, afterRev, afterCid, rows)!)
+  }
+
+  /**
+   * Up to `rows` blocks, in CID order after `afterCid`, of records written after `since` whose
+   * block was first written at or before it: with pageSince, every block a diff since `since`
+   * must hold, each once.
+   */
+  pageReusedRecords(did: string, since: string, afterCid: string, rows: number): BlockPage | undefined {
+    return toPage(this.pageReusedStmt.get({ did, since, after: afterCid, rows })!)
+  }
+}
+
+function toPage([cidList, sizeList, small, n, lastKey]: PageRow): BlockPage | undefined {
+  if (n === 0) return undefined
+  const cids = cidList!.split(',')
+  const sizes = sizeList!.split(',').map(Number)
+  if (cids.length !== n || sizes.length !== n) throw new Error('unexpected page shape in block export')
+  return { cids, sizes, small: small ?? Buffer.alloc(0), lastKey: lastKey! }
+}

@@ -18,7 +18,17 @@ export async function writeOutput(res: ServerResponse, output: HandlerOutput): P
     res.end(output.buffer)
   } else if (output.stream !== undefined) {
     res.setHeader('Content-Type', output.encoding)
-    await pipeline(output.stream, res)
+    try {
+      await pipeline(output.stream, res)
+    } catch (err) {
+      // the client went away, or the stream was cut (a stalled export) once the answer had
+      // begun: there is nobody to answer, and nothing went wrong on our side
+      if (res.headersSent || res.destroyed || (err as { code?: string })?.code === 'ERR_STREAM_PREMATURE_CLOSE') {
+        res.destroy()
+        return
+      }
+      throw err
+    }
   } else {
     res.setHeader('Content-Type', output.encoding === 'application/json' ? JSON_TYPE : output.encoding)
     res.end(JSON.stringify(lexToJson(output.body as LexValue)))

@@ -3,6 +3,14 @@ import type { XrpcRouter } from '../../../router.js'
 import { recordBytesToJson } from '../../../../repo/record-json.js'
 import { findRepo, plainJson } from '../../../util.js'
 
+/**
+ * Most record bytes (DAG-CBOR) in one page. Records are up to 1 MB, so `limit=100` could
+ * otherwise make a 130 MB JSON answer; past this a page holds fewer than `limit` records and a
+ * cursor, which clients follow as they follow any cursor (the reference, too, returns a cursor
+ * with a short page). A first record bigger than this comes alone.
+ */
+export const LIST_RECORDS_MAX_BYTES = 4 * 1024 * 1024
+
 export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.listRecords', {
     handler: ({ params }) => {
@@ -11,11 +19,18 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       const limit = p.limit ?? 50
       const rows = ctx.repo.records.list(account.did, p.collection, { limit, cursor: p.cursor, reverse: p.reverse })
       const storage = ctx.repo.storage(account.did)
-      const records = rows.flatMap((row) => {
-        const bytes = storage.getBytesSync(row.cid)
-        return bytes ? [{ uri: `at://${account.did}/${row.collection}/${row.rkey}`, cid: row.cid, value: recordBytesToJson(bytes) }] : []
-      })
-      const cursor = rows.length === limit ? rows[rows.length - 1].rkey : undefined
+      const records: { uri: string; cid: string; value: unknown }[] = []
+      let bytes = 0
+      let taken = 0
+      for (const row of rows) {
+        const cbor = storage.getBytesSync(row.cid)
+        if (cbor && taken > 0 && bytes + cbor.length > LIST_RECORDS_MAX_BYTES) break
+        taken++
+        if (!cbor) continue
+        bytes += cbor.length
+        records.push({ uri: `at://${account.did}/${row.collection}/${row.rkey}`, cid: row.cid, value: recordBytesToJson(cbor) })
+      }
+      const cursor = taken === limit || taken < rows.length ? rows[taken - 1]!.rkey : undefined
       return plainJson({ records, cursor })
     },
   })

@@ -1,14 +1,35 @@
 import type { AppContext } from '../../../../context.js'
-import type { XrpcRouter } from '../../../router.js'
 import { assertRepoServed } from '../../../../accounts/status.js'
+import { ResponseCutError } from '../../../../repo/bounded-stream.js'
+import { ExportRefusedError, ExportSlots } from '../../../../repo/export-slots.js'
+import { clientIp } from '../../../client-ip.js'
+import type { XrpcRouter } from '../../../router.js'
 
 export default function (server: XrpcRouter, ctx: AppContext): void {
+  const limits = ctx.cfg.exportLimits
+  const slots = new ExportSlots({ maxConcurrent: limits.maxConcurrent, maxConcurrentPerClient: limits.maxConcurrentPerIp })
   server.method('com.atproto.sync.getRepo', {
-    handler: ({ params }) => {
+    handler: ({ params, req, res }) => {
       const p = params as { did: string; since?: string }
       assertRepoServed(ctx.accounts, p.did)
-      const exp = ctx.exporter.exportRepo(p.did, p.since)
-      return { encoding: 'application/vnd.ipld.car', stream: exp.stream, headers: { 'Atproto-Repo-Rev': exp.rev } }
+      let release: () => void
+      try {
+        release = slots.take(clientIp(req))
+      } catch (err) {
+        if (err instanceof ExportRefusedError) res.setHeader('Retry-After', String(err.retryAfterSec))
+        throw err
+      }
+      try {
+        const exp = ctx.exporter.exportRepo(p.did, p.since, { stallTimeoutMs: limits.stallTimeoutMs, maxAgeMs: limits.maxSnapshotAgeMs })
+        exp.stream.once('close', release)
+        exp.stream.once('error', (err) => {
+          if (err instanceof ResponseCutError) ctx.logger.info({ did: p.did, reason: err.reason }, 'getRepo response cut')
+        })
+        return { encoding: 'application/vnd.ipld.car', stream: exp.stream, headers: { 'Atproto-Repo-Rev': exp.rev } }
+      } catch (err) {
+        release()
+        throw err
+      }
     },
   })
 }
