@@ -1,17 +1,20 @@
-import { startPds } from './pds.js'
+import { startPds, type Pds } from './pds.js'
 
-const pds = await startPds()
-pds.ctx.logger.info({ url: pds.cfg.publicUrl, port: pds.http.port, dataDirectory: pds.cfg.dataDirectory }, 'carrel started')
-
-let stopping = false
-async function shutdown(signal: string) {
-  if (stopping) return
-  stopping = true
-  pds.ctx.logger.info({ signal }, 'shutting down')
-  const force = setTimeout(() => process.exit(1), 10_000)
-  force.unref()
-  await pds.close()
-  process.exit(0)
+function run(pds: Pds): void {
+  pds.ctx.logger.info({ url: pds.cfg.publicUrl, port: pds.http.port, dataDirectory: pds.cfg.dataDirectory }, 'carrel started')
+  let stopping = false
+  async function shutdown(signal: string) {
+    if (stopping) return
+    stopping = true
+    pds.ctx.logger.info({ signal }, 'shutting down')
+    const force = setTimeout(() => process.exit(1), 10_000)
+    force.unref()
+    await pds.close()
+    process.exit(0)
+  }
+  process.on('SIGINT', () => void shutdown('SIGINT'))
+  process.on('SIGTERM', () => void shutdown('SIGTERM'))
 }
-process.on('SIGINT', () => void shutdown('SIGINT'))
-process.on('SIGTERM', () => void shutdown('SIGTERM'))
+
+// no top-level await: the compiled server is a CommonJS bundle (scripts/build.mjs)
+startPds().then(run)
