@@ -1,3 +1,4 @@
+import { ConfigError } from './config.js'
 import { startPds, type Pds } from './pds.js'
 
 function run(pds: Pds): void {
@@ -16,5 +17,14 @@ function run(pds: Pds): void {
   process.on('SIGTERM', () => void shutdown('SIGTERM'))
 }
 
+function refuse(err: unknown): never {
+  // a configuration the operator must fix: say what, without a stack trace
+  if (err instanceof ConfigError) {
+    process.stderr.write(`carrel: not starting: ${err.message}\n`)
+    process.exit(1)
+  }
+  throw err
+}
+
 // no top-level await: the compiled server is a CommonJS bundle (scripts/build.mjs)
-startPds().then(run)
+startPds().then(run, refuse)

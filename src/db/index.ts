@@ -1,6 +1,6 @@
 import Database from 'better-sqlite3'
 import type { Migration, MigrationProvider } from 'kysely/migration'
-import { readdirSync } from 'node:fs'
+import { closeSync, openSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { pathToFileURL } from 'node:url'
 import { packageRoot } from '../paths.js'
@@ -38,7 +38,17 @@ class DirectoryMigrationProvider implements MigrationProvider {
   }
 }
 
+/** A new database file is created here first, owner-only: SQLite gives its -wal and -shm files the same mode. */
+function createOwnerOnlyFile(path: string): void {
+  try {
+    closeSync(openSync(path, 'wx', 0o600))
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err
+  }
+}
+
 export function openDatabase(path: string): Db {
+  createOwnerOnlyFile(path)
   const sqlite = new Database(path)
   sqlite.pragma('journal_mode = WAL')
   // NORMAL is durable across process crashes (kill -9) in WAL mode; only an OS crash
