@@ -1,5 +1,6 @@
 // Runs every tests/**/*.test.ts file in its own Node process (each starts its own PLC and
-// server), two at a time, and ends with one summary line: "N passed, N failed".
+// server), two at a time, and ends with one summary line: "N passed, N failed". The lines a passing
+// file prints with "[figure] " (measured timings) are shown under its result.
 import { spawn } from 'node:child_process'
 import { readdirSync, statSync } from 'node:fs'
 import { join, relative } from 'node:path'
@@ -55,6 +56,8 @@ async function worker() {
     const status = r.failed > 0 ? 'FAIL' : 'ok  '
     console.log(`${status} ${relative(root, f)}  (${r.passed} passed, ${r.failed} failed)`)
     if (r.failed > 0) console.log(r.output.replace(/^/gm, '    | '))
+    // figures a test prints (timings are printed, never asserted)
+    else for (const line of r.output.split('\n')) if (line.includes('[figure] ')) console.log(`     ${line.slice(line.indexOf('[figure] '))}`)
   }
 }
 await Promise.all([worker(), worker()])

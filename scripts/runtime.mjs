@@ -3,9 +3,9 @@
 //   node scripts/runtime.mjs ensure      (postinstall) fetch Node 22 from the npm registry when
 //                                        needed and build better-sqlite3 against its headers
 //   node scripts/runtime.mjs exec ARGS   run `node ARGS` under Node >= 22
-// On a machine whose Node is already >= 22 both do nothing extra.
+// On a machine whose Node is already >= 22 both do nothing extra. scripts/start.mjs imports execNode.
 import { execFileSync, spawn } from 'node:child_process'
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, realpathSync, rmSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 
@@ -75,18 +75,16 @@ function ensure() {
   if (!nativeModuleLoads(runtimeNode)) throw new Error('better-sqlite3 does not load under Node 22')
 }
 
-function nodeBinary() {
+export function nodeBinary() {
   if (currentMajor >= REQUIRED_MAJOR) return process.execPath
   if (!existsSync(runtimeNode)) ensure()
   return runtimeNode
 }
 
-const [command, ...rest] = process.argv.slice(2)
-if (command === 'ensure') {
-  ensure()
-} else if (command === 'exec') {
+/** Runs `node ARGS` under Node >= 22, passes signals on, and exits as it exits. */
+export function execNode(args) {
   const node = nodeBinary()
-  const child = spawn(node, rest, {
+  const child = spawn(node, args, {
     stdio: 'inherit',
     // two malloc arenas: glibc's default (8 per core) let the server's RSS grow by ~90 MB
     // under concurrent writes for no gain in throughput
@@ -94,12 +92,24 @@ if (command === 'ensure') {
   })
   for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.on(sig, () => child.kill(sig))
   child.on('exit', (code, signal) => {
-    if (signal) process.kill(process.pid, signal)
-    else process.exit(code ?? 1)
+    if (!signal) process.exit(code ?? 1)
+    // die of the same signal: without our handlers, else re-raising SIGTERM would only call them
+    for (const sig of ['SIGINT', 'SIGTERM', 'SIGHUP']) process.removeAllListeners(sig)
+    process.kill(process.pid, signal)
   })
-} else if (command === 'node') {
-  process.stdout.write(nodeBinary() + '\n')
-} else {
-  log('usage: runtime.mjs ensure | exec ARGS... | node')
-  process.exit(2)
+}
+
+// run as a script (not imported by scripts/start.mjs)
+if (process.argv[1] && realpathSync(process.argv[1]) === fileURLToPath(import.meta.url)) {
+  const [command, ...rest] = process.argv.slice(2)
+  if (command === 'ensure') {
+    ensure()
+  } else if (command === 'exec') {
+    execNode(rest)
+  } else if (command === 'node') {
+    process.stdout.write(nodeBinary() + '\n')
+  } else {
+    log('usage: runtime.mjs ensure | exec ARGS... | node')
+    process.exit(2)
+  }
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { Secp256k1Keypair } from '@atproto/crypto'
+import secp256k1 from 'secp256k1'
 
 export type Config = {
   version: string
@@ -87,16 +87,109 @@ function list(v: string | undefined): string[] {
     .filter(Boolean)
 }
 
+/** A configuration the server refuses to start with; the message names the variable or file, never a value. */
+export class ConfigError extends Error {}
+
+type Secrets = {
+  plcRotationKeyHex: string
+  jwtSecret: string
+  adminPassword: string
+}
+
 /**
- * A secret that is unset in embedded mode is generated once and kept in the data
- * directory (mode 0600), so restarts keep sessions and DIDs working.
+ * Shortest JWT secret or admin password accepted. Reference-PDS installs make theirs with
+ * `openssl rand --hex 16` (32 characters), so 16 keeps every such pds.env working while
+ * refusing the empty and toy values a typo or a half-edited file leaves behind.
  */
-function persistedSecret(dataDir: string, name: string, make: () => string): string {
-  const file = join(dataDir, 'secrets', name)
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim()
-  mkdirSync(join(dataDir, 'secrets'), { recursive: true, mode: 0o700 })
-  const value = make()
-  writeFileSync(file, value + '\n', { mode: 0o600 })
+export const MIN_SECRET_LENGTH = 16
+
+type SecretSpec = {
+  key: keyof Secrets
+  variable: string
+  file: string
+  /** what a good value is, and a command that makes one */
+  wanted: string
+  generate(): string
+  /** why a value is unusable, or undefined */
+  problem(value: string): string | undefined
+}
+
+const lengthProblem = (value: string) =>
+  value === '' ? 'is empty' : value.length < MIN_SECRET_LENGTH ? `is shorter than ${MIN_SECRET_LENGTH} characters` : undefined
+
+const SPECS: SecretSpec[] = [
+  {
+    key: 'plcRotationKeyHex',
+    variable: 'PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX',
+    file: 'plc-rotation-key.hex',
+    wanted: 'a secp256k1 private key (e.g. `openssl rand -hex 32`)',
+    generate: () => randomBytes(32).toString('hex'),
+    problem: (value) =>
+      value === ''
+        ? 'is empty'
+        : !/^[0-9a-f]{64}$/.test(value) || !secp256k1.privateKeyVerify(Buffer.from(value, 'hex'))
+          ? 'is not a secp256k1 private key (64 lowercase hex characters)'
+          : undefined,
+  },
+  {
+    key: 'jwtSecret',
+    variable: 'PDS_JWT_SECRET',
+    file: 'jwt-secret',
+    wanted: `at least ${MIN_SECRET_LENGTH} characters (e.g. \`openssl rand -hex 32\`)`,
+    generate: () => randomBytes(32).toString('hex'),
+    problem: lengthProblem,
+  },
+  {
+    key: 'adminPassword',
+    variable: 'PDS_ADMIN_PASSWORD',
+    file: 'admin-password',
+    wanted: `at least ${MIN_SECRET_LENGTH} characters (e.g. \`openssl rand -hex 16\`)`,
+    generate: () => randomBytes(16).toString('hex'),
+    problem: lengthProblem,
+  },
+]
+
+/**
+ * The server's secrets, each from its environment variable when that is set (even to an empty
+ * value), else from `<data>/secrets/<file>`, else generated once into that file (folder 0700,
+ * file 0600) so that restarts keep sessions and DIDs working. Every value is checked before
+ * anything is created, so a refused start-up leaves the data directory as it was.
+ */
+function loadSecrets(env: Record<string, string | undefined>, dataDirectory: string): Secrets {
+  const dir = join(dataDirectory, 'secrets')
+  const found: Partial<Secrets> = {}
+  for (const spec of SPECS) {
+    const fromEnv = env[spec.variable]
+    if (fromEnv !== undefined) {
+      const problem = spec.problem(fromEnv)
+      if (problem) {
+        throw new ConfigError(`${spec.variable} ${problem}: set it to ${spec.wanted}, or unset it to have one generated into ${join(dir, spec.file)}`)
+      }
+      found[spec.key] = fromEnv
+      continue
+    }
+    const path = join(dir, spec.file)
+    if (!existsSync(path)) continue
+    const fromFile = readFileSync(path, 'utf8').trim()
+    const problem = spec.problem(fromFile)
+    if (problem) {
+      throw new ConfigError(`${path} ${problem}: restore it from a backup, write ${spec.wanted} into it, or set ${spec.variable}`)
+    }
+    found[spec.key] = fromFile
+  }
+  for (const spec of SPECS) {
+    if (found[spec.key] !== undefined) continue
+    mkdirSync(dir, { recursive: true, mode: 0o700 })
+    found[spec.key] = writeSecretFile(join(dir, spec.file), spec.generate())
+  }
+  return found as Secrets
+}
+
+/** Written beside and renamed into place: a crash never leaves an empty or partial secret file. */
+function writeSecretFile(path: string, value: string): string {
+  const temp = `${path}.tmp`
+  writeFileSync(temp, value + '\n', { mode: 0o600, flush: true })
+  renameSync(temp, path)
   return value
 }
 
@@ -106,15 +199,10 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
   const devMode = bool(env.PDS_DEV_MODE, false) || hostname === 'localhost'
   const publicUrl = devMode ? `http://localhost:${port}` : `https://${hostname}`
   const dataDirectory = resolve(env.PDS_DATA_DIRECTORY || './data')
-  mkdirSync(dataDirectory, { recursive: true })
-
-  const rotationKeyHex =
-    env.PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX ||
-    persistedSecret(dataDirectory, 'plc-rotation-key.hex', () => {
-      return randomBytes(32).toString('hex')
-    })
-  // fail early on a malformed key rather than at the first createAccount
-  await Secp256k1Keypair.import(rotationKeyHex)
+  // checked (a malformed key fails here, not at the first createAccount) before anything is created
+  const secrets = loadSecrets(env, dataDirectory)
+  // owner-only when we create it; an existing directory keeps the mode its owner gave it
+  mkdirSync(dataDirectory, { recursive: true, mode: 0o700 })
 
   const handleDomains = list(env.PDS_SERVICE_HANDLE_DOMAINS).map((d) =>
     d.startsWith('.') ? d.toLowerCase() : `.${d.toLowerCase()}`,
@@ -137,13 +225,9 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     jsonBodyLimit: int(env.PDS_JSON_BODY_LIMIT, 1024 * 1024 * 2),
     requestTimeoutMs: int(env.PDS_REQUEST_TIMEOUT_MS, 30_000),
     plcUrl,
-    plcRotationKeyHex: rotationKeyHex,
-    jwtSecret:
-      env.PDS_JWT_SECRET ||
-      persistedSecret(dataDirectory, 'jwt-secret', () => randomBytes(32).toString('hex')),
-    adminPassword:
-      env.PDS_ADMIN_PASSWORD ||
-      persistedSecret(dataDirectory, 'admin-password', () => randomBytes(16).toString('hex')),
+    plcRotationKeyHex: secrets.plcRotationKeyHex,
+    jwtSecret: secrets.jwtSecret,
+    adminPassword: secrets.adminPassword,
     inviteRequired: bool(env.PDS_INVITE_REQUIRED, false),
     serviceHandleDomains: handleDomains.length > 0 ? handleDomains : devMode ? ['.test'] : [`.${hostname}`],
     contactEmail: env.PDS_CONTACT_EMAIL_ADDRESS || undefined,

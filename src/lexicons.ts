@@ -1,8 +1,10 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
-import { createRequire } from 'node:module'
-import { dirname, join } from 'node:path'
-import { pathToFileURL } from 'node:url'
+import { join } from 'node:path'
 import type { LexiconDoc, Lexicons } from '@atproto/lexicon'
+// The com.atproto.*, app.bsky.*, chat.bsky.* and tools.ozone.* lexicons published with
+// @atproto/api: only its generated lexicon module (a path alias in tsconfig.json, which tsx and
+// the bundler follow), as the package's entry point also loads the whole client (~25 MB).
+import { lexicons as published, schemas as publishedDocs } from '@carrel/published-lexicons'
 import { packageRoot } from './paths.js'
 
 const lexiconsDir = join(packageRoot, 'lexicons')
@@ -17,27 +19,12 @@ function readLexiconFiles(dir: string): LexiconDoc[] {
   return out
 }
 
-type ApiLexiconModule = { schemas: LexiconDoc[]; lexicons: Lexicons }
-
-/**
- * The com.atproto.*, app.bsky.*, chat.bsky.* and tools.ozone.* lexicons published with
- * @atproto/api. Only its generated lexicon module is loaded, by file path: the package's
- * entry point also loads the whole client, which costs the server ~25 MB of memory.
- */
-async function loadPublishedLexicons(): Promise<ApiLexiconModule> {
-  const require = createRequire(import.meta.url)
-  const entry = require.resolve('@atproto/api')
-  return (await import(pathToFileURL(join(dirname(entry), 'client', 'lexicons.js')).href)) as ApiLexiconModule
-}
-
 export type LoadedLexicons = { docs: LexiconDoc[]; lexicons: Lexicons }
 
 /** The published lexicons plus our own app.carrel.* files in lexicons/. */
 export async function loadLexicons(): Promise<LoadedLexicons> {
-  const published = await loadPublishedLexicons()
   const own = readLexiconFiles(lexiconsDir)
   // the module's Lexicons instance is ours alone: extend it rather than build a second one
-  const lexicons = published.lexicons
-  for (const doc of own) if (!lexicons.getDef(doc.id)) lexicons.add(doc)
-  return { docs: [...published.schemas, ...own], lexicons }
+  for (const doc of own) if (!published.getDef(doc.id)) published.add(doc)
+  return { docs: [...(publishedDocs as LexiconDoc[]), ...own], lexicons: published }
 }

@@ -46,7 +46,7 @@ export async function startNetwork(extraEnv: Record<string, string> = {}): Promi
     PDS_DATA_DIRECTORY: dataDir,
     PDS_DID_PLC_URL: plc.url,
     PDS_JWT_SECRET: 'test-jwt-secret-' + Math.random().toString(36).slice(2),
-    PDS_ADMIN_PASSWORD: 'admin-pass',
+    PDS_ADMIN_PASSWORD: 'admin-password-for-tests',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     ...extraEnv,
   }

@@ -1,8 +1,14 @@
-// Carrel in a child process (src/index.ts through tsx), for tests that must kill it or read
-// its own stdout. The port is picked before start so a restart can reuse it.
+// Carrel in child processes started exactly as `npm start` starts it (scripts/start.mjs compiles
+// dist/ first when a source changed, then runs the compiled server under Node 22), for tests
+// that must kill it, read its own output or time its start. The port is picked before start so
+// a restart can reuse it. npm, the start script and the server share one process group, so a
+// signal reaches all of them and a SIGKILL leaves nothing running.
 import { spawn, type ChildProcess } from 'node:child_process'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { join } from 'node:path'
+
+const root = join(import.meta.dirname, '..')
 
 export function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -16,37 +22,115 @@ export function freePort(): Promise<number> {
 
 export type ServerProcess = {
   child: ChildProcess
-  /** everything the process has written to stdout and stderr so far (when `capture` is on) */
+  /** milliseconds from spawning `npm start` (or the command) to the first healthy /xrpc/_health */
+  startMs: number
+  /** what the processes have written so far: stderr, and stdout when `capture` is on */
   output(): string
 }
 
-/** Starts the server with `env` on top of this process's environment and waits for /xrpc/_health. */
-export async function startServerProcess(port: number, env: Record<string, string>, opts: { capture?: boolean } = {}): Promise<ServerProcess> {
+/**
+ * Runs `npm start` with `env` on top of this process's environment and waits for
+ * /xrpc/_health (or for the processes to exit: then it throws, with their output).
+ */
+export async function startServerProcess(
+  port: number,
+  env: Record<string, string>,
+  opts: {
+    capture?: boolean
+    /** another copy of the project (tests of the build) */
+    cwd?: string
+    /** instead of `npm start` (benchmarks compare the two) */
+    command?: string[]
+  } = {},
+): Promise<ServerProcess> {
   let output = ''
-  const child = spawn(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', 'src', 'index.ts')], {
-    env: { ...process.env, PDS_HOSTNAME: 'localhost', PDS_PORT: String(port), ...env },
-    stdio: opts.capture ? ['ignore', 'pipe', 'pipe'] : 'ignore',
+  const started = performance.now()
+  const [command, ...args] = opts.command ?? ['npm', 'start']
+  const child = spawn(command!, args, {
+    cwd: opts.cwd ?? root,
+    env: { ...process.env, npm_config_update_notifier: 'false', PDS_HOSTNAME: 'localhost', PDS_PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   })
-  child.stdout?.on('data', (d: Buffer) => (output += d.toString()))
-  child.stderr?.on('data', (d: Buffer) => (output += d.toString()))
-  const deadline = Date.now() + 30_000
+  child.stdout!.on('data', (d: Buffer) => opts.capture && (output += d.toString()))
+  child.stderr!.on('data', (d: Buffer) => (output += d.toString()))
+  const deadline = Date.now() + 60_000 // a fresh checkout compiles dist/ first
   for (;;) {
     try {
       if ((await fetch(`http://localhost:${port}/xrpc/_health`)).ok) break
     } catch {
       // not listening yet
     }
-    if (Date.now() > deadline || child.exitCode !== null) throw new Error('server did not start')
-    await new Promise((r) => setTimeout(r, 100))
+    if (child.exitCode !== null || Date.now() > deadline) {
+      await stopServerProcess({ child, startMs: NaN, output: () => output }, 'SIGKILL')
+      throw new Error(`server did not start (exit code ${child.exitCode}):\n${output}`)
+    }
+    await new Promise((r) => setTimeout(r, 10))
   }
-  return { child, output: () => output }
+  return { child, startMs: performance.now() - started, output: () => output }
 }
 
-/** Stops the process with `signal` and waits for it to exit. */
-export function stopServerProcess(server: ServerProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  return new Promise((resolve) => {
-    if (server.child.exitCode !== null) return resolve()
-    server.child.once('exit', () => resolve())
-    server.child.kill(signal)
+/**
+ * Whether a process of the group still runs. On Linux a killed process stays a zombie until
+ * its new parent reaps it (here PID 1 takes over a second), so /proc is read for live ones.
+ */
+function groupAlive(pgid: number): boolean {
+  if (!existsSync('/proc/self/stat')) {
+    try {
+      process.kill(-pgid, 0)
+      return true
+    } catch {
+      return false
+    }
+  }
+  for (const pid of readdirSync('/proc')) {
+    if (!/^\d+$/.test(pid)) continue
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    } catch {
+      continue // exited meanwhile
+    }
+    // after "pid (command) ": state, ppid, pgrp, ...
+    const [state, , pgrp] = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    if (Number(pgrp) === pgid && state !== 'Z') return true
+  }
+  return false
+}
+
+/** Sends `signal` to npm, the start script and the server, and waits until all of them have exited. */
+export async function stopServerProcess(server: ServerProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
+  const pgid = server.child.pid!
+  if (groupAlive(pgid)) process.kill(-pgid, signal)
+  while (groupAlive(pgid)) await new Promise((r) => setTimeout(r, 10))
+}
+
+/**
+ * Runs `npm start` with `env` when the server is expected to refuse to start: its exit code
+ * and output. Should it start after all (answer /xrpc/_health), it is stopped and the code is null.
+ */
+export async function refusedStart(env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  const port = await freePort()
+  let output = ''
+  const child = spawn('npm', ['start', '--silent'], {
+    cwd: root,
+    env: { ...process.env, npm_config_update_notifier: 'false', PDS_HOSTNAME: 'localhost', PDS_PORT: String(port), ...env },
+    stdio: ['ignore', 'pipe', 'pipe'],
+    detached: true,
   })
+  child.stdout.on('data', (d: Buffer) => (output += d.toString()))
+  child.stderr.on('data', (d: Buffer) => (output += d.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+  for (;;) {
+    const code = await Promise.race([exited, new Promise<'running'>((r) => setTimeout(() => r('running'), 100))])
+    if (code !== 'running') return { code, output }
+    const healthy = await fetch(`http://localhost:${port}/xrpc/_health`).then(
+      (res) => res.ok,
+      () => false,
+    )
+    if (healthy) {
+      await stopServerProcess({ child, startMs: NaN, output: () => output }, 'SIGKILL')
+      return { code: null, output: output + '\n(the server started)' }
+    }
+  }
 }

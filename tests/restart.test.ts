@@ -63,8 +63,8 @@ test('embedded PLC: a DID created before a restart still resolves after it', asy
     PDS_PORT: '0',
     PDS_PLC_PORT: '0',
     PDS_DATA_DIRECTORY: dataDir,
-    PDS_JWT_SECRET: 'embedded-secret',
-    PDS_ADMIN_PASSWORD: 'admin-pass',
+    PDS_JWT_SECRET: 'embedded-jwt-secret-for-tests',
+    PDS_ADMIN_PASSWORD: 'admin-password-for-tests',
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
   }
   let pds: Pds | undefined = await startPds(env)

@@ -211,20 +211,20 @@ test('createInviteCode: admin Basic auth required', async () => {
   const wrong = await call(inviteNet.url, 'com.atproto.server.createInviteCode', { body, authorization: basic('admin', 'nope') })
   assert.is(wrong.status, 401)
   assert.is(wrong.body.error, 'AuthenticationRequired')
-  const bearer = await call(inviteNet.url, 'com.atproto.server.createInviteCode', { body, authorization: 'Bearer admin-pass' })
+  const bearer = await call(inviteNet.url, 'com.atproto.server.createInviteCode', { body, authorization: 'Bearer admin-password-for-tests' })
   assert.is(bearer.status, 401)
-  const ok = await call(inviteNet.url, 'com.atproto.server.createInviteCode', { body, authorization: basic('admin', 'admin-pass') })
+  const ok = await call(inviteNet.url, 'com.atproto.server.createInviteCode', { body, authorization: basic('admin', 'admin-password-for-tests') })
   assert.is(ok.status, 200)
   assert.match(ok.body.code, /^localhost-[a-z2-7]{5}-[a-z2-7]{5}$/)
   const zero = await call(inviteNet.url, 'com.atproto.server.createInviteCode', {
     body: { useCount: 0 },
-    authorization: basic('admin', 'admin-pass'),
+    authorization: basic('admin', 'admin-password-for-tests'),
   })
   assert.is(zero.status, 400)
 })
 
 test('invite codes: required, checked, and used up', async () => {
-  const admin = basic('admin', 'admin-pass')
+  const admin = basic('admin', 'admin-password-for-tests')
   const code = (await call(inviteNet.url, 'com.atproto.server.createInviteCode', { body: { useCount: 2 }, authorization: admin }))
     .body.code as string
   const acct = (name: string, inviteCode?: string) => ({

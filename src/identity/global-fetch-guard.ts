@@ -6,6 +6,10 @@
 // puts them back once fetch-node has loaded. Our own fetches name their dispatcher.
 const SLOTS = [Symbol.for('undici.globalDispatcher.1'), Symbol.for('undici.globalDispatcher.2')]
 const slots = globalThis as unknown as Record<symbol, unknown>
+// Node's own fetch sets its dispatcher when its undici first loads, which any fetch class
+// triggers: load it now, so that what is recorded (and restored) is Node's dispatcher, whatever
+// order the modules are evaluated in (a bundle's order is not the ESM loader's)
+new Headers()
 const before = SLOTS.map((slot) => slots[slot])
 
 export function restoreGlobalFetchDispatcher(): void {

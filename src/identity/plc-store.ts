@@ -1,8 +1,9 @@
 import { cidForCbor, check } from '@atproto/common'
-import * as plc from '@did-plc/lib'
+import type * as plc from '@did-plc/lib'
 import type { PlcDatabase } from '@did-plc/server'
 import { CID } from 'multiformats/cid'
 import type { Db } from '../db/index.js'
+import { plcLib } from './plc-lib.js'
 
 type OpRow = { did: string; cid: string; operation: string; nullified: number; created_at: string }
 
@@ -80,7 +81,7 @@ export class SqlitePlcStore implements PlcDatabase {
   private async addOp(did: string, proposed: plc.OpOrTombstone): Promise<void> {
     const ops = await this.indexedOpsForDid(did)
     // throws a PlcError (answered as 400) when the op is not a valid next op
-    const { nullified } = await plc.assureValidNextOp(did, ops, proposed)
+    const { nullified } = await plcLib().assureValidNextOp(did, ops, proposed)
     const cid = (await cidForCbor(proposed)).toString()
     const headBefore = ops.at(-1)?.cid.toString() ?? null
     this.db.sqlite
@@ -105,7 +106,7 @@ export class SqlitePlcStore implements PlcDatabase {
   async opsForDid(did: string): Promise<plc.CompatibleOpOrTombstone[]> {
     const ops = await this.indexedOpsForDid(did)
     return ops.map((op) =>
-      check.is(op.operation, plc.def.createOpV1) ? plc.normalizeOp(op.operation) : op.operation,
+      check.is(op.operation, plcLib().def.createOpV1) ? plcLib().normalizeOp(op.operation) : op.operation,
     )
   }
 

@@ -1,11 +1,12 @@
 import { Secp256k1Keypair } from '@atproto/crypto'
 import { isValidTld } from '@atproto/syntax'
-import * as plc from '@did-plc/lib'
+import type * as plc from '@did-plc/lib'
 import type { AccountStore } from '../accounts/account-store.js'
 import type { Config } from '../config.js'
 import { DidResolver } from './did-resolver.js'
 import { isServiceHandle } from './handle.js'
 import { HandleResolver, wellKnownFetchPolicy } from './handle-resolver.js'
+import { plcLib } from './plc-lib.js'
 import { createOutboundDns, createOutboundFetch } from './safe-fetch.js'
 
 export class PlcRequestError extends Error {
@@ -65,7 +66,7 @@ export class IdentityService {
    */
   async createPlcDid(opts: { handle: string; signingKeyDid: string }): Promise<{ did: string; op: plc.Operation }> {
     const rotationKey = await this.plcRotationKey()
-    const { op, did } = await plc.createOp({
+    const { op, did } = await plcLib().createOp({
       signingKey: opts.signingKeyDid,
       handle: opts.handle,
       pds: this.cfg.publicUrl,
@@ -103,7 +104,7 @@ export class IdentityService {
 
   /** The DID document data as the PLC directory renders it for an op (for createAccount's didDoc). */
   static didDocFor(did: string, op: plc.Operation): unknown {
-    return plc.formatDidDoc({
+    return plcLib().formatDidDoc({
       did,
       rotationKeys: op.rotationKeys,
       verificationMethods: op.verificationMethods,

@@ -80,7 +80,8 @@ export class DiskBlobStore implements BlobStore {
 
   constructor(readonly root: string) {
     this.tmpDir = join(root, '.tmp')
-    mkdirSync(this.tmpDir, { recursive: true })
+    // owner-only, like the data directory (an existing folder keeps its mode)
+    mkdirSync(this.tmpDir, { recursive: true, mode: 0o700 })
   }
 
   private tempPath(key: string): string {
@@ -130,7 +131,7 @@ export class DiskBlobStore implements BlobStore {
     const from = this.tempPath(key)
     const to = this.path(did, cid)
     const dir = join(this.root, didDirName(did))
-    await mkdir(dir, { recursive: true })
+    await mkdir(dir, { recursive: true, mode: 0o700 })
     // same address = same bytes: a rename over an existing file is harmless
     await rename(from, to)
     await fsyncDir(dir)
