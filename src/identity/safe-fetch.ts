@@ -1,17 +1,24 @@
 import dns, { type LookupAddress } from 'node:dns'
 import { Resolver } from 'node:dns/promises'
+import { createRequire } from 'node:module'
 import type { LookupFunction } from 'node:net'
-// before fetch-node: it sees the global fetch dispatcher as it was (see the module)
-import { restoreGlobalFetchDispatcher } from './global-fetch-guard.js'
-import {
-  checkProtocolPolicy,
-  checkUnicastPolicy,
-  safeDispatchFetchWrap,
-  type ProtocolConfig,
-} from '@atproto-labs/fetch-node'
+import type * as FetchNode from '@atproto-labs/fetch-node'
 import ipaddr from 'ipaddr.js'
+import { keepingGlobalFetchDispatcher } from './global-fetch-guard.js'
 
-restoreGlobalFetchDispatcher()
+let fetchNodeModule: typeof FetchNode | undefined
+
+/**
+ * @atproto-labs/fetch-node, loaded at the first outbound fetch rather than at start-up: it loads
+ * three versions of undici (~170 ms and ~40 MB of memory), which a server that never resolves a
+ * foreign handle does not need. Loaded synchronously, with Node's global fetch dispatcher kept.
+ */
+function fetchNode(): typeof FetchNode {
+  fetchNodeModule ??= keepingGlobalFetchDispatcher(
+    () => createRequire(import.meta.url)('@atproto-labs/fetch-node') as typeof FetchNode,
+  )
+  return fetchNodeModule
+}
 
 /** What an outbound fetch may reach and read; see `createOutboundFetch`. */
 export type OutboundPolicy = {
@@ -149,15 +156,18 @@ async function readAtMost(res: Response, maxBytes: number): Promise<Uint8Array> 
  *   header asks (up to ten minutes), an idle socket for every host an attacker names.
  */
 export function createOutboundFetch(policy: OutboundPolicy, resolver: Resolver): OutboundFetch {
-  const protocols: ProtocolConfig = {}
+  const protocols: FetchNode.ProtocolConfig = {}
   for (const p of policy.protocols) protocols[p] = { allowCustomPort: policy.allowCustomPort }
   const checkUrl = (url: URL) =>
-    checkProtocolPolicy(url, protocols) ?? (policy.allowNonPublicAddresses ? undefined : checkUnicastPolicy(url))
+    fetchNode().checkProtocolPolicy(url, protocols) ??
+    (policy.allowNonPublicAddresses ? undefined : fetchNode().checkUnicastPolicy(url))
+  let guardedFetch: ReturnType<typeof FetchNode.safeDispatchFetchWrap> | undefined
   // without protection, names resolve as the system does (hosts file included)
-  const guardedFetch = safeDispatchFetchWrap({
-    checkUrl,
-    lookup: policy.allowNonPublicAddresses ? undefined : publicAddressLookup(resolver),
-  })
+  const guarded = () =>
+    (guardedFetch ??= fetchNode().safeDispatchFetchWrap({
+      checkUrl,
+      lookup: policy.allowNonPublicAddresses ? undefined : publicAddressLookup(resolver),
+    }))
 
   return async (url, opts = {}) => {
     let target: URL
@@ -171,7 +181,7 @@ export function createOutboundFetch(policy: OutboundPolicy, resolver: Resolver):
     if (reason) throw new OutboundFetchError('refused', reason)
     const signal = AbortSignal.timeout(policy.timeoutMs)
     try {
-      const res = await guardedFetch(target, {
+      const res = await guarded()(target, {
         redirect: 'manual',
         signal,
         headers: { accept: opts.accept ?? '*/*', 'accept-encoding': 'identity', connection: 'close' },
