@@ -3,6 +3,7 @@
 import { WebSocket } from 'ws'
 import { decodeAll } from '@atproto/lex-cbor'
 import { IdResolver } from '@atproto/identity'
+import { Firehose, type Event } from '@atproto/sync'
 import { MemoryBlockstore, MST, readCarWithRoot, verifyCommitSig } from '@atproto/repo'
 import type { Commit } from '@atproto/repo'
 
@@ -227,4 +228,38 @@ function decodeCommit(bytes: Uint8Array): Commit {
 
 export function sleep(ms: number) {
   return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/**
+ * @atproto/sync's Firehose client against our server, verifying signatures and proofs with a
+ * resolver on the test's PLC directory; what it delivers and reports is collected. `getCursor`
+ * as its cursor store answers (null: a store with nothing in it).
+ */
+export function startSyncFirehose(
+  net: { url: string; plc: { url: string } },
+  getCursor: () => number | null,
+): { events: Event[]; errors: Error[]; stop(): Promise<void> } {
+  const events: Event[] = []
+  const errors: Error[] = []
+  const firehose = new Firehose({
+    idResolver: new IdResolver({ plcUrl: net.plc.url, fetch: globalThis.fetch }),
+    service: net.url.replace(/^http/, 'ws'),
+    getCursor: getCursor as () => number | undefined,
+    handleEvent: (evt) => {
+      events.push(evt)
+    },
+    onError: (err) => {
+      errors.push(err)
+    },
+    unauthenticatedHandles: true,
+  })
+  const running = firehose.start()
+  return {
+    events,
+    errors,
+    async stop() {
+      await firehose.destroy()
+      await running
+    },
+  }
 }

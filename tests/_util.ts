@@ -65,3 +65,26 @@ export async function rawXrpc(
   }
   return { status: res.status, body, headers: res.headers }
 }
+
+/** Byte equality, reported as the first differing offset (a diff of large buffers is unreadable). */
+export function assertBytes(actual: Uint8Array | undefined, expected: Uint8Array, label: string): void {
+  assert.ok(actual, `${label}: bytes missing`)
+  const a = Buffer.from(actual)
+  const e = Buffer.from(expected)
+  if (a.equals(e)) return
+  let i = 0
+  while (i < a.length && i < e.length && a[i] === e[i]) i++
+  assert.unreachable(
+    `${label}: ${a.length} bytes vs ${e.length} expected, first difference at ${i}: ${a.subarray(i, i + 8).toString('hex')} vs ${e.subarray(i, i + 8).toString('hex')}`,
+  )
+}
+
+/** `com.atproto.sync.getRepo` as a CAR (a diff with `since`), expecting 200. */
+export async function getRepoCar(base: string, did: string, since?: string): Promise<Uint8Array> {
+  const url = new URL('/xrpc/com.atproto.sync.getRepo', base)
+  url.searchParams.set('did', did)
+  if (since) url.searchParams.set('since', since)
+  const res = await fetch(url)
+  assert.is(res.status, 200)
+  return new Uint8Array(await res.arrayBuffer())
+}

@@ -14,18 +14,9 @@ import { cidForCborBytes } from '../src/repo/cid.ts'
 import { encodeDagCbor } from '../src/dag-cbor.ts'
 import { DataModelError, jsonToLexStrict } from '../src/repo/data-model.ts'
 import { randomMap, randomValue, Rng, testSeed } from './_random-data.ts'
+import { assertBytes } from './_util.ts'
 
 const dataModel = join(import.meta.dirname, 'fixtures', 'interop', 'data-model')
-
-/** Byte equality, reported as the first differing offset (a diff of large buffers is unreadable). */
-function assertBytes(actual: Uint8Array, expected: Uint8Array, label: string) {
-  const a = Buffer.from(actual)
-  const e = Buffer.from(expected)
-  if (a.equals(e)) return
-  let i = 0
-  while (i < a.length && i < e.length && a[i] === e[i]) i++
-  assert.unreachable(`${label}: ${a.length} bytes vs ${e.length} expected, first difference at ${i}: ${a.subarray(i, i + 8).toString('hex')} vs ${e.subarray(i, i + 8).toString('hex')}`)
-}
 
 function assertSame(value: unknown, label: string) {
   assertBytes(encodeDagCbor(value), lexCborEncode(value as never), label)

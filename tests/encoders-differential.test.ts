@@ -14,19 +14,11 @@ import { carHeader, encodeCar, writeCidBytes } from '../src/repo/car.ts'
 import { cidToString } from '../src/repo/cid.ts'
 import { encodeBinaryWsFrame } from '../src/firehose/ws-frame.ts'
 import { randomCid, randomCidV0, randomCidV1, Rng, sha256CborCid, testSeed } from './_random-data.ts'
+import { assertBytes } from './_util.ts'
 
 const seed = testSeed()
 console.log(`encoders: TEST_SEED=${seed}`)
 const at = (what: string) => `${what} (TEST_SEED=${seed})`
-
-function assertBytes(actual: Uint8Array, expected: Uint8Array, label: string) {
-  const a = Buffer.from(actual)
-  const e = Buffer.from(expected)
-  if (a.equals(e)) return
-  let i = 0
-  while (i < a.length && i < e.length && a[i] === e[i]) i++
-  assert.unreachable(`${label}: ${a.length} bytes vs ${e.length} expected, first difference at ${i}`)
-}
 
 test('CID strings and binary CIDs: every version, codec, hash code and digest length as multiformats', () => {
   const rng = new Rng(seed)

@@ -5,10 +5,9 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { IncomingMessage } from 'node:http'
 import { WebSocket } from 'ws'
-import { IdResolver } from '@atproto/identity'
-import { Firehose, type Event } from '@atproto/sync'
+import type { Event } from '@atproto/sync'
 import { startNetwork, type TestNetwork } from './_harness.ts'
-import { RawSubscriber, StreamChecker, sleep, wsUrl } from './_firehose.ts'
+import { RawSubscriber, StreamChecker, sleep, startSyncFirehose, wsUrl } from './_firehose.ts'
 
 const COLL = 'com.example.firehose.bounds'
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
@@ -79,22 +78,9 @@ test('cursor= (empty) is no cursor: no error, nothing replayed, live events foll
 
 test("@atproto/sync's Firehose with no stored cursor (it sends cursor=) gets the live events", async () => {
   const acc = await net.createAccount()
-  const events: Event[] = []
-  const errors: Error[] = []
-  const firehose = new Firehose({
-    idResolver: new IdResolver({ plcUrl: net.plc.url, fetch: globalThis.fetch }),
-    service: net.url.replace(/^http/, 'ws'),
-    // a cursor store with nothing in it: the client encodes its null as `cursor=`
-    getCursor: () => null as unknown as undefined,
-    handleEvent: (evt) => {
-      events.push(evt)
-    },
-    onError: (err) => {
-      errors.push(err)
-    },
-    unauthenticatedHandles: true,
-  })
-  const running = firehose.start()
+  // a cursor store with nothing in it: the client encodes its null as `cursor=`
+  const firehose = startSyncFirehose(net, () => null)
+  const { events, errors } = firehose
   try {
     // the client connects in the background: write until it has seen one of ours
     let n = 0
@@ -104,8 +90,7 @@ test("@atproto/sync's Firehose with no stored cursor (it sends cursor=) gets the
       await sleep(100)
     }
   } finally {
-    await firehose.destroy()
-    await running
+    await firehose.stop()
   }
   if (errors.length > 0) throw new Error(`Firehose reported: ${errors.map((e) => `${e.message} ${(e.cause as Error)?.message ?? ''}`).join('; ')}`)
   const mine = events.filter((e) => e.did === acc.did && e.event === 'create') as (Event & { rkey: string })[]

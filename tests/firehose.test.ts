@@ -3,10 +3,8 @@
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { request } from 'node:http'
-import { IdResolver } from '@atproto/identity'
-import { Firehose, type Event } from '@atproto/sync'
 import { startNetwork, type TestNetwork } from './_harness.ts'
-import { RawSubscriber, StreamChecker, sleep } from './_firehose.ts'
+import { RawSubscriber, StreamChecker, sleep, startSyncFirehose } from './_firehose.ts'
 
 let net: TestNetwork
 /** connected before anything was written: sees the whole history live */
@@ -213,21 +211,8 @@ test('an invalid cursor gets an InvalidRequest error frame and close', async () 
 
 test('@atproto/sync Firehose (verifying signatures and proofs) accepts every event', async () => {
   // more traffic while it runs, including updates and deletes
-  const errors: Error[] = []
-  const events: Event[] = []
-  const firehose = new Firehose({
-    idResolver: new IdResolver({ plcUrl: net.plc.url, fetch: globalThis.fetch }),
-    service: net.url.replace(/^http/, 'ws'),
-    getCursor: () => 0,
-    handleEvent: (evt) => {
-      events.push(evt)
-    },
-    onError: (err) => {
-      errors.push(err)
-    },
-    unauthenticatedHandles: true,
-  })
-  const running = firehose.start()
+  const firehose = startSyncFirehose(net, () => 0)
+  const { events, errors } = firehose
   const c = await net.createAccount()
   const created = await c.agent.com.atproto.repo.createRecord({ repo: c.did, collection: COLL, record: { x: 1 } })
   const rkey = created.data.uri.split('/').pop()!
@@ -255,8 +240,7 @@ test('@atproto/sync Firehose (verifying signatures and proofs) accepts every eve
     if (errors.length > 0) break
     await sleep(50)
   }
-  await firehose.destroy()
-  await running
+  await firehose.stop()
   if (errors.length > 0) {
     throw new Error(`Firehose reported: ${errors.map((e) => `${e.message}: ${(e.cause as Error)?.message ?? ''}`).join('; ')}`)
   }

@@ -5,21 +5,13 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { MemoryBlockstore, readCarStream, readCarWithRoot, Repo, verifyDiffCar } from '@atproto/repo'
 import { startNetwork, type TestNetwork } from './_harness.ts'
+import { getRepoCar } from './_util.ts'
 
 const COLL = 'com.example.since.thing'
 
 let net: TestNetwork
 let acc: Awaited<ReturnType<TestNetwork['createAccount']>>
 let key: string
-
-async function getRepo(did: string, since?: string): Promise<Uint8Array> {
-  const url = new URL('/xrpc/com.atproto.sync.getRepo', net.url)
-  url.searchParams.set('did', did)
-  if (since) url.searchParams.set('since', since)
-  const res = await fetch(url)
-  assert.is(res.status, 200)
-  return new Uint8Array(await res.arrayBuffer())
-}
 
 /** Every block's CID in the order sent, duplicates included (readCar would fold them). */
 async function cidsSent(car: Uint8Array): Promise<string[]> {
@@ -56,7 +48,7 @@ test('records created or updated after since with bytes the repo already held ar
   const otherCid = await put('b', { text: 'a record that will be overwritten' })
   await put('c', { text: 'a record that will be deleted' })
   const before = await head()
-  const oldCar = await readCarWithRoot(await getRepo(acc.did))
+  const oldCar = await readCarWithRoot(await getRepoCar(net.url, acc.did))
 
   // after `since`: a create and an update whose record bytes already exist (record a's), a
   // create of new bytes, and a delete
@@ -66,7 +58,7 @@ test('records created or updated after since with bytes the repo already held ar
   await acc.agent.com.atproto.repo.deleteRecord({ repo: acc.did, collection: COLL, rkey: 'c' })
   const after = await head()
 
-  const diff = await getRepo(acc.did, before.rev)
+  const diff = await getRepoCar(net.url, acc.did, before.rev)
   const sent = await cidsSent(diff)
   assert.ok(sent.includes(sharedCid), 'the re-used record block is in the diff')
   assert.ok(sent.includes(freshCid), 'the new record block is in the diff')
@@ -81,9 +73,9 @@ test('records created or updated after since with bytes the repo already held ar
   assert.equal(writes, ['create d', 'create e', 'delete c', 'update b'])
 
   // since = the current rev: the commit alone; a diff from an older rev still holds the block once
-  const none = await cidsSent(await getRepo(acc.did, after.rev))
+  const none = await cidsSent(await getRepoCar(net.url, acc.did, after.rev))
   assert.equal(none, [after.cid])
-  const older = await cidsSent(await getRepo(acc.did, first.rev))
+  const older = await cidsSent(await getRepoCar(net.url, acc.did, first.rev))
   assert.is(older.filter((c) => c === sharedCid).length, 1)
   assert.is(new Set(older).size, older.length, 'no block is sent twice')
 })
@@ -106,7 +98,7 @@ test('a re-used record block is in the diff across pages of re-used blocks (more
     const res = await acc.agent.com.atproto.repo.applyWrites({ repo: acc.did, writes: copies.slice(i, i + 200) })
     for (const r of res.data.results ?? []) copyCids.push((r as { cid: string }).cid)
   }
-  const sent = await cidsSent(await getRepo(acc.did, before.rev))
+  const sent = await cidsSent(await getRepoCar(net.url, acc.did, before.rev))
   const set = new Set(sent)
   assert.is(set.size, sent.length, 'no block is sent twice')
   for (const cid of copyCids) assert.ok(set.has(cid), `record block ${cid} is in the diff`)

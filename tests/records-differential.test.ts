@@ -13,7 +13,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
-import { rawXrpc } from './_util.ts'
+import { assertBytes, getRepoCar, rawXrpc } from './_util.ts'
 import { HOSTILE_KEYS, objectOf, randomMap, Rng, sha256CborCid, testSeed } from './_random-data.ts'
 
 type Account = { did: string; token: string; name: string }
@@ -48,29 +48,10 @@ function expectedBlock(json: unknown): { bytes: Uint8Array; cid: Cid } {
   return { bytes, cid: sha256CborCid(bytes) }
 }
 
-function assertBytes(actual: Uint8Array | undefined, expected: Uint8Array, label: string) {
-  assert.ok(actual, `${label}: block missing`)
-  const a = Buffer.from(actual)
-  const e = Buffer.from(expected)
-  if (a.equals(e)) return
-  let i = 0
-  while (i < a.length && i < e.length && a[i] === e[i]) i++
-  assert.unreachable(`${label}: ${a.length} bytes vs ${e.length} expected, first difference at ${i}`)
-}
-
 async function write(account: Account, nsid: string, body: Record<string, unknown>): Promise<any> {
   const res = await rawXrpc(net.url, nsid, { body: { repo: account.did, ...body }, token: account.token })
   assert.is(res.status, 200, `${nsid}: ${JSON.stringify(res.body).slice(0, 300)}`)
   return res.body
-}
-
-async function getRepoCar(did: string, since?: string): Promise<Uint8Array> {
-  const url = new URL('/xrpc/com.atproto.sync.getRepo', net.url)
-  url.searchParams.set('did', did)
-  if (since) url.searchParams.set('since', since)
-  const res = await fetch(url)
-  assert.is(res.status, 200)
-  return new Uint8Array(await res.arrayBuffer())
 }
 
 async function syncGetRecord(did: string, collection: string, rkey: string): Promise<Uint8Array> {
@@ -126,7 +107,7 @@ test('issue 9: a record with a NUL in a key does not change another account\'s l
   assertBytes((await readCarWithRoot(proof)).blocks.get(expected.cid), expected.bytes, 'sync.getRecord block')
   const proven = await verifyProofs(proof, [{ collection: 'app.bsky.feed.like', rkey, cid: expected.cid }], b.did, signingKey)
   assert.is(proven.verified.length, 1)
-  const car = await readCarWithRoot(await getRepoCar(b.did))
+  const car = await readCarWithRoot(await getRepoCar(net.url, b.did))
   assertBytes(car.blocks.get(expected.cid), expected.bytes, 'getRepo block')
 
   // the firehose: B's #commit carries the like's CID and block
@@ -296,7 +277,7 @@ test('random records from two accounts, interleaved: every block, CID, MST root 
 
   for (const model of models) {
     const { did } = model.account
-    const bytes = await getRepoCar(did)
+    const bytes = await getRepoCar(net.url, did)
     const { root, blocks } = await readCarWithRoot(bytes)
     if (model === models[0]) assert.ok(blocks.size > 1000, `${blocks.size} blocks: more than one export page`)
     // the export's framing (CarChunker, across pages and large blocks) is @atproto/repo's
@@ -328,7 +309,7 @@ test('random records from two accounts, interleaved: every block, CID, MST root 
 
   // an export since a middle rev: the same framing as @atproto/repo's writer
   assert.ok(sinceRev)
-  const diff = await getRepoCar(sinceRev.did, sinceRev.rev)
+  const diff = await getRepoCar(net.url, sinceRev.did, sinceRev.rev)
   const { root, blocks } = await readCarWithRoot(diff)
   assertBytes(diff, await blocksToCarFile(root, blocks), 'getRepo?since CAR framing')
   assert.ok(blocks.size > 1)
