@@ -239,6 +239,7 @@ test('rate limit: 200 concurrent wrong-password logins evaluate at most 10; the 
   const evaluated = burst.filter((r) => r.status === 401)
   const limited = burst.filter((r) => r.status === 429)
   assert.ok(evaluated.length <= 10, `${evaluated.length} attempts evaluated`)
+  console.log(`[figure] 200 concurrent wrong-password logins: ${evaluated.length} evaluated, ${limited.length} refused with 429`)
   assert.is(evaluated.length + limited.length, 200)
   for (const r of evaluated) assert.is(r.body.error, 'AuthenticationRequired')
   for (const r of limited) {
