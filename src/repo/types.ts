@@ -77,9 +77,15 @@ export type CommitResult = {
  * - `check` runs before the transaction (may be async) and may throw an XRPC error to refuse
  *   the commit (e.g. a record references a blob that was never uploaded);
  * - `inTx` runs synchronously inside the commit's SQLite transaction (blob references, index
- *   rows); if it throws, nothing of the commit is stored.
+ *   rows); if it throws, nothing of the commit is stored;
+ * - `deleteRepoInTx` runs inside the transaction that removes a whole repo.
  */
 export type CommitHook = {
   check?(did: string, ops: readonly RecordOp[]): Promise<void> | void
   inTx?(commit: CommitResult): void
+  /**
+   * Inside the transaction that deletes an account's repository (account deletion, a repo
+   * replaced by an import): remove every row this hook keeps for `did`, and nothing else.
+   */
+  deleteRepoInTx?(did: string): void
 }
