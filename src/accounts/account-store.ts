@@ -25,6 +25,7 @@ export class AccountStore {
   private byEmail
   private setDeactivatedStmt
   private setTakedownStmt
+  private setHandleStmt
   private insertStmt
 
   constructor(private db: Db) {
@@ -38,6 +39,7 @@ export class AccountStore {
     )
     this.setDeactivatedStmt = s.prepare('UPDATE account SET deactivated_at = ? WHERE did = ?')
     this.setTakedownStmt = s.prepare('UPDATE account SET takedown_ref = ? WHERE did = ?')
+    this.setHandleStmt = s.prepare<[string, string]>('UPDATE account SET handle = ? WHERE did = ?')
   }
 
   getByDid(did: string): AccountRow | undefined {
@@ -65,6 +67,12 @@ export class AccountStore {
   /** Taken down by the host: `ref` names the moderation action, null lifts it. */
   setTakedown(did: string, ref: string | null): void {
     this.setTakedownStmt.run(ref, did)
+    this.invalidate(did)
+  }
+
+  /** call inside a write transaction; a handle another account has fails the UNIQUE constraint */
+  setHandle(did: string, handle: string): void {
+    this.setHandleStmt.run(handle.toLowerCase(), did)
     this.invalidate(did)
   }
 

@@ -4,6 +4,7 @@ import { isValidHandle } from '@atproto/syntax'
 import {
   createOutboundDns,
   createOutboundFetch,
+  OutboundFetchError,
   type OutboundFetch,
   type OutboundPolicy,
   type OutboundResponse,
@@ -29,7 +30,27 @@ export type AtprotoIdentity = {
   doc: DidDocument
 }
 
-export class DidResolveError extends Error {}
+/**
+ * Why a DID could not be resolved: `unsupported` (a method or form we do not resolve, or a host
+ * the outbound policy refuses), `unavailable` (no answer, or an error from the host: worth
+ * retrying), `invalid` (the answer is not this DID's document).
+ */
+export type DidResolveFailure = 'unsupported' | 'unavailable' | 'invalid'
+
+export class DidResolveError extends Error {
+  constructor(
+    message: string,
+    readonly kind: DidResolveFailure = 'unavailable',
+  ) {
+    super(message)
+  }
+}
+
+/** What resolving a DID found: its document, nothing, or a DID that was deactivated (tombstoned). */
+export type DidLookup = { status: 'found'; doc: DidDocument } | { status: 'not-found' } | { status: 'deactivated' }
+
+const NOT_FOUND: DidLookup = { status: 'not-found' }
+const DEACTIVATED: DidLookup = { status: 'deactivated' }
 
 function matchesId(id: string, did: string, fragment: string): boolean {
   return id === fragment || id === `${did}${fragment}`
@@ -95,7 +116,7 @@ const LOCALHOST_DID_WEB_POLICY: OutboundPolicy = {
 
 function checkedDoc(did: string, doc: unknown): DidDocument {
   if (!doc || typeof doc !== 'object' || (doc as DidDocument).id !== did) {
-    throw new DidResolveError(`DID document for ${did} has a different id`)
+    throw new DidResolveError(`DID document for ${did} has a different id`, 'invalid')
   }
   return doc as DidDocument
 }
@@ -127,45 +148,72 @@ export class DidResolver {
     this.localhostFetch = opts.allowHttpLocalhost ? createOutboundFetch(LOCALHOST_DID_WEB_POLICY, dns) : undefined
   }
 
-  /** The document, or null when the DID is not registered / not found. */
+  /** The document, or null when the DID is not registered, not found or deactivated. */
   async resolve(did: string): Promise<DidDocument | null> {
-    if (did.startsWith('did:plc:')) return this.resolvePlc(did)
-    if (did.startsWith('did:web:')) return this.resolveWeb(did)
-    throw new DidResolveError(`unsupported DID method: ${did}`)
+    const found = await this.lookUp(did)
+    return found.status === 'found' ? found.doc : null
   }
 
-  private async resolvePlc(did: string): Promise<DidDocument | null> {
+  /** The document, or whether the DID does not exist or was deactivated. Throws DidResolveError. */
+  async lookUp(did: string): Promise<DidLookup> {
+    if (did.startsWith('did:plc:')) return this.resolvePlc(did)
+    if (did.startsWith('did:web:')) return this.resolveWeb(did)
+    throw new DidResolveError(`unsupported DID method: ${did}`, 'unsupported')
+  }
+
+  private plcFetch(url: string): Promise<Response> {
+    return fetch(url, {
+      headers: { accept: 'application/did+ld+json, application/json' },
+      signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
+      redirect: 'error',
+    })
+  }
+
+  private async resolvePlc(did: string): Promise<DidLookup> {
     const url = `${this.opts.plcUrl().replace(/\/+$/, '')}/${encodeURIComponent(did)}`
     let res: Response
     try {
-      res = await fetch(url, {
-        headers: { accept: 'application/did+ld+json, application/json' },
-        signal: AbortSignal.timeout(this.opts.timeoutMs ?? 10_000),
-        redirect: 'error',
-      })
+      res = await this.plcFetch(url)
     } catch (err) {
       throw new DidResolveError(`could not reach DID host for ${did}: ${(err as Error).message}`)
     }
     if (res.status === 404 || res.status === 410) {
       await res.body?.cancel()
-      return null
+      return res.status === 410 || (await this.plcTombstoned(url)) ? DEACTIVATED : NOT_FOUND
     }
     if (!res.ok) {
       await res.body?.cancel()
       throw new DidResolveError(`DID resolution failed for ${did}: HTTP ${res.status}`)
     }
-    return checkedDoc(did, await res.json())
+    return { status: 'found', doc: checkedDoc(did, await res.json()) }
   }
 
-  private async resolveWeb(did: string): Promise<DidDocument | null> {
+  /**
+   * plc.directory answers 410 for a tombstoned DID; older directories (@did-plc/server
+   * included) answer 404 for it as for an unknown one, but its last operation is the tombstone.
+   */
+  private async plcTombstoned(didUrl: string): Promise<boolean> {
+    try {
+      const res = await this.plcFetch(`${didUrl}/log/last`)
+      if (!res.ok) {
+        await res.body?.cancel()
+        return false
+      }
+      return ((await res.json()) as { type?: unknown } | null)?.type === 'plc_tombstone'
+    } catch {
+      return false
+    }
+  }
+
+  private async resolveWeb(did: string): Promise<DidLookup> {
     let host: string
     try {
       host = decodeURIComponent(did.slice('did:web:'.length))
     } catch {
-      throw new DidResolveError('malformed did:web')
+      throw new DidResolveError('malformed did:web', 'unsupported')
     }
-    if (host.includes(':') && !host.startsWith('localhost:')) throw new DidResolveError('unsupported did:web')
-    if (host.includes('/')) throw new DidResolveError('path-based did:web is not supported')
+    if (host.includes(':') && !host.startsWith('localhost:')) throw new DidResolveError('unsupported did:web', 'unsupported')
+    if (host.includes('/')) throw new DidResolveError('path-based did:web is not supported', 'unsupported')
     const local = host === 'localhost' || host.startsWith('localhost:')
     const viaLocalhost = local ? this.localhostFetch : undefined
     const url = `${viaLocalhost ? 'http' : 'https'}://${host}/.well-known/did.json`
@@ -173,9 +221,11 @@ export class DidResolver {
     try {
       res = await (viaLocalhost ?? this.webFetch)(url, { accept: 'application/did+ld+json, application/json' })
     } catch (err) {
-      throw new DidResolveError(`could not fetch the DID document of ${did}: ${(err as Error).message}`)
+      const refused = err instanceof OutboundFetchError && err.kind === 'refused'
+      throw new DidResolveError(`could not fetch the DID document of ${did}: ${(err as Error).message}`, refused ? 'unsupported' : 'unavailable')
     }
-    if (res.status === 404 || res.status === 410) return null
+    if (res.status === 404) return NOT_FOUND
+    if (res.status === 410) return DEACTIVATED
     if (res.status < 200 || res.status > 299) {
       throw new DidResolveError(`DID resolution failed for ${did}: HTTP ${res.status}`)
     }
@@ -183,9 +233,9 @@ export class DidResolver {
     try {
       doc = JSON.parse(Buffer.from(res.body).toString('utf8'))
     } catch {
-      throw new DidResolveError(`DID document for ${did} is not JSON`)
+      throw new DidResolveError(`DID document for ${did} is not JSON`, 'invalid')
     }
-    return checkedDoc(did, doc)
+    return { status: 'found', doc: checkedDoc(did, doc) }
   }
 
   async resolveAtproto(did: string): Promise<AtprotoIdentity | null> {

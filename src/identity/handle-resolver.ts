@@ -29,13 +29,10 @@ export function wellKnownFetchPolicy(cfg: { devMode: boolean; disableSsrfProtect
  */
 export const HANDLE_RESOLUTION_LIMITS: FlightLimits = { maxConcurrent: 8, maxWaiting: 32, maxWaitMs: 1000 }
 
+/** 429: too many outbound resolutions (of handles, or of DIDs) in progress. */
 export class HandleResolutionBusyError extends XRPCError {
-  constructor() {
-    super(
-      ResponseType.RateLimitExceeded,
-      'Too many handle resolutions in progress; try again shortly',
-      'RateLimitExceeded',
-    )
+  constructor(what = 'handle resolutions') {
+    super(ResponseType.RateLimitExceeded, `Too many ${what} in progress; try again shortly`, 'RateLimitExceeded')
   }
 }
 
@@ -54,6 +51,8 @@ export type HandleResolverOptions = {
   maxEntries?: number
   /** where the HTTPS method asks; the spec's URL unless a test points it at a local server */
   wellKnownUrl?: (handle: string) => string
+  /** the clock the cache's lifetimes are read on */
+  now?: () => number
 }
 
 /**
@@ -65,15 +64,22 @@ export class HandleResolver {
   private cache = new Map<string, CacheEntry>()
   private limiter: FlightLimiter<string | null>
   private wellKnownUrl: (handle: string) => string
+  private now: () => number
 
   constructor(private opts: HandleResolverOptions) {
     this.limiter = new FlightLimiter(opts.limits ?? HANDLE_RESOLUTION_LIMITS)
     this.wellKnownUrl = opts.wellKnownUrl ?? ((handle) => `https://${handle}/.well-known/atproto-did`)
+    this.now = opts.now ?? Date.now
   }
 
-  async resolve(handle: string): Promise<string | null> {
-    const hit = this.cache.get(handle)
-    if (hit && hit.expiresAt > Date.now()) return hit.did
+  /**
+   * The DID `handle` names, or null. `fresh` skips the cache (a lookup already under way is
+   * still shared) and caches what it finds: for checks that must see a record just set up,
+   * such as a handle change, and for refreshIdentity.
+   */
+  async resolve(handle: string, opts: { fresh?: boolean } = {}): Promise<string | null> {
+    const hit = opts.fresh ? undefined : this.cache.get(handle)
+    if (hit && hit.expiresAt > this.now()) return hit.did
     try {
       return await this.limiter.run(handle, () => this.lookUp(handle))
     } catch (err) {
@@ -87,7 +93,7 @@ export class HandleResolver {
     const did = fromDns ?? fromHttp
     const ttl = did ? (this.opts.ttlMs ?? 10 * 60_000) : (this.opts.negativeTtlMs ?? 60_000)
     if (this.cache.size >= (this.opts.maxEntries ?? 10_000)) this.cache.clear()
-    this.cache.set(handle, { did, expiresAt: Date.now() + ttl })
+    this.cache.set(handle, { did, expiresAt: this.now() + ttl })
     return did
   }
 

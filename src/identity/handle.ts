@@ -55,6 +55,22 @@ export function normalizeAndValidateHandle(input: string, serviceDomains: string
   return handle
 }
 
+/**
+ * A handle an existing account may change to: one under our domains, with every rule of
+ * `normalizeAndValidateHandle`, or one on any other domain with a valid syntax and TLD, which
+ * the caller must then see resolve to the account (`external`).
+ */
+export function normalizeHandleChange(input: string, serviceDomains: string[]): { handle: string; external: boolean } {
+  const handle = input.trim().toLowerCase()
+  if (isServiceHandle(handle, serviceDomains)) {
+    return { handle: normalizeAndValidateHandle(handle, serviceDomains), external: false }
+  }
+  if (handle === INVALID_HANDLE) throw new InvalidRequestError('Handle is reserved', 'HandleNotAvailable')
+  if (!isValidHandle(handle)) throw new InvalidRequestError('Handle is not valid', 'InvalidHandle')
+  if (!isValidTld(handle)) throw new InvalidRequestError('Handle TLD is invalid or disallowed', 'InvalidHandle')
+  return { handle, external: true }
+}
+
 export function isServiceHandle(handle: string, serviceDomains: string[]): boolean {
   return serviceDomains.some((d) => handle.endsWith(d))
 }

@@ -1,12 +1,16 @@
+import { check } from '@atproto/common'
 import { Secp256k1Keypair } from '@atproto/crypto'
 import { isValidTld } from '@atproto/syntax'
+import { InvalidRequestError } from '@atproto/xrpc-server'
 import type * as plc from '@did-plc/lib'
 import type { AccountStore } from '../accounts/account-store.js'
 import type { Config } from '../config.js'
-import { DidResolver } from './did-resolver.js'
+import { DidResolver, type DidLookup } from './did-resolver.js'
+import { FlightLimiter, FlightLimitError } from './flight-limiter.js'
 import { isServiceHandle } from './handle.js'
-import { HandleResolver, wellKnownFetchPolicy } from './handle-resolver.js'
+import { HANDLE_RESOLUTION_LIMITS, HandleResolutionBusyError, HandleResolver, wellKnownFetchPolicy } from './handle-resolver.js'
 import { plcLib } from './plc-lib.js'
+import { handleOfOp } from './plc-ops.js'
 import { createOutboundDns, createOutboundFetch } from './safe-fetch.js'
 
 export class PlcRequestError extends Error {
@@ -18,7 +22,7 @@ export class PlcRequestError extends Error {
   }
 }
 
-type PlcSigner = Parameters<typeof plc.createOp>[0]['signer']
+export type PlcSigner = Parameters<typeof plc.createOp>[0]['signer']
 
 /**
  * DIDs and handles: creating did:plc identities through the PLC directory, resolving DIDs
@@ -29,6 +33,10 @@ export class IdentityService {
   readonly handleResolver: HandleResolver
   private _plcUrl: string | undefined
   private rotationKey: Promise<Secp256k1Keypair> | undefined
+  /** DID resolutions for clients (resolveDid, resolveIdentity): bounded like handle resolutions */
+  private didLookups = new FlightLimiter<DidLookup>(HANDLE_RESOLUTION_LIMITS)
+  /** PLC updates signed here, one DID at a time: each is built on the DID's last operation */
+  private plcLocks = new Map<string, Promise<unknown>>()
 
   constructor(
     private cfg: Config,
@@ -64,17 +72,90 @@ export class IdentityService {
    * Build and sign the genesis op (the server's rotation key; the account's signing key as
    * `atproto`; `at://<handle>`; our public URL as the PDS) and register it with PLC.
    */
-  async createPlcDid(opts: { handle: string; signingKeyDid: string }): Promise<{ did: string; op: plc.Operation }> {
+  async createPlcDid(opts: {
+    handle: string
+    signingKeyDid: string
+    /** the account holder's own rotation key: first, so it outranks ours (as the reference orders them) */
+    recoveryKey?: string
+  }): Promise<{ did: string; op: plc.Operation }> {
     const rotationKey = await this.plcRotationKey()
+    const rotationKeys = [rotationKey.did()]
+    if (opts.recoveryKey && opts.recoveryKey !== rotationKeys[0]) rotationKeys.unshift(opts.recoveryKey)
     const { op, did } = await plcLib().createOp({
       signingKey: opts.signingKeyDid,
       handle: opts.handle,
       pds: this.cfg.publicUrl,
-      rotationKeys: [rotationKey.did()],
+      rotationKeys,
       signer: rotationKey as unknown as PlcSigner,
     })
     await this.sendPlcOperation(did, op)
     return { did, op }
+  }
+
+  /** The DID's last operation from the PLC directory (null: the DID is not registered). */
+  async lastPlcOp(did: string): Promise<plc.CompatibleOpOrTombstone | null> {
+    let res: Response
+    try {
+      res = await fetch(`${this.plcUrl.replace(/\/+$/, '')}/${encodeURIComponent(did)}/log/last`, {
+        headers: { accept: 'application/json' },
+        signal: AbortSignal.timeout(15_000),
+      })
+    } catch (err) {
+      throw new PlcRequestError(0, `PLC directory unreachable: ${(err as Error).message}`)
+    }
+    if (res.status === 404) {
+      await res.body?.cancel()
+      return null
+    }
+    if (!res.ok) {
+      await res.body?.cancel()
+      throw new PlcRequestError(res.status, `PLC directory answered ${res.status} for the last operation of ${did}`)
+    }
+    const op: unknown = await res.json()
+    if (!check.is(op, plcLib().def.compatibleOpOrTombstone)) {
+      throw new PlcRequestError(502, `PLC directory sent something that is not an operation for ${did}`)
+    }
+    return op
+  }
+
+  /** Runs `fn` after every earlier PLC update of the same DID from this server has finished. */
+  withPlcLock<T>(did: string, fn: () => Promise<T>): Promise<T> {
+    const prev = this.plcLocks.get(did) ?? Promise.resolve()
+    const run = prev.then(fn, fn)
+    const tail = run.catch(() => undefined)
+    this.plcLocks.set(did, tail)
+    void tail.then(() => {
+      if (this.plcLocks.get(did) === tail) this.plcLocks.delete(did)
+    })
+    return run
+  }
+
+  /**
+   * The DID's last operation, for building the next one with the server's rotation key:
+   * InvalidRequest when the DID is unknown to the directory, tombstoned, or no longer lists our
+   * rotation key (its holder took it out, e.g. after moving to another server).
+   */
+  async lastOpWeControl(did: string): Promise<plc.CompatibleOp> {
+    const last = await this.lastPlcOp(did)
+    if (!last) throw new InvalidRequestError(`The PLC directory does not know ${did}`)
+    if (last.type === 'plc_tombstone') throw new InvalidRequestError('Did is tombstoned')
+    if (!plcLib().normalizeOp(last).rotationKeys.includes((await this.plcRotationKey()).did())) {
+      throw new InvalidRequestError("This server's rotation key can no longer update this DID")
+    }
+    return last
+  }
+
+  /**
+   * Points the DID document's handle at `handle` with an operation signed by our rotation key,
+   * unless it already names it. Run inside `withPlcLock`.
+   */
+  async updatePlcHandle(did: string, handle: string): Promise<void> {
+    // the next op's prev is the CID of the last op as stored, so it is built on that, not on its normalized form
+    const last = await this.lastOpWeControl(did)
+    if (handleOfOp(plcLib().normalizeOp(last)) === handle) return
+    const rotationKey = await this.plcRotationKey()
+    const op = await plcLib().updateHandleOp(last, rotationKey as unknown as PlcSigner, handle)
+    await this.sendPlcOperation(did, op)
   }
 
   async sendPlcOperation(did: string, op: plc.OpOrTombstone): Promise<void> {
@@ -118,9 +199,29 @@ export class IdentityService {
     const h = handle.toLowerCase()
     const local = this.accounts.getByHandle(h)
     if (local) return local.did
-    if (isServiceHandle(h, this.cfg.serviceHandleDomains)) return null
+    return this.resolveHandleAuthoritatively(h)
+  }
+
+  /**
+   * Where a handle points according to whoever answers for it: the account table for names
+   * under our own domains, DNS/HTTPS for every other domain, even one an account here uses (its
+   * owner may have pointed it elsewhere since). For bidirectional checks. `fresh` skips the cache.
+   */
+  async resolveHandleAuthoritatively(handle: string, opts: { fresh?: boolean } = {}): Promise<string | null> {
+    const h = handle.toLowerCase()
+    if (isServiceHandle(h, this.cfg.serviceHandleDomains)) return this.accounts.getByHandle(h)?.did ?? null
     // reserved TLDs (and .test outside our own domains) never resolve: skip the network
     if (!isValidTld(h) || h.endsWith('.test')) return null
-    return this.handleResolver.resolve(h)
+    return this.handleResolver.resolve(h, opts)
+  }
+
+  /** A DID's document for a client, bounded in concurrency (429 beyond) and shared per DID. */
+  async lookUpDid(did: string): Promise<DidLookup> {
+    try {
+      return await this.didLookups.run(did, () => this.didResolver.lookUp(did))
+    } catch (err) {
+      if (err instanceof FlightLimitError) throw new HandleResolutionBusyError('DID resolutions')
+      throw err
+    }
   }
 }

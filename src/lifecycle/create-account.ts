@@ -1,3 +1,4 @@
+import { parseDidKey } from '@atproto/crypto'
 import { InvalidRequestError, UpstreamFailureError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../accounts/account-store.js'
 import type { InviteStore } from '../auth/invite-store.js'
@@ -20,6 +21,8 @@ export type CreateAccountInput = {
   inviteCode?: string
   did?: string
   plcOp?: unknown
+  /** the account holder's own PLC rotation key (did:key), listed before the server's */
+  recoveryKey?: string
 }
 
 export type CreatedAccount = { did: string; handle: string; accessJwt: string; refreshJwt: string; didDoc: unknown }
@@ -29,6 +32,18 @@ const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 function isUniqueViolation(err: unknown, column: string): boolean {
   const e = err as { code?: string; message?: string }
   return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' && (e.message ?? '').includes(column)
+}
+
+/** A recovery key must be a did:key of a curve PLC accepts (secp256k1 or P-256); an empty one is none. */
+function checkedRecoveryKey(value: string | undefined): string | undefined {
+  const key = value?.trim()
+  if (!key) return undefined
+  try {
+    parseDidKey(key)
+  } catch {
+    throw new InvalidRequestError('recoveryKey must be a did:key of a secp256k1 or P-256 public key')
+  }
+  return key
 }
 
 /**
@@ -76,6 +91,7 @@ export class AccountCreator {
     }
     if (password.length > MAX_PASSWORD_LENGTH) throw new InvalidRequestError('Password is too long')
     const handle = normalizeAndValidateHandle(input.handle, cfg.serviceHandleDomains)
+    const recoveryKey = checkedRecoveryKey(input.recoveryKey)
 
     const inviteCode = cfg.inviteRequired ? input.inviteCode?.trim() : undefined
     if (cfg.inviteRequired) {
@@ -89,7 +105,7 @@ export class AccountCreator {
 
     const passwordHash = await hashPassword(password)
     const signingKey = await SigningKey.generate()
-    const { did, didDoc } = await this.createDid(handle, signingKey)
+    const { did, didDoc } = await this.createDid(handle, signingKey, recoveryKey)
 
     const now = Date.now()
     const accessJwt = await this.d.tokens.createAccessToken(did, now)
@@ -124,9 +140,13 @@ export class AccountCreator {
     return { did, handle, accessJwt, refreshJwt: refresh.jwt, didDoc }
   }
 
-  private async createDid(handle: string, signingKey: SigningKey): Promise<{ did: string; didDoc: unknown }> {
+  private async createDid(
+    handle: string,
+    signingKey: SigningKey,
+    recoveryKey: string | undefined,
+  ): Promise<{ did: string; didDoc: unknown }> {
     try {
-      const created = await this.d.identity.createPlcDid({ handle, signingKeyDid: signingKey.did() })
+      const created = await this.d.identity.createPlcDid({ handle, signingKeyDid: signingKey.did(), recoveryKey })
       return { did: created.did, didDoc: IdentityService.didDocFor(created.did, created.op) }
     } catch (err) {
       if (err instanceof PlcRequestError) {

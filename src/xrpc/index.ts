@@ -28,6 +28,14 @@ import describeServer from './com/atproto/server/describeServer.js'
 import getSession from './com/atproto/server/getSession.js'
 import refreshSession from './com/atproto/server/refreshSession.js'
 import resolveHandle from './com/atproto/identity/resolveHandle.js'
+import updateHandle from './com/atproto/identity/updateHandle.js'
+import resolveDid from './com/atproto/identity/resolveDid.js'
+import resolveIdentity from './com/atproto/identity/resolveIdentity.js'
+import refreshIdentity from './com/atproto/identity/refreshIdentity.js'
+import getRecommendedDidCredentials from './com/atproto/identity/getRecommendedDidCredentials.js'
+import requestPlcOperationSignature from './com/atproto/identity/requestPlcOperationSignature.js'
+import signPlcOperation from './com/atproto/identity/signPlcOperation.js'
+import submitPlcOperation from './com/atproto/identity/submitPlcOperation.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -57,6 +65,14 @@ const methods: MethodRegistration[] = [
   getSession,
   refreshSession,
   resolveHandle,
+  updateHandle,
+  resolveDid,
+  resolveIdentity,
+  refreshIdentity,
+  getRecommendedDidCredentials,
+  requestPlcOperationSignature,
+  signPlcOperation,
+  submitPlcOperation,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {

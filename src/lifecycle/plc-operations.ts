@@ -1,0 +1,166 @@
+import { check } from '@atproto/common'
+import { InvalidRequestError, UpstreamFailureError } from '@atproto/xrpc-server'
+import type * as plc from '@did-plc/lib'
+import type { AccountRow, AccountStore } from '../accounts/account-store.js'
+import { accountStatus } from '../accounts/status.js'
+import type { Config } from '../config.js'
+import type { Db } from '../db/index.js'
+import type { Sequencer } from '../firehose/sequencer.js'
+import { plcLib } from '../identity/plc-lib.js'
+import {
+  assertKeepsAccount,
+  assertKeepsRotationKey,
+  assertPointsHere,
+  opPointsAt,
+  PDS_SERVICE_ID,
+  PDS_SERVICE_TYPE,
+  requestedChanges,
+  signedUpdate,
+  type DidCredentials,
+} from '../identity/plc-ops.js'
+import { PlcTokenStore } from '../identity/plc-token-store.js'
+import { PlcRequestError, type IdentityService, type PlcSigner } from '../identity/service.js'
+import type { Logger } from '../logger.js'
+import type { RepoService } from '../repo/service.js'
+import { writeTransaction } from '../repo/transaction.js'
+import { Outbox } from './outbox.js'
+
+const OUTBOX_KIND = 'plc-operation'
+
+export type SignPlcOperationInput = {
+  token?: string
+  rotationKeys?: unknown
+  alsoKnownAs?: unknown
+  verificationMethods?: unknown
+  services?: unknown
+}
+
+/**
+ * The PLC operation flow, for an account that changes its DID document through this server (an
+ * account leaving it, above all): getRecommendedDidCredentials, requestPlcOperationSignature (a
+ * one-time token for the account holder), signPlcOperation (an operation signed with our
+ * rotation key, for that token), submitPlcOperation (an operation checked and sent to the
+ * directory).
+ *
+ * Until mail is configured the token goes to the outbox in the data directory, and an info log
+ * line says that one is there (never the token).
+ */
+export class PlcOperationFlow {
+  private tokens: PlcTokenStore
+  readonly outbox: Outbox
+
+  constructor(
+    private d: {
+      cfg: Config
+      db: Db
+      logger: Logger
+      accounts: AccountStore
+      sequencer: Sequencer
+      identity: IdentityService
+      repo: RepoService
+    },
+  ) {
+    this.tokens = new PlcTokenStore(d.db)
+    this.outbox = new Outbox(d.cfg.dataDirectory)
+  }
+
+  private account(did: string): AccountRow {
+    const account = this.d.accounts.getByDid(did)
+    if (!account) throw new InvalidRequestError(`Could not find account: ${did}`)
+    return account
+  }
+
+  private assertPlc(did: string): void {
+    if (!did.startsWith('did:plc:')) throw new InvalidRequestError('Only a did:plc document is updated through this server')
+  }
+
+  /** What the DID document of an account served here should hold. */
+  async recommendedCredentials(did: string): Promise<DidCredentials> {
+    const account = this.account(did)
+    const signingKey = await this.d.repo.signingKey(did)
+    return {
+      rotationKeys: [(await this.d.identity.plcRotationKey()).did()],
+      alsoKnownAs: [`at://${account.handle}`],
+      verificationMethods: { atproto: signingKey.did() },
+      services: { [PDS_SERVICE_ID]: { type: PDS_SERVICE_TYPE, endpoint: this.d.cfg.publicUrl } },
+    }
+  }
+
+  /** A new token for the account holder (the earlier one stops working), into the outbox. */
+  requestSignature(did: string): void {
+    const account = this.account(did)
+    this.assertPlc(did)
+    const { token, expiresAt } = this.tokens.issue(did)
+    const file = this.outbox.put(OUTBOX_KIND, did, {
+      to: account.email,
+      subject: 'PLC update requested',
+      body: [
+        `A change of the DID document of ${account.handle} (${did}) was requested.`,
+        `Token: ${token}`,
+        `It can be used once, until ${new Date(expiresAt).toISOString()}.`,
+        'If you did not ask for it, ignore this message and change your password.',
+      ].join('\n'),
+    })
+    this.d.logger.info({ did, file }, 'PLC operation token issued; no mail is configured, so it is in the outbox for the operator to pass on')
+  }
+
+  /** An operation changing what the input names, signed with our rotation key; uses the token up. */
+  async sign(did: string, input: SignPlcOperationInput): Promise<plc.Operation> {
+    this.account(did)
+    this.assertPlc(did)
+    if (!input.token) throw new InvalidRequestError('email confirmation token required to sign PLC operations')
+    const changes = requestedChanges(input)
+    if (this.tokens.check(did, input.token) === 'expired') {
+      this.outbox.remove(OUTBOX_KIND, did)
+      throw new InvalidRequestError('Token is expired', 'ExpiredToken')
+    }
+    const last = await this.plc(() => this.d.identity.lastOpWeControl(did))
+    const rotationKey = await this.d.identity.plcRotationKey()
+    const op = await signedUpdate(last, rotationKey as unknown as PlcSigner, changes)
+    if (!this.tokens.consume(did, input.token)) throw new InvalidRequestError('Token is invalid', 'InvalidToken')
+    this.outbox.remove(OUTBOX_KIND, did)
+    return op
+  }
+
+  /**
+   * Checks an operation and sends it to the PLC directory. One that keeps the account here (or
+   * brings it here, while it is deactivated during a migration) must keep our rotation key, its
+   * repo signing key and its handle; an active account's operation must also point at us. A
+   * deactivated account may point elsewhere: it is leaving. `#identity` follows for an active
+   * account (a deactivated one announces itself when it is activated).
+   */
+  async submit(did: string, operation: unknown): Promise<void> {
+    const account = this.account(did)
+    this.assertPlc(did)
+    if (!check.is(operation, plcLib().def.operation)) throw new InvalidRequestError('Invalid operation')
+    const op = operation as plc.Operation
+    const { active } = accountStatus(account)
+    const here = opPointsAt(op, this.d.cfg.publicUrl)
+    if (active || here) assertKeepsRotationKey(op, (await this.d.identity.plcRotationKey()).did())
+    if (active) assertPointsHere(op, this.d.cfg.publicUrl)
+    if (here) assertKeepsAccount(op, { signingKey: (await this.d.repo.signingKey(did)).did(), handle: account.handle })
+
+    await this.d.identity.withPlcLock(did, () => this.plc(() => this.d.identity.sendPlcOperation(did, op), true))
+    if (active) {
+      writeTransaction(this.d.db, this.d.sequencer, () => {
+        this.d.sequencer.appendIdentityInTx(did, account.handle)
+      })
+    }
+    this.d.logger.info({ did }, 'PLC operation submitted')
+  }
+
+  /**
+   * PLC directory failures as XRPC errors: unreachable or failing, 502 UpstreamFailure; an
+   * operation it refuses, 400 with its reason when the operation was the client's.
+   */
+  private async plc<T>(fn: () => Promise<T>, clientOp = false): Promise<T> {
+    try {
+      return await fn()
+    } catch (err) {
+      if (!(err instanceof PlcRequestError)) throw err
+      if (clientOp && err.status >= 400 && err.status < 500) throw new InvalidRequestError(err.message)
+      this.d.logger.warn({ status: err.status, message: err.message }, 'PLC directory request failed')
+      throw new UpstreamFailureError('The PLC directory could not be reached', 'UpstreamFailure')
+    }
+  }
+}

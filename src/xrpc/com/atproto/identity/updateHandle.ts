@@ -1,0 +1,20 @@
+import { RateLimitedError } from '../../../../auth/rate-limiter.js'
+import type { AppContext } from '../../../../context.js'
+import type { XrpcRouter } from '../../../router.js'
+import { inputBody } from '../../../util.js'
+import { handleUpdater } from './use-cases.js'
+
+export default function (server: XrpcRouter, ctx: AppContext): void {
+  const updater = handleUpdater(ctx)
+  server.method('com.atproto.identity.updateHandle', {
+    auth: ctx.auth.accessStandard,
+    handler: async ({ auth, input, res }) => {
+      try {
+        await updater.updateHandle(auth.credentials.did, inputBody<{ handle: string }>(input).handle)
+      } catch (err) {
+        if (err instanceof RateLimitedError) res.setHeader('Retry-After', String(err.retryAfterSec))
+        throw err
+      }
+    },
+  })
+}
