@@ -11,6 +11,8 @@ import { migrateToLatest, openDatabase, type Db } from './db/index.js'
 import { Sequencer } from './firehose/sequencer.js'
 import { IdentityService } from './identity/service.js'
 import { AccountCreator } from './lifecycle/create-account.js'
+import { PlcOperationFlow } from './lifecycle/plc-operations.js'
+import { HandleUpdater } from './lifecycle/update-handle.js'
 import { loadLexicons } from './lexicons.js'
 import { createLogger, type Logger } from './logger.js'
 import { RepoService } from './repo/service.js'
@@ -40,6 +42,10 @@ export type AppContext = {
   sessionManager: SessionManager
   /** createAccount: DID, repo, account row and first session together */
   accountCreator: AccountCreator
+  /** updateHandle: the DID document, then the account row and #identity together */
+  handleUpdater: HandleUpdater
+  /** the PLC operation flow: credentials, token, signing, submitting */
+  plcOperations: PlcOperationFlow
   /** uploads, blob lifecycle (commit hook, sweeper), blob reads */
   blobs: BlobService
   /** snapshot reads for the sync API (CAR export, record proofs) */
@@ -91,6 +97,8 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     refreshTokenGraceMs: cfg.refreshTokenGraceMs,
   })
   const accountCreator = new AccountCreator({ cfg, logger, accounts, sessions, invites, tokens, sequencer, identity, repo })
+  const handleUpdater = new HandleUpdater({ cfg, db, logger, accounts, sequencer, identity })
+  const plcOperations = new PlcOperationFlow({ cfg, db, logger, accounts, sequencer, identity, repo })
   return {
     cfg,
     db,
@@ -107,6 +115,8 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     identity,
     sessionManager,
     accountCreator,
+    handleUpdater,
+    plcOperations,
     blobs,
     exporter,
     async close() {

@@ -2,10 +2,9 @@ import type { AppContext } from '../../../../context.js'
 import type { SignPlcOperationInput } from '../../../../lifecycle/plc-operations.js'
 import type { XrpcRouter } from '../../../router.js'
 import { inputBody, plainJson } from '../../../util.js'
-import { plcOperationFlow } from './use-cases.js'
 
 export default function (server: XrpcRouter, ctx: AppContext): void {
-  const flow = plcOperationFlow(ctx)
+  const flow = ctx.plcOperations
   server.method('com.atproto.identity.signPlcOperation', {
     auth: ctx.auth.accessStandard,
     handler: async ({ auth, input }) => {

@@ -1,10 +1,9 @@
 import type { AppContext } from '../../../../context.js'
 import type { XrpcRouter } from '../../../router.js'
 import { inputBody } from '../../../util.js'
-import { plcOperationFlow } from './use-cases.js'
 
 export default function (server: XrpcRouter, ctx: AppContext): void {
-  const flow = plcOperationFlow(ctx)
+  const flow = ctx.plcOperations
   server.method('com.atproto.identity.submitPlcOperation', {
     auth: ctx.auth.accessStandard,
     handler: async ({ auth, input }) => {

@@ -2,10 +2,9 @@ import { RateLimitedError } from '../../../../auth/rate-limiter.js'
 import type { AppContext } from '../../../../context.js'
 import type { XrpcRouter } from '../../../router.js'
 import { inputBody } from '../../../util.js'
-import { handleUpdater } from './use-cases.js'
 
 export default function (server: XrpcRouter, ctx: AppContext): void {
-  const updater = handleUpdater(ctx)
+  const updater = ctx.handleUpdater
   server.method('com.atproto.identity.updateHandle', {
     auth: ctx.auth.accessStandard,
     handler: async ({ auth, input, res }) => {
