@@ -28,6 +28,15 @@ import describeServer from './com/atproto/server/describeServer.js'
 import getSession from './com/atproto/server/getSession.js'
 import refreshSession from './com/atproto/server/refreshSession.js'
 import resolveHandle from './com/atproto/identity/resolveHandle.js'
+// com.atproto.server: the account lifecycle
+import createAppPassword from './com/atproto/server/createAppPassword.js'
+import listAppPasswords from './com/atproto/server/listAppPasswords.js'
+import revokeAppPassword from './com/atproto/server/revokeAppPassword.js'
+import deactivateAccount from './com/atproto/server/deactivateAccount.js'
+import activateAccount from './com/atproto/server/activateAccount.js'
+import checkAccountStatus from './com/atproto/server/checkAccountStatus.js'
+import requestAccountDelete from './com/atproto/server/requestAccountDelete.js'
+import deleteAccount from './com/atproto/server/deleteAccount.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -57,6 +66,14 @@ const methods: MethodRegistration[] = [
   getSession,
   refreshSession,
   resolveHandle,
+  createAppPassword,
+  listAppPasswords,
+  revokeAppPassword,
+  deactivateAccount,
+  activateAccount,
+  checkAccountStatus,
+  requestAccountDelete,
+  deleteAccount,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {
