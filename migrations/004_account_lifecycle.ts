@@ -3,7 +3,7 @@ import { type Kysely, sql } from 'kysely'
 // The account lifecycle: app passwords, the sessions made with them, deactivation's deleteAfter,
 // and single-use account tokens (account deletion; stored hashed, with an expiry).
 export async function up(db: Kysely<unknown>): Promise<void> {
-  // `password_hash` is a keyed SHA-256 of a random 80-bit secret, looked up by (did, hash)
+  // `password_hash`: SHA-256 of a random 80-bit secret salted with the DID, looked up by (did, hash)
   await sql`CREATE TABLE app_password (
     id TEXT PRIMARY KEY,
     did TEXT NOT NULL,
