@@ -16,7 +16,9 @@ const ACCESS_SCOPES: readonly string[] = [ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOP
  * What an access token grants: the account's own password (`com.atproto.access`), or the app
  * password `appPasswordId` (its scope says whether it is privileged).
  */
-export type AccessGrant = { scope: typeof ACCESS_SCOPE } | { scope: typeof APP_PASS_SCOPE | typeof APP_PASS_PRIVILEGED_SCOPE; appPasswordId: string }
+export type AccessGrant =
+  | { scope: typeof ACCESS_SCOPE }
+  | { scope: typeof APP_PASS_SCOPE | typeof APP_PASS_PRIVILEGED_SCOPE; appPasswordId: string }
 
 export const FULL_ACCESS: AccessGrant = { scope: ACCESS_SCOPE }
 
