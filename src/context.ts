@@ -1,5 +1,8 @@
 import type { LexiconDoc, Lexicons } from '@atproto/lexicon'
 import { AccountStore } from './accounts/account-store.js'
+import { AccountTokenStore } from './auth/account-tokens.js'
+import { AppPasswordStore } from './auth/app-password-store.js'
+import { AppPasswords } from './auth/app-passwords.js'
 import { InviteStore } from './auth/invite-store.js'
 import { SessionManager } from './auth/session-manager.js'
 import { SessionStore } from './auth/session-store.js'
@@ -10,9 +13,14 @@ import { startCheckpointer } from './db/checkpointer.js'
 import { migrateToLatest, openDatabase, type Db } from './db/index.js'
 import { Sequencer } from './firehose/sequencer.js'
 import { IdentityService } from './identity/service.js'
+import { accountStatusHook } from './lifecycle/account-status-hook.js'
+import { AccountActivator } from './lifecycle/activate-account.js'
 import { AccountCreator } from './lifecycle/create-account.js'
 import { PlcOperationFlow } from './lifecycle/plc-operations.js'
 import { HandleUpdater } from './lifecycle/update-handle.js'
+import { AccountDeactivator } from './lifecycle/deactivate-account.js'
+import { AccountDeleter } from './lifecycle/delete-account.js'
+import { Outbox } from './lifecycle/outbox.js'
 import { loadLexicons } from './lexicons.js'
 import { createLogger, type Logger } from './logger.js'
 import { RepoService } from './repo/service.js'
@@ -46,6 +54,14 @@ export type AppContext = {
   handleUpdater: HandleUpdater
   /** the PLC operation flow: credentials, token, signing, submitting */
   plcOperations: PlcOperationFlow
+  /** create, list and revoke app passwords */
+  appPasswords: AppPasswords
+  /** deactivateAccount */
+  accountDeactivator: AccountDeactivator
+  /** activateAccount (after checking the DID document) */
+  accountActivator: AccountActivator
+  /** requestAccountDelete / deleteAccount */
+  accountDeleter: AccountDeleter
   /** uploads, blob lifecycle (commit hook, sweeper), blob reads */
   blobs: BlobService
   /** snapshot reads for the sync API (CAR export, record proofs) */
@@ -63,6 +79,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const accounts = new AccountStore(db)
   const sequencer = new Sequencer(db)
   const repo = new RepoService({ db, sequencer, accounts })
+  repo.hooks.push(accountStatusHook(accounts))
   const blobs = new BlobService({
     db,
     store: new DiskBlobStore(cfg.blobstoreLocation),
@@ -79,10 +96,13 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     refreshLifetimeMs: cfg.refreshTokenLifetimeMs,
   })
   const sessions = new SessionStore(db)
+  const appPasswordStore = new AppPasswordStore(db)
   const invites = new InviteStore(db)
   const auth = new AuthVerifier({
     tokens,
     sessions,
+    accounts,
+    appPasswords: appPasswordStore,
     adminPassword: cfg.adminPassword,
     refreshGraceMs: cfg.refreshTokenGraceMs,
   })
@@ -90,6 +110,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const sessionManager = new SessionManager({
     accounts,
     sessions,
+    appPasswords: appPasswordStore,
     tokens,
     logger,
     loginLimits: cfg.loginRateLimit,
@@ -99,6 +120,21 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const accountCreator = new AccountCreator({ cfg, logger, accounts, sessions, invites, tokens, sequencer, identity, repo })
   const handleUpdater = new HandleUpdater({ cfg, db, logger, accounts, sequencer, identity })
   const plcOperations = new PlcOperationFlow({ cfg, db, logger, accounts, sequencer, identity, repo })
+  const appPasswords = new AppPasswords({ store: appPasswordStore, accounts })
+  const accountDeactivator = new AccountDeactivator({ db, accounts, sequencer, logger })
+  const accountActivator = new AccountActivator({ cfg, identity, repo, db, accounts, sequencer, logger })
+  const accountDeleter = new AccountDeleter({
+    accounts,
+    sessions,
+    sessionManager,
+    appPasswords: appPasswordStore,
+    accountTokens: new AccountTokenStore(db),
+    outbox: new Outbox(cfg.dataDirectory),
+    sequencer,
+    repo,
+    blobs,
+    logger,
+  })
   return {
     cfg,
     db,
@@ -117,6 +153,10 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     accountCreator,
     handleUpdater,
     plcOperations,
+    appPasswords,
+    accountDeactivator,
+    accountActivator,
+    accountDeleter,
     blobs,
     exporter,
     async close() {

@@ -70,10 +70,10 @@ test('every /xrpc/ request gets an XRPC JSON answer: known but unimplemented met
   const cases: [string, RequestInit, number, string][] = [
     ['/xrpc/app.bsky.actor.getPreferences', { headers: { authorization: `Bearer ${token}` } }, 501, 'MethodNotImplemented'],
     ['/xrpc/com.atproto.admin.getAccountInfo?did=did:plc:x', {}, 501, 'MethodNotImplemented'],
-    ['/xrpc/com.atproto.server.deleteAccount', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }, 501, 'MethodNotImplemented'],
+    ['/xrpc/com.atproto.server.reserveSigningKey', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }, 501, 'MethodNotImplemented'],
     ['/xrpc/com.atproto.label.subscribeLabels', {}, 501, 'MethodNotImplemented'],
     // a known method with the wrong HTTP method is InvalidRequest, as for implemented ones
-    ['/xrpc/com.atproto.server.deleteAccount', {}, 400, 'InvalidRequest'],
+    ['/xrpc/com.atproto.server.reserveSigningKey', {}, 400, 'InvalidRequest'],
     ['/xrpc/com.example.unknown.method', { method: 'POST' }, 501, 'MethodNotImplemented'],
     ['/xrpc/', {}, 501, 'MethodNotImplemented'],
   ]

@@ -159,9 +159,12 @@ test('request, sign and submit: the token reaches the outbox (the database keeps
   const text = readFileSync(file, 'utf8')
   assert.match(text, /^To: flow@mail\.test$/m)
   const token = tokenFromOutbox(account.did)
-  const row = net.pds.ctx.db.sqlite.prepare('SELECT * FROM plc_operation_token WHERE did = ?').get(account.did) as any
-  assert.is(row.token_hash.length, 32)
-  assert.not.ok(Buffer.from(row.token_hash).includes(token), 'the token itself is not stored')
+  const row = net.pds.ctx.db.sqlite
+    .prepare("SELECT * FROM account_token WHERE did = ? AND purpose = 'plc_operation'")
+    .get(account.did) as any
+  assert.is(Buffer.from(row.token_hash, 'base64url').length, 32)
+  assert.not.ok(row.token_hash.includes(token), 'the token itself is not stored')
+  assert.not.ok(Buffer.from(row.token_hash, 'base64url').includes(Buffer.from(token)), 'the token itself is not stored')
   assert.ok(row.expires_at > Date.now())
 
   const newKey = await Secp256k1Keypair.create()
@@ -230,10 +233,12 @@ test('signPlcOperation: no token, a wrong, replaced or expired token, bad keys; 
   // an expired token
   await account.agent.com.atproto.identity.requestPlcOperationSignature()
   const third = tokenFromOutbox(account.did)
-  net.pds.ctx.db.sqlite.prepare('UPDATE plc_operation_token SET expires_at = ? WHERE did = ?').run(Date.now() - 1, account.did)
+  net.pds.ctx.db.sqlite
+    .prepare("UPDATE account_token SET expires_at = ? WHERE did = ? AND purpose = 'plc_operation'")
+    .run(Date.now() - 1, account.did)
   await expect({ token: third }, 'ExpiredToken')
   assert.not.ok(existsSync(outboxFile(account.did)), 'an expired token leaves the outbox')
-  await expect({ token: third }, 'InvalidToken')
+  await expect({ token: third }, 'ExpiredToken')
 
   const anonymous = await rawXrpc(net.url, 'com.atproto.identity.signPlcOperation', { body: { token: third } })
   assert.is(anonymous.status, 401)

@@ -9,6 +9,8 @@ export type AccountRow = {
   created_at: string
   deactivated_at: string | null
   takedown_ref: string | null
+  /** deactivateAccount's deleteAfter (a recommendation; nothing acts on it yet) */
+  delete_after: string | null
 }
 
 const MAX_CACHED_ACCOUNTS = 10_000
@@ -27,6 +29,7 @@ export class AccountStore {
   private setTakedownStmt
   private setHandleStmt
   private insertStmt
+  private deleteStmt
 
   constructor(private db: Db) {
     const s = db.sqlite
@@ -34,10 +37,11 @@ export class AccountStore {
     this.byHandle = s.prepare<[string], AccountRow>('SELECT * FROM account WHERE handle = ?')
     this.byEmail = s.prepare<[string], AccountRow>('SELECT * FROM account WHERE email = ?')
     this.insertStmt = s.prepare(
-      `INSERT INTO account (did, handle, email, password_hash, signing_key, created_at)
-       VALUES (@did, @handle, @email, @password_hash, @signing_key, @created_at)`,
+      `INSERT INTO account (did, handle, email, password_hash, signing_key, created_at, deactivated_at)
+       VALUES (@did, @handle, @email, @password_hash, @signing_key, @created_at, @deactivated_at)`,
     )
-    this.setDeactivatedStmt = s.prepare('UPDATE account SET deactivated_at = ? WHERE did = ?')
+    this.setDeactivatedStmt = s.prepare('UPDATE account SET deactivated_at = ?, delete_after = ? WHERE did = ?')
+    this.deleteStmt = s.prepare('DELETE FROM account WHERE did = ?')
     this.setTakedownStmt = s.prepare('UPDATE account SET takedown_ref = ? WHERE did = ?')
     this.setHandleStmt = s.prepare<[string, string]>('UPDATE account SET handle = ? WHERE did = ?')
   }
@@ -58,9 +62,19 @@ export class AccountStore {
     this.cache.delete(did)
   }
 
-  /** Deactivated by the user (or migrating in): `at` = when, null = active again. */
-  setDeactivated(did: string, at: string | null): void {
-    this.setDeactivatedStmt.run(at, did)
+  /**
+   * Deactivated by the user (or migrating in): `at` = when, null = active again (which also
+   * forgets `deleteAfter`). Returns false when there is no such account.
+   */
+  setDeactivated(did: string, at: string | null, deleteAfter: string | null = null): boolean {
+    const changed = this.setDeactivatedStmt.run(at, at === null ? null : deleteAfter, did).changes > 0
+    this.invalidate(did)
+    return changed
+  }
+
+  /** call inside the account deletion's write transaction; the handle is free at once */
+  delete(did: string): void {
+    this.deleteStmt.run(did)
     this.invalidate(did)
   }
 
@@ -97,8 +111,16 @@ export class AccountStore {
     return repo.startsWith('did:') ? this.getByDid(repo) : this.getByHandle(repo)
   }
 
-  /** call inside a write transaction */
-  insert(row: Omit<AccountRow, 'deactivated_at' | 'takedown_ref'>): void {
-    this.insertStmt.run({ ...row, handle: row.handle.toLowerCase(), email: row.email.toLowerCase() })
+  /**
+   * call inside a write transaction; `deactivated_at` set = the account starts deactivated (an
+   * account migrating in, activated once its DID document points here)
+   */
+  insert(row: Omit<AccountRow, 'deactivated_at' | 'takedown_ref' | 'delete_after'> & { deactivated_at?: string | null }): void {
+    this.insertStmt.run({
+      ...row,
+      handle: row.handle.toLowerCase(),
+      email: row.email.toLowerCase(),
+      deactivated_at: row.deactivated_at ?? null,
+    })
   }
 }

@@ -12,25 +12,30 @@ export function accountStatus(row: Pick<AccountRow, 'deactivated_at' | 'takedown
 }
 
 /**
- * The one place that decides whether a repo is served. Sync reads (getRepo, getRecord,
- * getBlob, getBlocks, getLatestCommit, listBlobs) serve only hosted, active repos:
- * RepoNotFound, RepoTakendown, RepoSuspended or RepoDeactivated otherwise.
+ * The one place that decides whether a repo is served. Repo and sync reads (repo.getRecord,
+ * listRecords, describeRepo; sync getRepo, getRecord, getBlob, getBlocks, getLatestCommit,
+ * listBlobs) serve only hosted, active repos: RepoNotFound, RepoTakendown, RepoSuspended or
+ * RepoDeactivated otherwise. `repo` is what the caller named (a DID or a handle).
  */
-export function assertRepoServed(accounts: AccountStore, did: string): AccountRow {
-  const account = accounts.getByDid(did)
-  if (!account) throw new InvalidRequestError(`Could not find repo for DID: ${did}`, 'RepoNotFound')
+export function assertServed(account: AccountRow | undefined, repo: string): AccountRow {
+  if (!account) throw new InvalidRequestError(`Could not find repo: ${repo}`, 'RepoNotFound')
   const status = accountStatus(account)
   if (status.active) return account
   switch (status.status) {
     case 'takendown':
-      throw new InvalidRequestError(`Repo has been taken down: ${did}`, 'RepoTakendown')
+      throw new InvalidRequestError(`Repo has been taken down: ${repo}`, 'RepoTakendown')
     case 'suspended':
-      throw new InvalidRequestError(`Repo has been suspended: ${did}`, 'RepoSuspended')
+      throw new InvalidRequestError(`Repo has been suspended: ${repo}`, 'RepoSuspended')
     case 'deactivated':
-      throw new InvalidRequestError(`Repo has been deactivated: ${did}`, 'RepoDeactivated')
+      throw new InvalidRequestError(`Repo has been deactivated: ${repo}`, 'RepoDeactivated')
     default:
-      throw new InvalidRequestError(`Could not find repo for DID: ${did}`, 'RepoNotFound')
+      throw new InvalidRequestError(`Could not find repo: ${repo}`, 'RepoNotFound')
   }
+}
+
+/** `assertServed` for a repo named by its DID (the sync API). */
+export function assertRepoServed(accounts: AccountStore, did: string): AccountRow {
+  return assertServed(accounts.getByDid(did), did)
 }
 
 /** Writes go only to an active account's repo: AccountTakedown or AccountDeactivated otherwise. */

@@ -2,10 +2,11 @@ import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountRow, AccountStore } from '../accounts/account-store.js'
 import { accountStatus } from '../accounts/status.js'
 import type { Logger } from '../logger.js'
+import type { AppPasswordGrant, AppPasswordStore } from './app-password-store.js'
 import { burnPasswordCheck, verifyPassword } from './password.js'
 import { LoginLimiter, RateLimitedError, type LoginLimits } from './rate-limiter.js'
 import type { SessionStore } from './session-store.js'
-import { TokenService } from './tokens.js'
+import { APP_PASS_PRIVILEGED_SCOPE, APP_PASS_SCOPE, FULL_ACCESS, TokenService, type AccessGrant } from './tokens.js'
 
 export type SessionOutput = {
   did: string
@@ -21,7 +22,15 @@ export type SessionOutput = {
 const INVALID_LOGIN = 'Invalid identifier or password'
 const PURGE_INTERVAL_MS = 60 * 60 * 1000
 
-/** Sessions: password login (rate-limited), refresh-token rotation, logout. */
+function grantOf(appPassword: Pick<AppPasswordGrant, 'id' | 'privileged'> | undefined): AccessGrant {
+  if (!appPassword) return FULL_ACCESS
+  return { scope: appPassword.privileged ? APP_PASS_PRIVILEGED_SCOPE : APP_PASS_SCOPE, appPasswordId: appPassword.id }
+}
+
+/**
+ * Sessions: login with the account's password or one of its app passwords (rate-limited),
+ * refresh-token rotation (a session keeps the scope it was made with), logout.
+ */
 export class SessionManager {
   private limiter: LoginLimiter
   private lastPurge = 0
@@ -30,6 +39,7 @@ export class SessionManager {
     private d: {
       accounts: AccountStore
       sessions: SessionStore
+      appPasswords: AppPasswordStore
       tokens: TokenService
       logger: Logger
       loginLimits: LoginLimits
@@ -40,25 +50,59 @@ export class SessionManager {
     this.limiter = new LoginLimiter(d.loginLimits)
   }
 
-  /** Password login with a handle, email or DID, from client address `ip`. */
+  /**
+   * Login with a handle, email or DID, from client address `ip`: the account's password gives a
+   * full session, one of its app passwords a session scoped to it (not for a taken-down account).
+   */
   async createSession(identifier: string, password: string, ip: string): Promise<SessionOutput> {
     const account = this.d.accounts.getByIdentifier(identifier)
-    // one counter per account, however it is named; unknown names count on their own
-    const accountKey = account ? account.did : `id:${identifier.trim().toLowerCase()}`
-    const attempt = this.limiter.begin(accountKey, ip)
-    if ('retryAfterMs' in attempt) throw new RateLimitedError(Math.ceil(attempt.retryAfterMs / 1000), 'Too many failed login attempts; try again later')
-
-    const ok = account ? await verifyPassword(password, account.password_hash) : (await burnPasswordCheck(password), false)
+    const { ok, appPassword } = await this.checkPassword(account, identifier, password, ip, true)
     if (!account || !ok) throw new AuthRequiredError(INVALID_LOGIN, 'AuthenticationRequired')
-    attempt.succeeded()
     if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
 
     const now = Date.now()
     this.maybePurge(now)
-    const accessJwt = await this.d.tokens.createAccessToken(account.did, now)
+    const accessJwt = await this.d.tokens.createAccessToken(account.did, now, grantOf(appPassword))
     const refresh = await this.d.tokens.createRefreshToken(account.did, { now })
-    this.d.sessions.insert(refresh.id, account.did, refresh.expiresAt)
+    this.d.sessions.insert(refresh.id, account.did, refresh.expiresAt, appPassword?.id ?? null)
     return sessionOutput(account, accessJwt, refresh.jwt)
+  }
+
+  /**
+   * The account's own password (never an app password), through the same failed-login limits as
+   * createSession: for methods that take a password themselves (deleteAccount), so that they are
+   * no way around those limits. Throws RateLimitExceeded; returns whether it matched.
+   */
+  async verifyAccountPassword(did: string, password: string, ip: string): Promise<boolean> {
+    const account = this.d.accounts.getByDid(did)
+    return (await this.checkPassword(account, did, password, ip, false)).ok
+  }
+
+  private async checkPassword(
+    account: AccountRow | undefined,
+    identifier: string,
+    password: string,
+    ip: string,
+    allowAppPassword: boolean,
+  ): Promise<{ ok: boolean; appPassword?: AppPasswordGrant }> {
+    // one counter per account, however it is named; unknown names count on their own
+    const accountKey = account ? account.did : `id:${identifier.trim().toLowerCase()}`
+    const attempt = this.limiter.begin(accountKey, ip)
+    if ('retryAfterMs' in attempt) throw new RateLimitedError(Math.ceil(attempt.retryAfterMs / 1000), 'Too many failed login attempts; try again later')
+    if (!account) {
+      await burnPasswordCheck(password)
+      return { ok: false }
+    }
+    if (await verifyPassword(password, account.password_hash)) {
+      attempt.succeeded()
+      return { ok: true }
+    }
+    // app passwords do not open a taken-down account (as in the reference)
+    if (!allowAppPassword || accountStatus(account).status === 'takendown') return { ok: false }
+    const appPassword = this.d.appPasswords.find(account.did, password)
+    if (!appPassword) return { ok: false }
+    attempt.succeeded()
+    return { ok: true, appPassword }
   }
 
   /** Rotate the refresh token `tokenId` (already verified by AuthVerifier.refresh). */
@@ -73,12 +117,21 @@ export class SessionManager {
     const nextId = this.d.sessions.rotate(tokenId, TokenService.newRefreshId(), newExpiresAt, now)
     if (!nextId) throw new InvalidRequestError('Token has been revoked', 'ExpiredToken')
     const stored = this.d.sessions.get(nextId)
+    // revoked in between (logout, a revoked app password, a deleted account)
+    if (!stored) throw new InvalidRequestError('Token has been revoked', 'ExpiredToken')
+    // an app password's session stays one: same scope, and it ends with the password
+    let appPassword: { id: string; privileged: boolean } | undefined
+    if (stored.app_password_id) {
+      const found = this.d.appPasswords.get(stored.app_password_id)
+      if (!found || found.did !== did) throw new InvalidRequestError('Token has been revoked', 'ExpiredToken')
+      appPassword = { id: stored.app_password_id, privileged: found.privileged }
+    }
     const refresh = await this.d.tokens.createRefreshToken(did, {
       id: nextId,
-      expiresAt: stored?.expires_at ?? newExpiresAt,
+      expiresAt: stored.expires_at,
       now,
     })
-    const accessJwt = await this.d.tokens.createAccessToken(did, now)
+    const accessJwt = await this.d.tokens.createAccessToken(did, now, grantOf(appPassword))
     return sessionOutput(account, accessJwt, refresh.jwt)
   }
 

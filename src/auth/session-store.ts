@@ -6,6 +6,8 @@ export type RefreshTokenRow = {
   expires_at: number
   next_id: string | null
   rotated_at: number | null
+  /** the app password the session was made with; null = the account's own password */
+  app_password_id: string | null
 }
 
 /** The refresh_token table. Times are ms since the epoch. */
@@ -21,11 +23,11 @@ export class SessionStore {
   constructor(private db: Db) {
     const s = db.sqlite
     this.getStmt = s.prepare<[string], RefreshTokenRow>('SELECT * FROM refresh_token WHERE id = ?')
-    this.insertStmt = s.prepare<[string, string, number]>(
-      'INSERT INTO refresh_token (id, did, expires_at) VALUES (?, ?, ?)',
+    this.insertStmt = s.prepare<[string, string, number, string | null]>(
+      'INSERT INTO refresh_token (id, did, expires_at, app_password_id) VALUES (?, ?, ?, ?)',
     )
-    this.insertIgnoreStmt = s.prepare<[string, string, number]>(
-      'INSERT OR IGNORE INTO refresh_token (id, did, expires_at) VALUES (?, ?, ?)',
+    this.insertIgnoreStmt = s.prepare<[string, string, number, string | null]>(
+      'INSERT OR IGNORE INTO refresh_token (id, did, expires_at, app_password_id) VALUES (?, ?, ?, ?)',
     )
     this.markRotatedStmt = s.prepare<[string, number, string]>(
       'UPDATE refresh_token SET next_id = ?, rotated_at = ? WHERE id = ? AND next_id IS NULL',
@@ -41,15 +43,16 @@ export class SessionStore {
     return this.getStmt.get(id)
   }
 
-  /** call inside a write transaction, or alone */
-  insert(id: string, did: string, expiresAt: number): void {
-    this.insertStmt.run(id, did, expiresAt)
+  /** call inside a write transaction, or alone; `appPasswordId` = a session made with that app password */
+  insert(id: string, did: string, expiresAt: number, appPasswordId: string | null = null): void {
+    this.insertStmt.run(id, did, expiresAt, appPasswordId)
   }
 
   /**
    * Rotate `id` to a successor, atomically. A token that was already rotated keeps its
-   * successor (so a client retrying within the grace period gets the same session back).
-   * Returns the successor id, or undefined when `id` is unknown.
+   * successor (so a client retrying within the grace period gets the same session back). The
+   * successor belongs to the same app password, if any. Returns the successor id, or undefined
+   * when `id` is unknown.
    */
   rotate(id: string, newId: string, newExpiresAt: number, now: number): string | undefined {
     return this.db.sqlite.transaction(() => {
@@ -59,7 +62,7 @@ export class SessionStore {
       if (row.next_id && !this.getStmt.get(row.next_id)) return undefined
       const nextId = row.next_id ?? newId
       if (!row.next_id) this.markRotatedStmt.run(nextId, now, id)
-      this.insertIgnoreStmt.run(nextId, row.did, newExpiresAt)
+      this.insertIgnoreStmt.run(nextId, row.did, newExpiresAt, row.app_password_id)
       return nextId
     }).immediate()
   }

@@ -5,10 +5,29 @@ export const ACCESS_TYP = 'at+jwt'
 export const REFRESH_TYP = 'refresh+jwt'
 export const ACCESS_SCOPE = 'com.atproto.access'
 export const REFRESH_SCOPE = 'com.atproto.refresh'
+/** access tokens of sessions made with an app password (the reference's scopes) */
+export const APP_PASS_SCOPE = 'com.atproto.appPass'
+export const APP_PASS_PRIVILEGED_SCOPE = 'com.atproto.appPassPrivileged'
+
+export type AccessScope = typeof ACCESS_SCOPE | typeof APP_PASS_SCOPE | typeof APP_PASS_PRIVILEGED_SCOPE
+const ACCESS_SCOPES: readonly string[] = [ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE, APP_PASS_SCOPE]
+
+/**
+ * What an access token grants: the account's own password (`com.atproto.access`), or the app
+ * password `appPasswordId` (its scope says whether it is privileged).
+ */
+export type AccessGrant =
+  | { scope: typeof ACCESS_SCOPE }
+  | { scope: typeof APP_PASS_SCOPE | typeof APP_PASS_PRIVILEGED_SCOPE; appPasswordId: string }
+
+export const FULL_ACCESS: AccessGrant = { scope: ACCESS_SCOPE }
+
+/** Claim naming the app password an access token was issued for (Carrel's own). */
+const APP_PASSWORD_CLAIM = 'app_password_id'
 
 export type TokenKind = 'access' | 'refresh'
 
-export type VerifiedToken = { did: string; scope: string; jti?: string; exp: number }
+export type VerifiedToken = { did: string; scope: string; jti?: string; exp: number; appPasswordId?: string }
 
 /** Why a token was refused: the verifier maps these to XRPC errors. */
 export class TokenError extends Error {
@@ -53,8 +72,9 @@ export class TokenService {
     return randomBytes(32).toString('base64url')
   }
 
-  async createAccessToken(did: string, now = Date.now()): Promise<string> {
-    return new SignJWT({ scope: ACCESS_SCOPE })
+  async createAccessToken(did: string, now = Date.now(), grant: AccessGrant = FULL_ACCESS): Promise<string> {
+    const claims = 'appPasswordId' in grant ? { scope: grant.scope, [APP_PASSWORD_CLAIM]: grant.appPasswordId } : { scope: grant.scope }
+    return new SignJWT(claims)
       .setProtectedHeader({ alg: 'HS256', typ: ACCESS_TYP })
       .setSubject(did)
       .setAudience(this.opts.serviceDid)
@@ -90,7 +110,7 @@ export class TokenService {
         this.verified.delete(jwt)
         throw new TokenError('expired', 'Token has expired')
       }
-      return { did: known.did, scope: known.scope, jti: known.jti, exp: known.exp }
+      return { did: known.did, scope: known.scope, jti: known.jti, exp: known.exp, appPasswordId: known.appPasswordId }
     }
     const result = await this.verifyUncached(jwt, kind)
     if (this.verified.size >= TokenService.MAX_VERIFIED) {
@@ -115,13 +135,20 @@ export class TokenService {
       throw new TokenError('invalid', 'Token could not be verified')
     }
     const scope = payload.scope
-    const expectedScope = kind === 'access' ? ACCESS_SCOPE : REFRESH_SCOPE
-    if (scope !== expectedScope) throw new TokenError('invalid', 'Bad token scope')
+    if (typeof scope !== 'string' || !(kind === 'access' ? ACCESS_SCOPES.includes(scope) : scope === REFRESH_SCOPE)) {
+      throw new TokenError('invalid', 'Bad token scope')
+    }
     const did = payload.sub
     if (typeof did !== 'string' || !did.startsWith('did:')) throw new TokenError('invalid', 'Malformed token')
     if (kind === 'refresh' && (typeof payload.jti !== 'string' || payload.jti.length === 0)) {
       throw new TokenError('invalid', 'Malformed token')
     }
-    return { did, scope: expectedScope, jti: payload.jti, exp: payload.exp as number }
+    // an app-password scope names its app password, and only such a scope does
+    const appPasswordId = payload[APP_PASSWORD_CLAIM]
+    const isAppPass = scope === APP_PASS_SCOPE || scope === APP_PASS_PRIVILEGED_SCOPE
+    if (isAppPass ? typeof appPasswordId !== 'string' || appPasswordId === '' : appPasswordId !== undefined) {
+      throw new TokenError('invalid', 'Malformed token')
+    }
+    return { did, scope, jti: payload.jti, exp: payload.exp as number, ...(isAppPass ? { appPasswordId: appPasswordId as string } : {}) }
   }
 }

@@ -1,10 +1,17 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
+import { AuthRequiredError, ForbiddenError, InvalidRequestError } from '@atproto/xrpc-server'
+import type { AccountStore } from '../accounts/account-store.js'
+import type { AppPasswordStore } from './app-password-store.js'
 import type { SessionStore } from './session-store.js'
-import { TokenError, type TokenService } from './tokens.js'
+import { ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE, APP_PASS_SCOPE, TokenError, type AccessScope, type TokenService } from './tokens.js'
 
-export type AccessOutput = { credentials: { type: 'access'; did: string } }
+/**
+ * An access token's holder. `scope` is `com.atproto.access` for a session made with the account's
+ * own password, `com.atproto.appPassPrivileged` / `com.atproto.appPass` for one made with an app
+ * password (`appPasswordId`).
+ */
+export type AccessOutput = { credentials: { type: 'access'; did: string; scope: AccessScope; appPasswordId?: string } }
 export type NoneOutput = { credentials: { type: 'none' } }
 export type RefreshOutput = { credentials: { type: 'refresh'; did: string; tokenId: string } }
 export type AdminOutput = { credentials: { type: 'admin' } }
@@ -29,12 +36,24 @@ function tokenError(err: unknown): never {
   throw err
 }
 
+/** Access levels, as the reference names them: which scopes each one lets in. */
+const FULL: readonly AccessScope[] = [ACCESS_SCOPE]
+const PRIVILEGED: readonly AccessScope[] = [ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE]
+const STANDARD: readonly AccessScope[] = [ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE, APP_PASS_SCOPE]
+
 /**
  * The auth functions XRPC methods use as `auth:`. Each is a bound arrow property, so
- * `auth: ctx.auth.accessStandard` works as is.
+ * `auth: ctx.auth.accessStandard` works as is. Access tokens come in three levels:
+ * - `accessStandard`: any session, including one made with an app password (records, blobs...);
+ * - `accessPrivileged`: the account's own password or a privileged app password (methods that
+ *   touch sensitive account state, e.g. service auth for privileged methods);
+ * - `accessFull`: the account's own password only (app passwords, handle, email, PLC operations,
+ *   deactivation, deletion).
  *
- * Errors: no credentials -> 401 AuthMissing; expired or revoked token -> 400 ExpiredToken;
- * anything else wrong with a token (garbage, forged, wrong typ/scope/aud) -> 400 InvalidToken.
+ * Errors: no credentials -> 401 AuthMissing; expired or revoked token (a revoked app password's
+ * sessions included) -> 400 ExpiredToken; anything else wrong with a token (garbage, forged,
+ * wrong typ/aud, or a scope below the method's level, as the reference answers) -> 400
+ * InvalidToken; a token of an account that no longer exists -> 403 AccountNotFound.
  */
 export class AuthVerifier {
   private adminSecretHash: Buffer
@@ -43,6 +62,8 @@ export class AuthVerifier {
     private opts: {
       tokens: TokenService
       sessions: SessionStore
+      accounts: AccountStore
+      appPasswords: AppPasswordStore
       adminPassword: string
       refreshGraceMs: number
     },
@@ -50,11 +71,31 @@ export class AuthVerifier {
     this.adminSecretHash = sha256(`admin:${opts.adminPassword}`)
   }
 
-  /** A required access JWT (legacy session). No database access. */
-  accessStandard = async (ctx: ReqCtx): Promise<AccessOutput> => {
+  /** Any access JWT (legacy session), an app password's included. */
+  accessStandard = (ctx: ReqCtx): Promise<AccessOutput> => this.access(ctx, STANDARD)
+
+  /** An access JWT of the account's own password or of a privileged app password. */
+  accessPrivileged = (ctx: ReqCtx): Promise<AccessOutput> => this.access(ctx, PRIVILEGED)
+
+  /** An access JWT of the account's own password: no app password. */
+  accessFull = (ctx: ReqCtx): Promise<AccessOutput> => this.access(ctx, FULL)
+
+  /**
+   * The token's HMAC is checked once per token text (TokenService caches it); then a cached
+   * account lookup, and for an app password's token one primary-key lookup, so that revoking the
+   * app password or deleting the account ends its sessions at once.
+   */
+  private async access(ctx: ReqCtx, level: readonly AccessScope[]): Promise<AccessOutput> {
     const token = this.bearer(ctx)
     const verified = await this.opts.tokens.verify(token, 'access').catch(tokenError)
-    return { credentials: { type: 'access', did: verified.did } }
+    const scope = verified.scope as AccessScope
+    const { appPasswordId, did } = verified
+    if (appPasswordId !== undefined && !this.opts.appPasswords.isLive(appPasswordId, did)) {
+      throw new InvalidRequestError('Token has been revoked', 'ExpiredToken')
+    }
+    if (!level.includes(scope)) throw new InvalidRequestError('Bad token scope', 'InvalidToken')
+    if (!this.opts.accounts.getByDid(did)) throw new ForbiddenError('Account not found', 'AccountNotFound')
+    return { credentials: appPasswordId === undefined ? { type: 'access', did, scope } : { type: 'access', did, scope, appPasswordId } }
   }
 
   /** An access JWT if one is sent (and then it must be valid), else `{type: 'none'}`. */

@@ -40,6 +40,7 @@ export class Sequencer extends EventEmitter {
   private pending: SequencedEvent[] = []
   private insertStmt
   private lastSeqStmt
+  private emptyFramesStmt
 
   constructor(private db: Db) {
     super()
@@ -55,6 +56,7 @@ export class Sequencer extends EventEmitter {
     this.insertStmt = db.sqlite.prepare(
       'INSERT INTO repo_seq (seq, did, event_type, frame, sequenced_at) VALUES (?, ?, ?, ?, ?)',
     )
+    this.emptyFramesStmt = db.sqlite.prepare<[string, number]>(`UPDATE repo_seq SET frame = x'' WHERE did = ? AND seq < ?`)
   }
 
   private readLastSeq(): number {
@@ -108,6 +110,18 @@ export class Sequencer extends EventEmitter {
 
   appendAccountInTx(did: string, active: boolean, status?: string): number {
     return this.append(did, '#account', status ? { did, active, status } : { did, active })
+  }
+
+  /**
+   * An account was deleted: the `#account` deleted event (`seq`) is the last thing the log says
+   * of it. Every earlier event of `did` keeps its row (seq, type, time) but loses its frame (its
+   * blocks, records and handle): replay skips empty frames, so a consumer replaying gets none of
+   * its content, and the log still loses only a prefix when pruned (what OutdatedCursor relies
+   * on). The reference deletes these rows instead.
+   */
+  forgetAccountBeforeInTx(did: string, seq: number): void {
+    if (!this.db.sqlite.inTransaction) throw new Error('Sequencer.forgetAccountBeforeInTx must run inside a write transaction')
+    this.emptyFramesStmt.run(did, seq)
   }
 
   /**

@@ -260,7 +260,8 @@ export class SubscribeRepos {
       // pages are bounded in bytes as well as rows: a page of 2 MB commits holds one or two
       const { rows, end } = log.page(after, pageSize, replayHighWaterBytes)
       for (const row of rows) {
-        sub.send(row.frame)
+        // an empty frame is an event of a deleted account, emptied (Sequencer.forgetAccountBeforeInTx)
+        if (row.frame.length > 0) sub.send(row.frame)
         after = row.seq
       }
       sub.lastSeq = after

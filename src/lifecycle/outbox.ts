@@ -1,4 +1,4 @@
-import { mkdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, readdirSync, renameSync, rmSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 
 export type OutboxMessage = { to: string; subject: string; body: string }
@@ -18,7 +18,7 @@ export class Outbox {
 
   /** e.g. `plc-operation-did_plc_abc.txt`: the DID with `:` made safe for every file system */
   pathOf(kind: string, did: string): string {
-    return join(this.dir, `${kind}-${did.replace(/[^a-zA-Z0-9._-]/g, '_')}.txt`)
+    return join(this.dir, `${kind}-${fileSafe(did)}.txt`)
   }
 
   /** Written beside its place and renamed into it: a reader never sees half a message. */
@@ -35,4 +35,15 @@ export class Outbox {
   remove(kind: string, did: string): void {
     rmSync(this.pathOf(kind, did), { force: true })
   }
+
+  /** Every message waiting for `did`, whatever its kind (the account is gone). */
+  removeAll(did: string): void {
+    if (!existsSync(this.dir)) return
+    const suffix = `-${fileSafe(did)}.txt`
+    for (const name of readdirSync(this.dir)) if (name.endsWith(suffix)) rmSync(join(this.dir, name), { force: true })
+  }
+}
+
+function fileSafe(did: string): string {
+  return did.replace(/[^a-zA-Z0-9._-]/g, '_')
 }

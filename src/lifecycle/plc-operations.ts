@@ -18,7 +18,7 @@ import {
   signedUpdate,
   type DidCredentials,
 } from '../identity/plc-ops.js'
-import { PlcTokenStore } from '../identity/plc-token-store.js'
+import { AccountTokenStore } from '../auth/account-tokens.js'
 import { PlcRequestError, type IdentityService, type PlcSigner } from '../identity/service.js'
 import type { Logger } from '../logger.js'
 import type { RepoService } from '../repo/service.js'
@@ -26,6 +26,7 @@ import { writeTransaction } from '../repo/transaction.js'
 import { Outbox } from './outbox.js'
 
 const OUTBOX_KIND = 'plc-operation'
+const TOKEN_PURPOSE = 'plc_operation'
 
 export type SignPlcOperationInput = {
   token?: string
@@ -46,7 +47,7 @@ export type SignPlcOperationInput = {
  * line says that one is there (never the token).
  */
 export class PlcOperationFlow {
-  private tokens: PlcTokenStore
+  private tokens: AccountTokenStore
   readonly outbox: Outbox
 
   constructor(
@@ -60,7 +61,7 @@ export class PlcOperationFlow {
       repo: RepoService
     },
   ) {
-    this.tokens = new PlcTokenStore(d.db)
+    this.tokens = new AccountTokenStore(d.db)
     this.outbox = new Outbox(d.cfg.dataDirectory)
   }
 
@@ -90,7 +91,7 @@ export class PlcOperationFlow {
   requestSignature(did: string): void {
     const account = this.account(did)
     this.assertPlc(did)
-    const { token, expiresAt } = this.tokens.issue(did)
+    const { token, expiresAt } = this.tokens.issue(did, TOKEN_PURPOSE)
     const file = this.outbox.put(OUTBOX_KIND, did, {
       to: account.email,
       subject: 'PLC update requested',
@@ -110,14 +111,16 @@ export class PlcOperationFlow {
     this.assertPlc(did)
     if (!input.token) throw new InvalidRequestError('email confirmation token required to sign PLC operations')
     const changes = requestedChanges(input)
-    if (this.tokens.check(did, input.token) === 'expired') {
+    const check = this.tokens.check(did, TOKEN_PURPOSE, input.token)
+    if (check === 'invalid') throw new InvalidRequestError('Token is invalid', 'InvalidToken')
+    if (check === 'expired') {
       this.outbox.remove(OUTBOX_KIND, did)
       throw new InvalidRequestError('Token is expired', 'ExpiredToken')
     }
     const last = await this.plc(() => this.d.identity.lastOpWeControl(did))
     const rotationKey = await this.d.identity.plcRotationKey()
     const op = await signedUpdate(last, rotationKey as unknown as PlcSigner, changes)
-    if (!this.tokens.consume(did, input.token)) throw new InvalidRequestError('Token is invalid', 'InvalidToken')
+    if (!this.tokens.consume(did, TOKEN_PURPOSE, input.token)) throw new InvalidRequestError('Token is invalid', 'InvalidToken')
     this.outbox.remove(OUTBOX_KIND, did)
     return op
   }

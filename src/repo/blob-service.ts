@@ -170,6 +170,31 @@ export class BlobService {
   readonly hook: CommitHook = {
     check: (did, ops) => this.checkOps(did, ops),
     inTx: (commit) => this.applyCommitInTx(commit),
+    deleteRepoInTx: (did) => this.deleteRepoInTx(did),
+  }
+
+  /**
+   * Inside the transaction that deletes a whole repo: its blob rows and references go; the files
+   * go after COMMIT (`deleteUnrecordedFiles`, scheduled here; the caller may also await it).
+   */
+  deleteRepoInTx(did: string): void {
+    this.table.deleteRepo(did)
+    setImmediate(() => void this.deleteUnrecordedFiles(did))
+  }
+
+  /**
+   * Deletes every file of `did` that has no blob row, then its folder if that left it empty.
+   * Idempotent. Checking the row per file keeps it safe beside a rolled-back deletion and beside
+   * an upload that lands meanwhile (an upload writes its row before its file).
+   */
+  async deleteUnrecordedFiles(did: string): Promise<void> {
+    try {
+      const cids = await this.opts.store.list(did)
+      await this.deleteFilesIfUnrecorded(did, cids)
+      await this.opts.store.removeEmptyRepo(did)
+    } catch (err) {
+      this.opts.logger?.warn({ err: (err as Error).message, did }, 'could not delete the blob files of a deleted repo')
+    }
   }
 
   /** Remove unreferenced temporary blobs older than the grace period (rows, then files). */

@@ -24,6 +24,10 @@ export class BlobTable {
   private listMissingStmt
   private expiredTempStmt
   private deleteTempStmt
+  private deleteRepoBlobsStmt
+  private deleteRepoRefsStmt
+  private countReferencedStmt
+  private countReferencedStoredStmt
 
   constructor(private db: Db) {
     const s = db.sqlite
@@ -64,6 +68,29 @@ export class BlobTable {
       `SELECT did, cid FROM blob WHERE status = 'temp' AND created_at < ? LIMIT ?`,
     )
     this.deleteTempStmt = s.prepare(`DELETE FROM blob WHERE did = ? AND cid = ? AND status = 'temp'`)
+    this.deleteRepoBlobsStmt = s.prepare<[string]>('DELETE FROM blob WHERE did = ?')
+    this.deleteRepoRefsStmt = s.prepare<[string]>('DELETE FROM record_blob WHERE did = ?')
+    this.countReferencedStmt = s.prepare<[string], number>('SELECT count(DISTINCT blob_cid) FROM record_blob WHERE did = ?').pluck()
+    this.countReferencedStoredStmt = s.prepare<[string], number>(
+      `SELECT count(*) FROM blob b WHERE b.did = ? AND b.status = 'permanent' AND EXISTS
+         (SELECT 1 FROM record_blob rb WHERE rb.did = b.did AND rb.blob_cid = b.cid)`,
+    ).pluck()
+  }
+
+  /** inside a write transaction: every blob row and blob reference of the repo */
+  deleteRepo(did: string): void {
+    this.deleteRepoRefsStmt.run(did)
+    this.deleteRepoBlobsStmt.run(did)
+  }
+
+  /** distinct blobs the repo's records reference */
+  countReferenced(did: string): number {
+    return this.countReferencedStmt.get(did) ?? 0
+  }
+
+  /** of those, how many are stored (what listMissing does not list) */
+  countReferencedStored(did: string): number {
+    return this.countReferencedStoredStmt.get(did) ?? 0
   }
 
   get(did: string, cid: string): BlobRow | undefined {

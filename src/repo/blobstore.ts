@@ -1,6 +1,6 @@
 import { createHash, randomBytes } from 'node:crypto'
 import { createReadStream, mkdirSync, readdirSync, statSync, unlinkSync } from 'node:fs'
-import { mkdir, open, rename, stat, unlink } from 'node:fs/promises'
+import { mkdir, open, readdir, rename, rmdir, stat, unlink } from 'node:fs/promises'
 import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { parseCid } from '@atproto/lex-data'
@@ -50,6 +50,10 @@ export interface BlobStore {
   delete(did: string, cid: string): Promise<void>
   /** Remove temporary uploads older than `olderThanMs` (left behind by a crash). */
   sweepTemp(olderThanMs: number): Promise<number>
+  /** The CIDs of every blob stored for `did`. */
+  list(did: string): Promise<string[]>
+  /** Remove what is left of `did`'s storage once it holds no blob (no error if it is absent or not empty). */
+  removeEmptyRepo(did: string): Promise<void>
 }
 
 /** A DID as one path segment: ':' and '%' percent-encoded (bijective), anything odd refused. */
@@ -168,6 +172,31 @@ export class DiskBlobStore implements BlobStore {
       if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return Promise.reject(err)
     }
     return Promise.resolve()
+  }
+
+  async list(did: string): Promise<string[]> {
+    try {
+      // only names that are blob CIDs (a file being renamed into place is one already)
+      return (await readdir(join(this.root, didDirName(did)))).filter((name) => {
+        try {
+          return blobCidName(name) === name
+        } catch {
+          return false
+        }
+      })
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw err
+    }
+  }
+
+  async removeEmptyRepo(did: string): Promise<void> {
+    try {
+      await rmdir(join(this.root, didDirName(did)))
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code
+      if (code !== 'ENOENT' && code !== 'ENOTEMPTY' && code !== 'EEXIST') throw err
+    }
   }
 
   async sweepTemp(olderThanMs: number): Promise<number> {

@@ -64,6 +64,9 @@ export class BlockTable {
   private hasStmt
   private insertStmt
   private deleteStmt
+  private cidsOfRepoStmt
+  private deleteRepoStmt
+  private countStmt
 
   constructor(db: Db) {
     this.getStmt = db.sqlite.prepare<[string, string], { content: Buffer }>(
@@ -75,6 +78,20 @@ export class BlockTable {
       'INSERT OR IGNORE INTO repo_block (did, cid, rev, size, content) VALUES (?, ?, ?, ?, ?)',
     )
     this.deleteStmt = db.sqlite.prepare('DELETE FROM repo_block WHERE did = ? AND cid = ?')
+    this.cidsOfRepoStmt = db.sqlite.prepare<[string], string>('SELECT cid FROM repo_block WHERE did = ?').pluck()
+    this.deleteRepoStmt = db.sqlite.prepare<[string]>('DELETE FROM repo_block WHERE did = ?')
+    this.countStmt = db.sqlite.prepare<[string], number>('SELECT count(*) FROM repo_block WHERE did = ?').pluck()
+  }
+
+  count(did: string): number {
+    return this.countStmt.get(did) ?? 0
+  }
+
+  /** inside a write transaction: every block of the repo; returns their CIDs */
+  deleteRepo(did: string): string[] {
+    const cids = this.cidsOfRepoStmt.all(did)
+    this.deleteRepoStmt.run(did)
+    return cids
   }
 
   get(did: string, cid: string): Uint8Array | undefined {

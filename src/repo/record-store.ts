@@ -11,6 +11,8 @@ export class RecordStore {
   private cidInUseStmt
   private listAsc
   private listDesc
+  private countStmt
+  private deleteRepoStmt
 
   constructor(db: Db) {
     const s = db.sqlite
@@ -39,6 +41,17 @@ export class RecordStore {
     this.listDesc = s.prepare<[string, string, string, number], RecordRow>(
       'SELECT * FROM record WHERE did = ? AND collection = ? AND rkey < ? ORDER BY rkey DESC LIMIT ?',
     )
+    this.countStmt = s.prepare<[string], number>('SELECT count(*) FROM record WHERE did = ?').pluck()
+    this.deleteRepoStmt = s.prepare<[string]>('DELETE FROM record WHERE did = ?')
+  }
+
+  count(did: string): number {
+    return this.countStmt.get(did) ?? 0
+  }
+
+  /** inside a write transaction: every record row of the repo */
+  deleteRepo(did: string): void {
+    this.deleteRepoStmt.run(did)
   }
 
   get(did: string, collection: string, rkey: string): RecordRow | undefined {

@@ -7,6 +7,7 @@ export class RootStore {
   private getStmt
   private upsertStmt
   private listStmt
+  private deleteStmt
 
   constructor(db: Db) {
     this.getStmt = db.sqlite.prepare<[string], RepoRoot>('SELECT * FROM repo_root WHERE did = ?')
@@ -18,6 +19,12 @@ export class RootStore {
     this.listStmt = db.sqlite.prepare<[string, number], RepoRoot>(
       'SELECT * FROM repo_root WHERE did > ? ORDER BY did ASC LIMIT ?',
     )
+    this.deleteStmt = db.sqlite.prepare<[string]>('DELETE FROM repo_root WHERE did = ?')
+  }
+
+  /** inside a write transaction */
+  delete(did: string): void {
+    this.deleteStmt.run(did)
   }
 
   get(did: string): RepoRoot | undefined {

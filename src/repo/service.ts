@@ -224,6 +224,29 @@ export class RepoService {
     })
   }
 
+  /**
+   * Deletes a whole repository, after every earlier write to it: in ONE transaction `inTx` runs
+   * first (the caller's rows: the account, its sessions, its events), then the repo's blocks,
+   * record rows and root go, and every commit hook's `deleteRepoInTx` removes its rows of `did`.
+   * Nothing of any other repo is touched. Throws (nothing changed) if anything in it throws.
+   */
+  destroyRepo(did: string, inTx: () => void): Promise<void> {
+    return this.withLock(did, async () => {
+      let cids: string[] = []
+      writeTransaction(this.db, this.sequencer, () => {
+        inTx()
+        cids = this.blocks.deleteRepo(did)
+        this.records.deleteRepo(did)
+        this.roots.delete(did)
+        for (const hook of this.hooks) hook.deleteRepoInTx?.(did)
+      })
+      this.states.delete(did)
+      this.keys.delete(did)
+      // content-addressed: a neighbour holding the same bytes just reads them again
+      for (const cid of cids) this.cache.delete(cid)
+    })
+  }
+
   /** The record's CID and decoded-ready bytes, or undefined. */
   getRecordBytes(did: string, collection: string, rkey: string): { cid: string; bytes: Uint8Array } | undefined {
     const row = this.records.get(did, collection, rkey)

@@ -36,6 +36,15 @@ import getRecommendedDidCredentials from './com/atproto/identity/getRecommendedD
 import requestPlcOperationSignature from './com/atproto/identity/requestPlcOperationSignature.js'
 import signPlcOperation from './com/atproto/identity/signPlcOperation.js'
 import submitPlcOperation from './com/atproto/identity/submitPlcOperation.js'
+// com.atproto.server: the account lifecycle
+import createAppPassword from './com/atproto/server/createAppPassword.js'
+import listAppPasswords from './com/atproto/server/listAppPasswords.js'
+import revokeAppPassword from './com/atproto/server/revokeAppPassword.js'
+import deactivateAccount from './com/atproto/server/deactivateAccount.js'
+import activateAccount from './com/atproto/server/activateAccount.js'
+import checkAccountStatus from './com/atproto/server/checkAccountStatus.js'
+import requestAccountDelete from './com/atproto/server/requestAccountDelete.js'
+import deleteAccount from './com/atproto/server/deleteAccount.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -73,6 +82,14 @@ const methods: MethodRegistration[] = [
   requestPlcOperationSignature,
   signPlcOperation,
   submitPlcOperation,
+  createAppPassword,
+  listAppPasswords,
+  revokeAppPassword,
+  deactivateAccount,
+  activateAccount,
+  checkAccountStatus,
+  requestAccountDelete,
+  deleteAccount,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {

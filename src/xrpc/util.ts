@@ -2,7 +2,7 @@ import { parseCid, type Cid } from '@atproto/lex-data'
 import { lexToJson, type LexValue } from '@atproto/lexicon'
 import { ForbiddenError, InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountRow } from '../accounts/account-store.js'
-import { assertAccountWritable } from '../accounts/status.js'
+import { assertAccountWritable, assertServed } from '../accounts/status.js'
 import type { AppContext } from '../context.js'
 import { cidToString } from '../repo/cid.js'
 import type { RecordOp } from '../repo/types.js'
@@ -28,11 +28,12 @@ export function inputBody<T>(input: XrpcInput | undefined): T {
   return (input?.body ?? {}) as T
 }
 
-/** The account behind a `repo` parameter (handle or DID), or RepoNotFound. */
+/**
+ * The account behind a `repo` parameter (handle or DID) whose repo is served: RepoNotFound,
+ * RepoDeactivated, RepoTakendown... otherwise (`assertServed`).
+ */
 export function findRepo(ctx: AppContext, repo: string): AccountRow {
-  const account = ctx.accounts.resolveRepo(repo)
-  if (!account) throw new InvalidRequestError(`Could not find repo: ${repo}`, 'RepoNotFound')
-  return account
+  return assertServed(ctx.accounts.resolveRepo(repo), repo)
 }
 
 /** The caller may write only to their own, active repo. */

@@ -4,7 +4,7 @@ import type { XrpcRouter } from '../../../router.js'
 export default function (server: XrpcRouter, ctx: AppContext): void {
   const flow = ctx.plcOperations
   server.method('com.atproto.identity.requestPlcOperationSignature', {
-    auth: ctx.auth.accessStandard,
+    auth: ctx.auth.accessFull,
     handler: ({ auth }) => {
       flow.requestSignature(auth.credentials.did)
     },

@@ -6,7 +6,7 @@ import { inputBody, plainJson } from '../../../util.js'
 export default function (server: XrpcRouter, ctx: AppContext): void {
   const flow = ctx.plcOperations
   server.method('com.atproto.identity.signPlcOperation', {
-    auth: ctx.auth.accessStandard,
+    auth: ctx.auth.accessFull,
     handler: async ({ auth, input }) => {
       const operation = await flow.sign(auth.credentials.did, inputBody<SignPlcOperationInput>(input))
       return plainJson({ operation })

@@ -6,7 +6,7 @@ import { inputBody } from '../../../util.js'
 export default function (server: XrpcRouter, ctx: AppContext): void {
   const updater = ctx.handleUpdater
   server.method('com.atproto.identity.updateHandle', {
-    auth: ctx.auth.accessStandard,
+    auth: ctx.auth.accessFull,
     handler: async ({ auth, input, res }) => {
       try {
         await updater.updateHandle(auth.credentials.did, inputBody<{ handle: string }>(input).handle)

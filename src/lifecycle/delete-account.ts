@@ -1,0 +1,95 @@
+import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
+import type { AccountStore } from '../accounts/account-store.js'
+import { accountStatus } from '../accounts/status.js'
+import type { AccountTokenStore } from '../auth/account-tokens.js'
+import type { AppPasswordStore } from '../auth/app-password-store.js'
+import { MAX_PASSWORD_LENGTH } from '../auth/password.js'
+import type { SessionManager } from '../auth/session-manager.js'
+import type { SessionStore } from '../auth/session-store.js'
+import type { Sequencer } from '../firehose/sequencer.js'
+import type { Logger } from '../logger.js'
+import type { BlobService } from '../repo/blob-service.js'
+import type { RepoService } from '../repo/service.js'
+import type { Outbox } from './outbox.js'
+
+const PURPOSE = 'delete_account'
+const OUTBOX_KIND = 'account-delete'
+
+export type DeleteAccountInput = { did: string; password: string; token: string }
+
+/**
+ * requestAccountDelete / deleteAccount. The request makes a single-use token (15 minutes) and,
+ * with no mail yet, writes it to the operator's outbox (`<data>/outbox/account-delete-<DID>.txt`,
+ * beside the PLC flow's tokens; an info log line says it is there, never the token). The deletion needs the account's own
+ * password (through the failed-login limits) and that token, then removes in ONE transaction the
+ * account row (its handle stops resolving at once), its sessions, app passwords and tokens, its
+ * repo (blocks, records, root) and every commit hook's rows of that DID (blob rows, index rows),
+ * appends `#account {active:false, status:"deleted"}` and empties the DID's earlier events, so
+ * that nothing replays its records; blob files go after COMMIT. Nothing of another account is
+ * touched.
+ */
+export class AccountDeleter {
+  constructor(
+    private d: {
+      accounts: AccountStore
+      sessions: SessionStore
+      sessionManager: SessionManager
+      appPasswords: AppPasswordStore
+      accountTokens: AccountTokenStore
+      outbox: Outbox
+      sequencer: Sequencer
+      repo: RepoService
+      blobs: BlobService
+      logger: Logger
+    },
+  ) {}
+
+  requestDeletion(did: string): void {
+    const account = this.d.accounts.getByDid(did)
+    if (!account) throw new InvalidRequestError('Account not found', 'AccountNotFound')
+    if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+    const { token, expiresAt } = this.d.accountTokens.issue(did, PURPOSE)
+    const file = this.d.outbox.put(OUTBOX_KIND, did, {
+      to: account.email,
+      subject: 'Account deletion requested',
+      body: [
+        `The deletion of the account ${account.handle} (${did}) was requested.`,
+        `Token: ${token}`,
+        `It can be used once, until ${new Date(expiresAt).toISOString()}, with the account's password.`,
+        'If you did not ask for it, ignore this message and change your password.',
+      ].join('\n'),
+    })
+    this.d.logger.info({ did, file }, 'account deletion token issued; no mail is configured, so it is in the outbox for the operator to pass on')
+  }
+
+  /** Errors as the reference answers them; a wrong password counts as a failed login. */
+  async deleteAccount(input: DeleteAccountInput, ip: string): Promise<void> {
+    const { did } = input
+    if (!this.d.accounts.getByDid(did)) throw new InvalidRequestError('account not found')
+    if (input.password.length > MAX_PASSWORD_LENGTH) throw new InvalidRequestError('Invalid password length.')
+    if (!(await this.d.sessionManager.verifyAccountPassword(did, input.password, ip))) {
+      throw new AuthRequiredError('Invalid did or password')
+    }
+    this.assertToken(did, input.token)
+    await this.d.repo.destroyRepo(did, () => {
+      // again inside the transaction: the token is single-use, even for two requests at once
+      if (!this.d.accounts.getByDid(did)) throw new InvalidRequestError('account not found')
+      this.assertToken(did, input.token)
+      this.d.accounts.delete(did)
+      this.d.sessions.revokeAllForDid(did)
+      this.d.appPasswords.deleteAllForDid(did)
+      this.d.accountTokens.deleteAllForDid(did)
+      const seq = this.d.sequencer.appendAccountInTx(did, false, 'deleted')
+      this.d.sequencer.forgetAccountBeforeInTx(did, seq)
+    })
+    this.d.outbox.removeAll(did)
+    await this.d.blobs.deleteUnrecordedFiles(did)
+    this.d.logger.info({ did }, 'account deleted')
+  }
+
+  private assertToken(did: string, token: string): void {
+    const check = this.d.accountTokens.check(did, PURPOSE, token)
+    if (check === 'invalid') throw new InvalidRequestError('Token is invalid', 'InvalidToken')
+    if (check === 'expired') throw new InvalidRequestError('Token is expired', 'ExpiredToken')
+  }
+}
