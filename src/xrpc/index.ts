@@ -28,6 +28,12 @@ import describeServer from './com/atproto/server/describeServer.js'
 import getSession from './com/atproto/server/getSession.js'
 import refreshSession from './com/atproto/server/refreshSession.js'
 import resolveHandle from './com/atproto/identity/resolveHandle.js'
+// app.carrel.sync
+import carrelSyncGetChanges from './app/carrel/sync/getChanges.js'
+import carrelSyncHeartbeat from './app/carrel/sync/heartbeat.js'
+import carrelSyncListDevices from './app/carrel/sync/listDevices.js'
+import carrelSyncGetSettings from './app/carrel/sync/getSettings.js'
+import carrelSyncPutSettings from './app/carrel/sync/putSettings.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -57,6 +63,11 @@ const methods: MethodRegistration[] = [
   getSession,
   refreshSession,
   resolveHandle,
+  carrelSyncGetChanges,
+  carrelSyncHeartbeat,
+  carrelSyncListDevices,
+  carrelSyncGetSettings,
+  carrelSyncPutSettings,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {
