@@ -32,6 +32,8 @@ export type Config = {
   termsOfServiceUrl: string | undefined
   crawlers: string[]
   repoBackfillLimitMs: number
+  /** how long app.carrel.sync.getChanges keeps a deleted record's tombstone */
+  syncChangesRetentionMs: number
   firehoseQueueLength: number
   /** most subscribeRepos connections at once; more are refused before the upgrade */
   firehoseMaxSubscribers: number
@@ -235,6 +237,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     termsOfServiceUrl: env.PDS_TERMS_OF_SERVICE_URL || undefined,
     crawlers: list(env.PDS_CRAWLERS),
     repoBackfillLimitMs: int(env.PDS_REPO_BACKFILL_LIMIT_MS, 24 * 60 * 60 * 1000),
+    syncChangesRetentionMs: int(env.PDS_SYNC_CHANGES_RETENTION_MS, 30 * 24 * 60 * 60 * 1000),
     firehoseQueueLength: int(env.PDS_FIREHOSE_QUEUE_LENGTH, 500),
     firehoseMaxSubscribers: int(env.PDS_FIREHOSE_MAX_SUBSCRIBERS, 1000),
     firehoseStallTimeoutMs: int(env.PDS_FIREHOSE_STALL_TIMEOUT_MS, 60_000),

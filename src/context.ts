@@ -27,6 +27,7 @@ import { RepoService } from './repo/service.js'
 import { BlobService } from './repo/blob-service.js'
 import { DiskBlobStore } from './repo/blobstore.js'
 import { RepoExporter } from './repo/car-export.js'
+import { SyncService } from './indexer/sync/index.js'
 
 /** The stores and services that XRPC handlers receive. Built once at start-up. */
 export type AppContext = {
@@ -66,6 +67,8 @@ export type AppContext = {
   blobs: BlobService
   /** snapshot reads for the sync API (CAR export, record proofs) */
   exporter: RepoExporter
+  /** the Library Manager's sync: changes feed, device heartbeats, settings */
+  sync: SyncService
   /** closes services in reverse order of creation */
   close(): Promise<void>
 }
@@ -89,6 +92,8 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     sweepIntervalMs: cfg.blobSweepIntervalMs,
   })
   repo.hooks.push(blobs.hook)
+  const sync = new SyncService({ db, repo, changesRetentionMs: cfg.syncChangesRetentionMs })
+  repo.hooks.push(sync.hook)
   const exporter = new RepoExporter(cfg.dbPath)
   const tokens = new TokenService(cfg.jwtSecret, {
     serviceDid: cfg.serviceDid,
@@ -159,6 +164,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     accountDeleter,
     blobs,
     exporter,
+    sync,
     async close() {
       await blobs.stopSweeper()
       exporter.close()

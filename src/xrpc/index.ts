@@ -45,6 +45,12 @@ import activateAccount from './com/atproto/server/activateAccount.js'
 import checkAccountStatus from './com/atproto/server/checkAccountStatus.js'
 import requestAccountDelete from './com/atproto/server/requestAccountDelete.js'
 import deleteAccount from './com/atproto/server/deleteAccount.js'
+// app.carrel.sync
+import carrelSyncGetChanges from './app/carrel/sync/getChanges.js'
+import carrelSyncHeartbeat from './app/carrel/sync/heartbeat.js'
+import carrelSyncListDevices from './app/carrel/sync/listDevices.js'
+import carrelSyncGetSettings from './app/carrel/sync/getSettings.js'
+import carrelSyncPutSettings from './app/carrel/sync/putSettings.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -90,6 +96,11 @@ const methods: MethodRegistration[] = [
   checkAccountStatus,
   requestAccountDelete,
   deleteAccount,
+  carrelSyncGetChanges,
+  carrelSyncHeartbeat,
+  carrelSyncListDevices,
+  carrelSyncGetSettings,
+  carrelSyncPutSettings,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {

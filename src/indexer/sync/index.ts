@@ -1,0 +1,47 @@
+import type { Db } from '../../db/index.js'
+import type { RepoService } from '../../repo/service.js'
+import type { CommitHook, CommitResult } from '../../repo/types.js'
+import { ChangeLog } from './change-log.js'
+import { ChangesFeed } from './changes-feed.js'
+import { DeviceStateStore } from './device-state.js'
+import { DEVICE_COLLECTION, Devices } from './devices.js'
+import { SettingsStore } from './settings.js'
+
+/**
+ * The Library Manager's sync: the changes feed (kept by a commit hook in the commit's
+ * transaction), device heartbeats and settings (private tables, never in the repo).
+ */
+export class SyncService {
+  readonly changes: ChangesFeed
+  readonly devices: Devices
+  readonly settings: SettingsStore
+  private log: ChangeLog
+  private deviceState: DeviceStateStore
+
+  constructor(opts: { db: Db; repo: RepoService; changesRetentionMs: number }) {
+    this.log = new ChangeLog(opts.db, opts.repo.records, opts.changesRetentionMs)
+    this.deviceState = new DeviceStateStore(opts.db)
+    this.changes = new ChangesFeed(this.log, opts.repo)
+    this.devices = new Devices(this.deviceState, opts.repo)
+    this.settings = new SettingsStore(opts.db)
+  }
+
+  readonly hook: CommitHook = {
+    inTx: (commit) => this.applyCommitInTx(commit),
+    deleteRepoInTx: (did) => this.deleteRepoInTx(did),
+  }
+
+  private applyCommitInTx(commit: CommitResult): void {
+    this.log.applyCommitInTx(commit, Date.now())
+    for (const op of commit.ops) {
+      if (op.action === 'delete' && op.collection === DEVICE_COLLECTION) this.deviceState.deleteInTx(commit.did, op.rkey)
+    }
+  }
+
+  /** The account's repo is going (deletion, or replaced by an import): every row kept for it. */
+  private deleteRepoInTx(did: string): void {
+    this.log.deleteRepoInTx(did)
+    this.deviceState.deleteRepoInTx(did)
+    this.settings.deleteRepoInTx(did)
+  }
+}

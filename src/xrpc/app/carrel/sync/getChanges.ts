@@ -1,0 +1,20 @@
+import { assertRepoServed } from '../../../../accounts/status.js'
+import type { AppContext } from '../../../../context.js'
+import type { XrpcRouter } from '../../../router.js'
+import { changesPageJson } from '../../../../indexer/sync/changes-feed.js'
+import { findRepo } from '../../../util.js'
+
+type Params = { repo: string; since?: string; collections?: string[]; limit?: number; cursor?: string }
+
+export default function (server: XrpcRouter, ctx: AppContext): void {
+  server.method('app.carrel.sync.getChanges', {
+    handler: ({ params }) => {
+      const p = params as Params
+      const { did } = findRepo(ctx, p.repo)
+      assertRepoServed(ctx.accounts, did)
+      const page = ctx.sync.changes.page(did, { since: p.since, cursor: p.cursor, collections: p.collections, limit: p.limit ?? 100 })
+      // records are written as JSON text straight from their blocks (record-json-text.ts)
+      return { encoding: 'application/json; charset=utf-8', buffer: changesPageJson(page) }
+    },
+  })
+}
