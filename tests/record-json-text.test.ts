@@ -1,5 +1,5 @@
 // The changes feed writes stored records as JSON text straight from their DAG-CBOR bytes
-// (src/indexer/sync/record-json-text.ts). It must say what the library path says
+// (src/repo/record-json-text.ts). It must say what the library path says
 // (@atproto/lex-cbor decode, lexToJson, JSON.stringify) for every value, and leave to the
 // library what it does not handle. Random values come from the seeded generator: a failure
 // prints TEST_SEED, and TEST_SEED=<n> runs the same values again.
@@ -9,7 +9,7 @@ import { decode as lexCborDecode, encode as lexCborEncode } from '@atproto/lex-c
 import { lexToJson, type LexValue } from '@atproto/lexicon'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { cborJsonText, JsonBytes, writeRecordJson } from '../src/indexer/sync/record-json-text.ts'
+import { cborJsonText, JsonBytes, writeRecordJson } from '../src/repo/record-json-text.ts'
 import { recordBytesToJson } from '../src/repo/record-json.ts'
 import { randomMap, randomValue, Rng, testSeed } from './_random-data.ts'
 
@@ -66,10 +66,14 @@ test('thousands of random values and records, as the library path', () => {
     const bytes = lexCborEncode(value as never)
     const text = cborJsonText(bytes)
     assert.ok(text !== undefined, `value ${i} handled without the library (TEST_SEED=${seed})`)
-    assert.is(canonical(text!), canonical(libraryText(bytes)), `value ${i} (TEST_SEED=${seed})`)
+    assert.is(canonical(text!), canonical(JSON.stringify(lexToJson(value as LexValue))), `value ${i} (TEST_SEED=${seed})`)
     if (i % 3 !== 0) {
       const record = lexCborEncode({ ...(value as object), $type: 'com.example.record' } as never)
-      assert.is(canonical(recordJsonText(record)), canonical(JSON.stringify(recordBytesToJson(record))), `record ${i} (TEST_SEED=${seed})`)
+      assert.is(
+        canonical(recordJsonText(record)),
+        canonical(JSON.stringify(lexToJson({ ...(value as object), $type: 'com.example.record' } as LexValue))),
+        `record ${i} (TEST_SEED=${seed})`,
+      )
     }
   }
 })
@@ -83,8 +87,13 @@ test('strings that JSON escapes: every ASCII character, quotes, backslashes, and
   value.all = ascii.join('')
   value.list = others
   const bytes = lexCborEncode(value as never)
-  assert.is(canonical(cborJsonText(bytes)!), canonical(libraryText(bytes)))
-  assert.is(canonical(recordJsonText(bytes)), canonical(JSON.stringify(recordBytesToJson(bytes))))
+  // the oracle is the value as written: the library's decoder drops a leading U+FEFF from
+  // every string (through TextDecoder), which is why records are not served through it
+  assert.is(canonical(cborJsonText(bytes)!), canonical(JSON.stringify(value)))
+  assert.is(canonical(recordJsonText(bytes)), canonical(JSON.stringify(value)))
+  assert.is.not(canonical(libraryText(bytes)), canonical(JSON.stringify(value)), 'the library path still drops leading BOMs')
+  const bom = recordJsonText(lexCborEncode({ $type: 'com.example.record', '\ufeffk': '\ufeffv' } as never))
+  assert.equal(JSON.parse(bom), { $type: 'com.example.record', '\ufeffk': '\ufeffv' })
   // the escapes are JSON.stringify's own, character for character
   const one = lexCborEncode({ s: ascii.join('') + others.join('') } as never)
   assert.is(cborJsonText(one), libraryText(one))

@@ -361,6 +361,18 @@ test('a commit whose CAR slice, as relays receive it, would pass 2,000,000 bytes
   await sub.close()
 })
 
+test('every character of a record is kept by every read: a leading U+FEFF in a key or a string too', async () => {
+  const value = { $type: 'com.example.bom', '\ufeffkey': '\ufeffvalue', list: ['\ufeff', 'plain'], nested: { t: '\ufeff\ufeffx' } }
+  const created = await alice.agent.com.atproto.repo.createRecord({ repo: alice.did, collection: 'com.example.bom', record: value })
+  const rkey = created.data.uri.split('/').pop()!
+  const got = await fetch(`${net.url}/xrpc/com.atproto.repo.getRecord?repo=${alice.did}&collection=com.example.bom&rkey=${rkey}`)
+  assert.equal(((await got.json()) as any).value, value)
+  const listed = await fetch(`${net.url}/xrpc/com.atproto.repo.listRecords?repo=${alice.did}&collection=com.example.bom`)
+  assert.equal(((await listed.json()) as any).records.map((r: any) => r.value), [value])
+  const changes = await fetch(`${net.url}/xrpc/app.carrel.sync.getChanges?repo=${alice.did}&collections=com.example.bom`)
+  assert.equal(((await changes.json()) as any).changes.map((c: any) => c.record), [value])
+})
+
 test('writes to a repo that is not the caller’s are 403; unauthenticated writes are 401', async () => {
   const before = await head(bob.did)
   await expectXrpcError(

@@ -15,7 +15,12 @@ const JSON_TYPE = 'application/json; charset=utf-8'
 
 /** A JSON response whose body is plain JSON already (no CIDs, bytes or blob refs as objects). */
 export function plainJson(body: unknown, headers: Record<string, string> = {}) {
-  return { encoding: JSON_TYPE, buffer: Buffer.from(JSON.stringify(body)), headers }
+  return jsonBytes(Buffer.from(JSON.stringify(body)), headers)
+}
+
+/** A JSON response already written as UTF-8 JSON text. */
+export function jsonBytes(body: Uint8Array, headers: Record<string, string> = {}) {
+  return { encoding: JSON_TYPE, buffer: body, headers }
 }
 
 /** A JSON response; lex values in the body (CIDs, bytes, blob refs) become their JSON forms. */

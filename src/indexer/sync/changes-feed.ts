@@ -2,7 +2,7 @@ import { isValidTid } from '@atproto/syntax'
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { RepoService } from '../../repo/service.js'
 import { isBefore, LAST_IDX, type ChangeLog, type FeedPosition } from './change-log.js'
-import { JsonBytes, writeRecordJson } from './record-json-text.js'
+import { JsonBytes, writeRecordJson } from '../../repo/record-json-text.js'
 
 export type ChangeAction = 'create' | 'update' | 'delete'
 

@@ -1,5 +1,5 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
-import { recordBytesToJson } from '../../repo/record-json.js'
+import { recordJsonValue } from '../../repo/record-json-text.js'
 import type { RepoService } from '../../repo/service.js'
 import type { DeviceState, DeviceStateStore } from './device-state.js'
 
@@ -47,7 +47,7 @@ export class Devices {
         id: row.rkey,
         uri: `at://${did}/${DEVICE_COLLECTION}/${row.rkey}`,
         cid: row.cid,
-        value: recordBytesToJson(block),
+        value: recordJsonValue(block),
         state: this.state.get(did, row.rkey),
       })
     }

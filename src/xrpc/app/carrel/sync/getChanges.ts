@@ -13,7 +13,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       const { did } = findRepo(ctx, p.repo)
       assertRepoServed(ctx.accounts, did)
       const page = ctx.sync.changes.page(did, { since: p.since, cursor: p.cursor, collections: p.collections, limit: p.limit ?? 100 })
-      // records are written as JSON text straight from their blocks (record-json-text.ts)
+      // records are written as JSON text straight from their blocks (src/repo/record-json-text.ts)
       return { encoding: 'application/json; charset=utf-8', buffer: changesPageJson(page) }
     },
   })

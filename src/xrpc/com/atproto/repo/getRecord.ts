@@ -1,8 +1,8 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
+import { JsonBytes, writeRecordJson } from '../../../../repo/record-json-text.js'
 import type { XrpcRouter } from '../../../router.js'
-import { recordBytesToJson } from '../../../../repo/record-json.js'
-import { findRepo, plainJson } from '../../../util.js'
+import { findRepo, jsonBytes } from '../../../util.js'
 
 export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.getRecord', {
@@ -13,7 +13,16 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       if (!found || (cid !== undefined && cid !== found.cid)) {
         throw new InvalidRequestError(`Could not locate record: at://${account.did}/${collection}/${rkey}`, 'RecordNotFound')
       }
-      return plainJson({ uri: `at://${account.did}/${collection}/${rkey}`, cid: found.cid, value: recordBytesToJson(found.bytes) })
+      // the record as JSON straight from its stored bytes, every character kept
+      const out = new JsonBytes()
+      out.ascii('{"uri":')
+      out.string(`at://${account.did}/${collection}/${rkey}`)
+      out.ascii(',"cid":')
+      out.string(found.cid)
+      out.ascii(',"value":')
+      writeRecordJson(out, found.bytes)
+      out.byte(0x7d)
+      return jsonBytes(out.toBuffer())
     },
   })
 }

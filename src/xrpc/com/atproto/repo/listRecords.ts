@@ -1,7 +1,7 @@
 import type { AppContext } from '../../../../context.js'
 import type { XrpcRouter } from '../../../router.js'
-import { recordBytesToJson } from '../../../../repo/record-json.js'
-import { findRepo, plainJson } from '../../../util.js'
+import { JsonBytes, writeRecordJson } from '../../../../repo/record-json-text.js'
+import { findRepo, jsonBytes } from '../../../util.js'
 
 /**
  * Most record bytes (DAG-CBOR) in one page. Records are up to 1 MB, so `limit=100` could
@@ -19,19 +19,35 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       const limit = p.limit ?? 50
       const rows = ctx.repo.records.list(account.did, p.collection, { limit, cursor: p.cursor, reverse: p.reverse })
       const storage = ctx.repo.storage(account.did)
-      const records: { uri: string; cid: string; value: unknown }[] = []
+      // records as JSON straight from their stored bytes, every character kept
+      const out = new JsonBytes()
+      out.ascii('{"records":[')
       let bytes = 0
       let taken = 0
+      let written = 0
       for (const row of rows) {
         const cbor = storage.getBytesSync(row.cid)
         if (cbor && taken > 0 && bytes + cbor.length > LIST_RECORDS_MAX_BYTES) break
         taken++
         if (!cbor) continue
         bytes += cbor.length
-        records.push({ uri: `at://${account.did}/${row.collection}/${row.rkey}`, cid: row.cid, value: recordBytesToJson(cbor) })
+        if (written++ > 0) out.byte(0x2c)
+        out.ascii('{"uri":')
+        out.string(`at://${account.did}/${row.collection}/${row.rkey}`)
+        out.ascii(',"cid":')
+        out.string(row.cid)
+        out.ascii(',"value":')
+        writeRecordJson(out, cbor)
+        out.byte(0x7d)
       }
+      out.byte(0x5d)
       const cursor = taken === limit || taken < rows.length ? rows[taken - 1]!.rkey : undefined
-      return plainJson({ records, cursor })
+      if (cursor !== undefined) {
+        out.ascii(',"cursor":')
+        out.string(cursor)
+      }
+      out.byte(0x7d)
+      return jsonBytes(out.toBuffer())
     },
   })
 }

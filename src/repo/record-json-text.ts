@@ -1,7 +1,7 @@
 import { isUtf8 } from 'node:buffer'
 import { CID } from 'multiformats/cid'
-import { cidToString } from '../../repo/cid.js'
-import { recordBytesToJson } from '../../repo/record-json.js'
+import { cidToString } from './cid.js'
+import { recordBytesToJson } from './record-json.js'
 
 /**
  * JSON written as UTF-8 bytes into one growing buffer: a getChanges page is built here, its
@@ -106,6 +106,13 @@ export function writeRecordJson(out: JsonBytes, bytes: Uint8Array): void {
   // what the library says (or throws), with what the attempt wrote dropped
   out.truncate(start)
   out.json(JSON.stringify(recordBytesToJson(bytes)))
+}
+
+/** A stored record as a JSON value (parsed from {@link writeRecordJson}'s text: every character kept). */
+export function recordJsonValue(bytes: Uint8Array): unknown {
+  const out = new JsonBytes()
+  writeRecordJson(out, bytes)
+  return JSON.parse(out.toBuffer().toString('utf8'))
 }
 
 /** Any DAG-CBOR value as JSON text, or undefined where the library must decide. For the test. */
@@ -246,12 +253,11 @@ class Reader {
   /** A text string of `length` bytes as a JSON string literal: its UTF-8 copied, escaped as JSON.stringify escapes. */
   private text(length: number): boolean {
     const buf = this.buf
-    let start = this.pos
+    const start = this.pos
     const end = start + length
     if (end > buf.length) return false
-    // the library's decoder (cborg, through TextDecoder) drops a leading U+FEFF from every
-    // string, so getRecord and listRecords serve them without it: so does the changes feed
-    if (length >= 3 && buf[start] === 0xef && buf[start + 1] === 0xbb && buf[start + 2] === 0xbf) start += 3
+    // every byte is the record's: a leading U+FEFF is text like any other (the library's decoder,
+    // through TextDecoder, drops it, which is why records are not served through it)
     let plain = true
     let ascii = true
     for (let i = start; i < end; i++) {
