@@ -16,6 +16,7 @@ import { createLogger, type Logger } from './logger.js'
 import { RepoService } from './repo/service.js'
 import { BlobService } from './repo/blob-service.js'
 import { DiskBlobStore } from './repo/blobstore.js'
+import { openLibraryIndex } from './indexer/library/library-index.js'
 import { RepoExporter } from './repo/car-export.js'
 
 /** The stores and services that XRPC handlers receive. Built once at start-up. */
@@ -66,6 +67,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     sweepIntervalMs: cfg.blobSweepIntervalMs,
   })
   repo.hooks.push(blobs.hook)
+  repo.hooks.push(openLibraryIndex({ db, lexicons, logger, enabled: cfg.libraryIndex }).hook)
   const exporter = new RepoExporter(cfg.dbPath)
   const tokens = new TokenService(cfg.jwtSecret, {
     serviceDid: cfg.serviceDid,

@@ -28,6 +28,9 @@ import describeServer from './com/atproto/server/describeServer.js'
 import getSession from './com/atproto/server/getSession.js'
 import refreshSession from './com/atproto/server/refreshSession.js'
 import resolveHandle from './com/atproto/identity/resolveHandle.js'
+// app.carrel.library
+import librarySearchBooks from './app/carrel/library/searchBooks.js'
+import libraryGetStats from './app/carrel/library/getStats.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -57,6 +60,8 @@ const methods: MethodRegistration[] = [
   getSession,
   refreshSession,
   resolveHandle,
+  librarySearchBooks,
+  libraryGetStats,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {
