@@ -15,64 +15,47 @@ export async function up(db: Kysely<unknown>): Promise<void> {
   )`.execute(db)
 
   // One row per indexed book; `id` is its row in library_book_fts. The sort keys searchBooks
-  // pages through each end with the rkey, so that every key is unique. tag_keys/author_keys
-  // (JSON arrays) list the book's rows in the two tables below, so that removing a book needs no
-  // second index there.
+  // pages through each end with the rkey, so that every key is unique; status and shelf_key ride
+  // along in each sort index, so that a walk in that order checks those filters without reading
+  // the table. shelf, tags and authors keep each as written beside its folded key (tags, authors:
+  // JSON arrays of [key, name]): the exact check behind the tag and author filters, and what a
+  // removal takes out of the counts.
   await sql`CREATE TABLE library_book (
     id INTEGER PRIMARY KEY,
     owner INTEGER NOT NULL,
     rkey TEXT NOT NULL,
-    cid TEXT NOT NULL,
     title_sort TEXT NOT NULL,
     author_sort TEXT NOT NULL,
     added_at INTEGER NOT NULL,
     status TEXT,
     shelf_key TEXT,
-    shelf TEXT,
     rating INTEGER NOT NULL,
     pages INTEGER,
     pages_read INTEGER NOT NULL,
     finished_year INTEGER,
     cover_cid TEXT,
-    tag_keys TEXT NOT NULL,
-    author_keys TEXT NOT NULL,
+    shelf TEXT,
+    tags TEXT NOT NULL,
+    authors TEXT NOT NULL,
     UNIQUE (owner, rkey)
   )`.execute(db)
-  await sql`CREATE INDEX library_book_added_idx ON library_book (owner, added_at, rkey)`.execute(db)
-  await sql`CREATE INDEX library_book_title_idx ON library_book (owner, title_sort, rkey)`.execute(db)
-  await sql`CREATE INDEX library_book_author_idx ON library_book (owner, author_sort, title_sort, rkey)`.execute(db)
-  // status rides along: only finished books are rated, so "reading, best rated first" walks past
-  // every rated book, and checks them here rather than in the table
-  await sql`CREATE INDEX library_book_rating_idx ON library_book (owner, rating, added_at, rkey, status)`.execute(db)
-  await sql`CREATE INDEX library_book_status_idx ON library_book (owner, status, added_at, rkey)`.execute(db)
-  await sql`CREATE INDEX library_book_shelf_idx ON library_book (owner, shelf_key, rkey) WHERE shelf_key IS NOT NULL`.execute(db)
-
-  // Tags and authors by their folded key (case and accents ignored), with the name as written.
-  await sql`CREATE TABLE library_book_tag (
-    owner INTEGER NOT NULL,
-    tag_key TEXT NOT NULL,
-    rkey TEXT NOT NULL,
-    tag TEXT NOT NULL,
-    PRIMARY KEY (owner, tag_key, rkey)
-  ) WITHOUT ROWID`.execute(db)
-  await sql`CREATE TABLE library_book_author (
-    owner INTEGER NOT NULL,
-    author_key TEXT NOT NULL,
-    rkey TEXT NOT NULL,
-    author TEXT NOT NULL,
-    PRIMARY KEY (owner, author_key, rkey)
-  ) WITHOUT ROWID`.execute(db)
+  await sql`CREATE INDEX library_book_added_idx ON library_book (owner, added_at, rkey, status, shelf_key)`.execute(db)
+  await sql`CREATE INDEX library_book_title_idx ON library_book (owner, title_sort, rkey, status, shelf_key)`.execute(db)
+  await sql`CREATE INDEX library_book_author_idx ON library_book (owner, author_sort, title_sort, rkey, status, shelf_key)`.execute(db)
+  await sql`CREATE INDEX library_book_rating_idx ON library_book (owner, rating, added_at, rkey, status, shelf_key)`.execute(db)
 
   // Counts for getStats (and for searchBooks to choose how to look), kept as books come and go:
-  // kind = total (key ''), status, shelf, tag, author (folded keys) or year (of finishedAt);
-  // `pages` = pages read (total) or the books' pages (year).
+  // kind = total, status, shelf, tag, author or year (of finishedAt); a shelf, tag or author by
+  // its folded key and, within it, by each way it is written (getStats names it the most common
+  // way); `pages` = pages read (total) or the books' pages (year).
   await sql`CREATE TABLE library_stat (
     owner INTEGER NOT NULL,
     kind TEXT NOT NULL,
     key TEXT NOT NULL,
+    name TEXT NOT NULL,
     books INTEGER NOT NULL,
     pages INTEGER NOT NULL,
-    PRIMARY KEY (owner, kind, key)
+    PRIMARY KEY (owner, kind, key, name)
   ) WITHOUT ROWID`.execute(db)
 
   // Full text of title, authors, series, subtitle, tags and notes. Contentless: the text is in
@@ -92,6 +75,6 @@ export async function up(db: Kysely<unknown>): Promise<void> {
 }
 
 export async function down(db: Kysely<unknown>): Promise<void> {
-  const tables = ['library_index_state', 'library_book_fts', 'library_stat', 'library_book_author', 'library_book_tag', 'library_book', 'library_owner']
+  const tables = ['library_index_state', 'library_book_fts', 'library_stat', 'library_book', 'library_owner']
   for (const t of tables) await sql`DROP TABLE ${sql.ref(t)}`.execute(db)
 }

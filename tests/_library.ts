@@ -66,26 +66,23 @@ export function libraryRows(db: SqliteDb): Record<string, unknown[]> {
   return {
     library_owner: all('SELECT did FROM library_owner ORDER BY did'),
     library_book: all(
-      `SELECT o.did, b.rkey, b.cid, b.title_sort, b.author_sort, b.added_at, b.status, b.shelf_key, b.shelf, b.rating, b.pages,
-              b.pages_read, b.finished_year, b.cover_cid, b.tag_keys, b.author_keys
+      `SELECT o.did, b.rkey, b.title_sort, b.author_sort, b.added_at, b.status, b.shelf_key, b.rating, b.pages,
+              b.pages_read, b.finished_year, b.cover_cid, b.shelf, b.tags, b.authors
        FROM library_book b JOIN library_owner o ON o.owner = b.owner ORDER BY o.did, b.rkey`,
     ),
-    library_book_tag: all(
-      'SELECT o.did, t.tag_key, t.rkey, t.tag FROM library_book_tag t JOIN library_owner o ON o.owner = t.owner ORDER BY o.did, t.tag_key, t.rkey',
+    library_stat: all(
+      `SELECT o.did, s.kind, s.key, s.name, s.books, s.pages FROM library_stat s JOIN library_owner o ON o.owner = s.owner
+       ORDER BY o.did, s.kind, s.key, s.name`,
     ),
-    library_book_author: all(
-      `SELECT o.did, a.author_key, a.rkey, a.author FROM library_book_author a JOIN library_owner o ON o.owner = a.owner
-       ORDER BY o.did, a.author_key, a.rkey`,
-    ),
-    library_stat: all('SELECT o.did, s.kind, s.key, s.books, s.pages FROM library_stat s JOIN library_owner o ON o.owner = s.owner ORDER BY o.did, s.kind, s.key'),
     library_book_fts: all(
       `SELECT o.did, b.rkey, v.col, v.offset, v.term FROM temp.library_fts_terms v
        JOIN library_book b ON b.id = v.doc JOIN library_owner o ON o.owner = b.owner ORDER BY o.did, b.rkey, v.col, v.offset`,
     ),
-    // ids without a book: full-text rows or books left behind
+    // rows that belong to nothing: full-text rows without a book, books or counts without a library
     orphans: all(
       `SELECT 'fts' AS t, doc FROM (SELECT DISTINCT doc FROM temp.library_fts_terms) WHERE doc NOT IN (SELECT id FROM library_book)
-       UNION ALL SELECT 'book', id FROM library_book WHERE owner NOT IN (SELECT owner FROM library_owner)`,
+       UNION ALL SELECT 'book', id FROM library_book WHERE owner NOT IN (SELECT owner FROM library_owner)
+       UNION ALL SELECT 'stat', owner FROM library_stat WHERE owner NOT IN (SELECT owner FROM library_owner)`,
     ),
     library_index_state: all('SELECT * FROM library_index_state'),
   }

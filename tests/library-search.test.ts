@@ -161,8 +161,9 @@ test('sort orders: added, title, author, rating, relevance', async () => {
 })
 
 test('an update or a deletion shows in the very next answer; one commit changes all its books at once', async () => {
-  const { rkey } = await addBook(alice.agent, alice.did, { title: 'Moby Dick', tags: ['sea'], readingStatus: 'toRead' })
+  const { rkey } = await addBook(alice.agent, alice.did, { title: 'Moby Dick', tags: ['sea'], notes: 'harpoon', readingStatus: 'toRead' })
   assert.equal(await find('moby'), ['Moby Dick'])
+  assert.equal(await find('harpoon'), ['Moby Dick'])
   await alice.agent.com.atproto.repo.putRecord({
     repo: alice.did,
     collection: BOOK,
@@ -171,6 +172,8 @@ test('an update or a deletion shows in the very next answer; one commit changes 
   })
   assert.equal(await find('whale'), ['Moby-Dick; or, The Whale'])
   assert.equal(await find('moby dick'), ['Moby-Dick; or, The Whale'])
+  assert.equal(await find('harpoon'), [], 'the old words are gone from the full-text index')
+  assert.equal(await find('sea'), [], 'the old tag too')
   assert.equal(await titles(alice.agent, { repo: alice.did, tag: 'sea' }), [], 'the old tag is gone')
   assert.equal(await titles(alice.agent, { repo: alice.did, tag: 'ocean' }), ['Moby-Dick; or, The Whale'])
   await alice.agent.com.atproto.repo.deleteRecord({ repo: alice.did, collection: BOOK, rkey })

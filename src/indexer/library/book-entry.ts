@@ -18,11 +18,10 @@ export type NamedKey = { key: string; name: string }
 export const FTS_COLUMNS = ['title', 'authors', 'series', 'subtitle', 'tags', 'notes'] as const
 export type FtsColumn = (typeof FTS_COLUMNS)[number]
 
-/** What the library index keeps of one book: a pure function of (did, rkey, cid, record). */
+/** What the library index keeps of one book: a pure function of (did, rkey, record). */
 export type BookEntry = {
   did: string
   rkey: string
-  cid: string
   titleSort: string
   /** '0' + the first author's key; '1' for a book without authors, so that those sort last */
   authorSort: string
@@ -72,8 +71,10 @@ const int = (v: unknown): number | undefined => (typeof v === 'number' ? v : und
  * not a valid book (written with `validate: false`), breaks the book rules (stored before they
  * existed), or whose key is not a TID. The write path's hook and `reindex` both decide here.
  */
-export function bookEntry(lexicons: Lexicons, did: string, rkey: string, cid: string, record: RecordValue): BookEntry | null {
+export function bookEntry(lexicons: Lexicons, did: string, rkey: string, record: RecordValue): BookEntry | null {
   if (!isValidTid(rkey) || bookRuleViolation(record) || !isValidBook(lexicons, record)) return null
+  const addedAt = Date.parse(record.createdAt as string)
+  if (Number.isNaN(addedAt)) return null
   const title = record.title as string
   const authors = (record.authors as string[] | undefined) ?? []
   const tags = (record.tags as string[] | undefined) ?? []
@@ -88,14 +89,12 @@ export function bookEntry(lexicons: Lexicons, did: string, rkey: string, cid: st
   const isRead = status === 'finished' || finishedAt !== undefined
   const pagesRead = pages === null ? 0 : isRead ? pages : status === 'reading' && progress ? Math.floor((pages * progress) / 100) : 0
   const cover = record.cover as { ref: Cid } | undefined
-  const authorKeys = namedKeys(authors)
   return {
     did,
     rkey,
-    cid,
     titleSort: foldKey(title),
     authorSort: authors.length > 0 ? '0' + foldKey(authors[0]!) : '1',
-    addedAt: Date.parse(record.createdAt as string),
+    addedAt,
     status,
     shelf: shelfKey === '' ? null : { key: shelfKey, name: shelfName! },
     rating: int(record.rating) ?? 0,
@@ -104,7 +103,7 @@ export function bookEntry(lexicons: Lexicons, did: string, rkey: string, cid: st
     finishedYear: Number.isNaN(finishedYear) ? null : finishedYear,
     coverCid: cover ? cidToString(cover.ref) : null,
     tags: namedKeys(tags),
-    authors: authorKeys,
+    authors: namedKeys(authors),
     text: {
       title: ftsText(title),
       authors: ftsText(authors.join(' ; ')),

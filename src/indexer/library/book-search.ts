@@ -3,7 +3,7 @@ import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { Db } from '../../db/index.js'
 import { ownerIdRange } from './library-tables.js'
 import { columnsExpression, matchExpression, MAX_QUERY_TERMS, parseQuery, type QueryTerm } from './query.js'
-import { foldKey } from './text.js'
+import { foldKey, hasWordCharacters } from './text.js'
 
 export const BOOK_SORTS = ['added', 'title', 'author', 'rating', 'relevance'] as const
 export type BookSort = (typeof BOOK_SORTS)[number]
@@ -20,11 +20,12 @@ export type BookSearch = {
   cursor?: string
 }
 
-export type BookHit = { rkey: string; cid: string; coverCid: string | null }
+export type BookHit = { rkey: string; coverCid: string | null }
 export type BookPage = { hits: BookHit[]; cursor?: string }
 
 type KeyColumn = 'added_at' | 'title_sort' | 'author_sort' | 'rating' | 'rkey'
-type Order = { keys: KeyColumn[]; direction: 'ASC' | 'DESC'; index: string }
+/** `byScript`: the order groups books by script (Latin titles and names first, then Cyrillic, then CJK...) */
+type Order = { keys: KeyColumn[]; direction: 'ASC' | 'DESC'; index: string; byScript: boolean }
 type Key = (string | number)[]
 
 /**
@@ -34,10 +35,10 @@ type Key = (string | number)[]
  * comes twice and none after the place is skipped. Each order has an index that walks it.
  */
 const ORDERS: Record<Exclude<BookSort, 'relevance'>, Order> = {
-  added: { keys: ['added_at', 'rkey'], direction: 'DESC', index: 'library_book_added_idx' },
-  title: { keys: ['title_sort', 'rkey'], direction: 'ASC', index: 'library_book_title_idx' },
-  author: { keys: ['author_sort', 'title_sort', 'rkey'], direction: 'ASC', index: 'library_book_author_idx' },
-  rating: { keys: ['rating', 'added_at', 'rkey'], direction: 'DESC', index: 'library_book_rating_idx' },
+  added: { keys: ['added_at', 'rkey'], direction: 'DESC', index: 'library_book_added_idx', byScript: false },
+  title: { keys: ['title_sort', 'rkey'], direction: 'ASC', index: 'library_book_title_idx', byScript: true },
+  author: { keys: ['author_sort', 'title_sort', 'rkey'], direction: 'ASC', index: 'library_book_author_idx', byScript: true },
+  rating: { keys: ['rating', 'added_at', 'rkey'], direction: 'DESC', index: 'library_book_rating_idx', byScript: false },
 }
 const INTEGER_KEYS = new Set<KeyColumn>(['added_at', 'rating'])
 
@@ -60,71 +61,47 @@ function relevanceLevels(terms: readonly QueryTerm[]): { level: number; match: s
 }
 
 /**
- * How many matching books a full-text condition is counted up to. Counting reads the matches'
- * rowids only (~40 ns each); past this many the exact number no longer changes the plan.
+ * How many books a full-text condition is counted up to. Counting reads the matches' rowids only
+ * (~40 ns each); past this many the exact number no longer changes the plan.
  */
 const COUNT_CAP = 10_000
 
 /**
- * The planner's costs, in units of one index entry read during a walk (measured on the 100,000
- * book library of `npm run bench -- library`): reading a book through a full-text match or a tag
- * or author row costs a table lookup; through the status or shelf index, an index entry;
- * checking a book against the matches of a full-text condition needs them in a list first.
+ * In an order that groups books by script, up to this many full-text matches are always read and
+ * sorted (~1 µs each). A walk's cost is an estimate that takes the filters as independent of the
+ * order: a word is not independent of the title order, as Cyrillic and CJK titles all sort after
+ * the Latin ones. A walk of the title order for a Russian word read ~70,000 entries before its
+ * first match (5 ms, where its 900 matches sort in under 1 ms). Past this many matches, a walk
+ * finds its page soon wherever they are.
  */
-const COST = { lookup: 10, indexEntry: 1, sortedRow: 3, listMatch: 1.2, walkCheck: 5 }
+const ALWAYS_SORT_MATCHES = 5_000
 
-type Filters = { status?: string; shelf?: string; tag?: string; author?: string; match?: string }
-type FilterName = keyof Filters
+/**
+ * The planner's costs, in units of one index entry read during a walk (measured on the library of
+ * `npm run bench -- library`): reading a full-text match's book costs a table lookup; a walk that
+ * checks full-text matches needs them listed first.
+ */
+const COST = { lookup: 10, indexEntry: 1, sortedRow: 3, listMatch: 1.2, check: 2, jsonCheck: 12 }
 
-/** A per-book condition for each filter (the full-text one: the book's id among the matches). */
-const CONDITIONS: Record<FilterName, string> = {
+/**
+ * The filters, each as a condition on a book `b`. status and shelf are in every sort index; the
+ * tag and author filters compare the folded name with the book's own list; the full-text
+ * condition (the query's terms, and the tag and author as phrases of their columns, which find a
+ * superset of the exact matches) keeps the books among its matches.
+ */
+const CONDITIONS = {
   status: 'b.status = @status',
   shelf: 'b.shelf_key = @shelf',
-  tag: 'EXISTS (SELECT 1 FROM library_book_tag t WHERE t.owner = b.owner AND t.tag_key = @tag AND t.rkey = b.rkey)',
-  author: 'EXISTS (SELECT 1 FROM library_book_author a WHERE a.owner = b.owner AND a.author_key = @author AND a.rkey = b.rkey)',
+  tag: 'EXISTS (SELECT 1 FROM json_each(b.tags) j WHERE j.value ->> 0 = @tag)',
+  author: 'EXISTS (SELECT 1 FROM json_each(b.authors) j WHERE j.value ->> 0 = @author)',
   match: 'b.id IN (SELECT rowid FROM library_book_fts WHERE library_book_fts MATCH @match AND rowid BETWEEN @lo AND @hi)',
 }
+type FilterName = keyof typeof CONDITIONS
+type Filters = Partial<Record<FilterName, string>>
 
-/**
- * Where a search starts, when one filter leaves few books: those books are read through it and
- * sorted. Otherwise the search walks the sort order's index and keeps the books that pass.
- */
-const SOURCES: Record<FilterName, string> = {
-  status: 'library_book b INDEXED BY library_book_status_idx',
-  shelf: 'library_book b INDEXED BY library_book_shelf_idx',
-  tag: 'library_book_tag s CROSS JOIN library_book b ON b.owner = s.owner AND b.rkey = s.rkey AND s.tag_key = @tag',
-  author: 'library_book_author s CROSS JOIN library_book b ON b.owner = s.owner AND b.rkey = s.rkey AND s.author_key = @author',
-  match: 'library_book_fts s CROSS JOIN library_book b ON b.id = s.rowid AND s.library_book_fts MATCH @match AND s.rowid BETWEEN @lo AND @hi',
-}
-const STAT_KIND: Record<Exclude<FilterName, 'match'>, string> = { status: 'status', shelf: 'shelf', tag: 'tag', author: 'author' }
-
-/**
- * Where to start: the filter whose books are cheapest to read and sort, or undefined for a walk
- * of the sort order's index, which reads about limit / (share of books that pass) entries (the
- * filters taken as independent) and stops at the limit. Matches a full-text condition must be
- * listed first unless they are the source.
- */
-function cheapestSource(counts: Map<FilterName, number>, total: number, limit: number, order: Order): FilterName | undefined {
-  const shareOf = (count: number) => Math.min(1, count / Math.max(total, 1))
-  const share = [...counts.values()].reduce((p, c) => p * shareOf(c), 1)
-  const listing = (source: FilterName | undefined) => (counts.has('match') && source !== 'match' ? counts.get('match')! * COST.listMatch : 0)
-  const checks = counts.size * COST.walkCheck
-  let best: FilterName | undefined
-  let bestCost = Math.min(total, limit / share) * (COST.indexEntry + checks) + listing(undefined)
-  for (const [name, count] of counts) {
-    // of the books this source gives, the share that passes the other filters
-    const othersShare = share / shareOf(count)
-    const cost =
-      name === 'status' && order.index === ORDERS.added.index
-        ? // the status index is in added order: a walk of it, like the one above
-          Math.min(count, limit / othersShare) * (COST.indexEntry + checks) + listing(name)
-        : count * ((name === 'status' || name === 'shelf' ? COST.indexEntry : COST.lookup) + checks) +
-          count * othersShare * COST.sortedRow +
-          listing(name)
-    if (cost < bestCost) [best, bestCost] = [name, cost]
-  }
-  return best
-}
+/** Where a search driven by its full-text condition reads its books. */
+const FROM_MATCHES =
+  'library_book_fts s CROSS JOIN library_book b ON b.id = s.rowid AND s.library_book_fts MATCH @match AND s.rowid BETWEEN @lo AND @hi'
 
 function encodeCursor(sort: BookSort, key: Key): string {
   return `${sort}:${Buffer.from(JSON.stringify(key)).toString('base64url')}`
@@ -141,13 +118,20 @@ function decodeCursor(sort: BookSort, cursor: string, columns: ('level' | KeyCol
   }
   if (!Array.isArray(key) || key.length !== columns.length) throw malformed()
   columns.forEach((column, i) => {
-    const ok = column === 'level' || INTEGER_KEYS.has(column) ? Number.isSafeInteger(key[i]) : typeof key[i] === 'string'
+    const ok =
+      column === 'level' ? [0, 1, 2].includes(key[i]) : INTEGER_KEYS.has(column) ? Number.isSafeInteger(key[i]) : typeof key[i] === 'string'
     if (!ok) throw malformed()
   })
   return key as Key
 }
 
-type Row = Record<KeyColumn, string | number> & { cid: string; cover_cid: string | null }
+/** A tag or author filter as a phrase of its full-text column, or nothing when it has no word. */
+function columnPhrase(column: 'tags' | 'authors', value: string | undefined): string | undefined {
+  if (value === undefined || !hasWordCharacters(value)) return undefined
+  return columnsExpression([column], [{ text: value, prefix: false }])
+}
+
+type Row = Record<KeyColumn, string | number> & { cover_cid: string | null }
 
 /**
  * searchBooks over the library index. The SQL is put together from the fixed pieces above; user
@@ -156,13 +140,15 @@ type Row = Record<KeyColumn, string | number> & { cid: string; cover_cid: string
 export class BookSearcher {
   private statements = new Map<string, Statement>()
   private ownerStmt
-  private statStmt
   private countStmt
+  private statStmt
 
   constructor(private readonly db: Db) {
     const s = db.sqlite
     this.ownerStmt = s.prepare<[string], number>('SELECT owner FROM library_owner WHERE did = ?').pluck()
-    this.statStmt = s.prepare<[number, string, string], number>('SELECT books FROM library_stat WHERE owner = ? AND kind = ? AND key = ?').pluck()
+    this.statStmt = s
+      .prepare<[number, string, string], number | null>('SELECT sum(books) FROM library_stat WHERE owner = ? AND kind = ? AND key = ?')
+      .pluck()
     this.countStmt = s
       .prepare<[string, number, number, number], number>(
         'SELECT count(*) FROM (SELECT 1 FROM library_book_fts WHERE library_book_fts MATCH ? AND rowid BETWEEN ? AND ? LIMIT ?)',
@@ -199,6 +185,7 @@ export class BookSearcher {
       tag: opts.tag === undefined ? undefined : foldKey(opts.tag),
       author: opts.author === undefined ? undefined : foldKey(opts.author),
     }
+    const phrases = [columnPhrase('tags', opts.tag), columnPhrase('authors', opts.author)].filter((p) => p !== undefined)
     const levels =
       relevance && terms.length > 0
         ? relevanceLevels(terms)
@@ -207,7 +194,9 @@ export class BookSearcher {
     for (const { level, match } of levels) {
       if (relevance && after && level > (after[0] as number)) continue
       const levelAfter = relevance ? (after && level === after[0] ? after.slice(1) : undefined) : after
-      const rows = this.find(owner, { ...filters, match }, order, levelAfter, opts.limit + 1 - found.length)
+      const parts = [match, ...phrases].filter((p) => p !== undefined)
+      const levelFilters = { ...filters, match: parts.length > 0 ? parts.map((p) => `(${p})`).join(' AND ') : undefined }
+      const rows = this.find(owner, levelFilters, order, levelAfter, opts.limit + 1 - found.length)
       for (const row of rows) {
         const key = order.keys.map((k) => row[k])
         found.push({ key: relevance ? [level, ...key] : key, row })
@@ -216,38 +205,51 @@ export class BookSearcher {
     }
     const page = found.slice(0, opts.limit)
     return {
-      hits: page.map(({ row }) => ({ rkey: row.rkey as string, cid: row.cid, coverCid: row.cover_cid })),
+      hits: page.map(({ row }) => ({ rkey: row.rkey as string, coverCid: row.cover_cid })),
       cursor: found.length > opts.limit ? encodeCursor(sort, page.at(-1)!.key) : undefined,
     }
   }
 
-  /** Up to `limit` books of the library that pass every filter, in `order`, after the key `after`. */
+  /**
+   * Up to `limit` books of the library that pass every filter, in `order`, after the key `after`:
+   * either read from the full-text matches and sorted, or found by walking the order's index and
+   * keeping the books that pass, whichever the counts say reads less.
+   */
   private find(owner: number, filters: Filters, order: Order, after: Key | undefined, limit: number): Row[] {
     const { lo, hi } = ownerIdRange(owner)
     const params: Record<string, string | number> = { owner, lo, hi, limit }
     const names = (Object.keys(filters) as FilterName[]).filter((n) => filters[n] !== undefined)
     for (const name of names) params[name] = filters[name]!
 
-    // how many books each filter leaves (exact counts from library_stat; matches counted up to a cap)
     const total = this.statStmt.get(owner, 'total', '') ?? 0
-    const counts = new Map<FilterName, number>()
+    // the share of the library each filter keeps: exact counts, full-text matches counted up to a cap
+    let matches = 0
+    let share = 1
+    let othersShare = 1
     for (const name of names) {
-      const count =
-        name === 'match'
-          ? this.countStmt.get(filters.match!, lo, hi, COUNT_CAP)!
-          : (this.statStmt.get(owner, STAT_KIND[name], filters[name]!) ?? 0)
+      const count = name === 'match' ? this.countStmt.get(filters.match!, lo, hi, COUNT_CAP)! : (this.statStmt.get(owner, name, filters[name]!) ?? 0)
       if (count === 0) return []
-      counts.set(name, count)
+      if (name === 'match') matches = count
+      // the tag and author filters are part of the full-text condition when it exists
+      const counted = name === 'match' || !((name === 'tag' || name === 'author') && filters.match !== undefined)
+      if (!counted) continue
+      share *= Math.min(1, count / Math.max(total, 1))
+      if (name !== 'match') othersShare *= Math.min(1, count / Math.max(total, 1))
     }
-    const source = cheapestSource(counts, total, limit, order)
-    const where = ['b.owner = @owner', ...names.filter((n) => n !== source || n === 'status' || n === 'shelf').map((n) => CONDITIONS[n])]
+    const checks = names.reduce((c, n) => c + (n === 'tag' || n === 'author' ? COST.jsonCheck : COST.check), 0)
+    const walkCost = Math.min(total, limit / share) * (COST.indexEntry + checks) + matches * COST.listMatch
+    const fromMatches =
+      filters.match !== undefined &&
+      ((order.byScript && matches <= ALWAYS_SORT_MATCHES) || matches * (COST.lookup + checks + othersShare * COST.sortedRow) < walkCost)
+
+    const where = ['b.owner = @owner', ...names.filter((n) => !(fromMatches && n === 'match')).map((n) => CONDITIONS[n])]
     if (after) {
       after.forEach((v, i) => (params[`k${i}`] = v))
       const cmp = order.direction === 'DESC' ? '<' : '>'
       where.push(`(${order.keys.map((k) => `b.${k}`).join(', ')}) ${cmp} (${after.map((_, i) => `@k${i}`).join(', ')})`)
     }
-    const from = source ? SOURCES[source] : `library_book b INDEXED BY ${order.index}`
-    const sql = `SELECT b.rkey, b.cid, b.cover_cid, ${order.keys.map((k) => `b.${k}`).join(', ')} FROM ${from}
+    const from = fromMatches ? FROM_MATCHES : `library_book b INDEXED BY ${order.index}`
+    const sql = `SELECT b.rkey, b.cover_cid, ${order.keys.map((k) => `b.${k}`).join(', ')} FROM ${from}
       WHERE ${where.join(' AND ')}
       ORDER BY ${order.keys.map((k) => `b.${k} ${order.direction}`).join(', ')} LIMIT @limit`
     return this.statement(sql).all(params) as Row[]

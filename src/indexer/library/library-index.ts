@@ -2,7 +2,6 @@ import type { Lexicons } from '@atproto/lexicon'
 import { InternalServerError, InvalidRequestError } from '@atproto/xrpc-server'
 import type { Db } from '../../db/index.js'
 import type { Logger } from '../../logger.js'
-import { cidToString } from '../../repo/cid.js'
 import type { CommitHook, CommitResult, RecordOp } from '../../repo/types.js'
 import { rebuildIndexes, type DerivedIndex, type StoredRecord } from '../rebuild.js'
 import { BOOK_COLLECTION, bookEntry, type BookEntry } from './book-entry.js'
@@ -65,7 +64,7 @@ export class LibraryIndex implements DerivedIndex {
   }
 
   private entryOf(did: string, op: RecordOp): BookEntry | null {
-    return bookEntry(this.opts.lexicons, did, op.rkey, cidToString(op.cid!), op.record!)
+    return bookEntry(this.opts.lexicons, did, op.rkey, op.record!)
   }
 
   private check(did: string, ops: readonly RecordOp[]): void {
@@ -100,7 +99,7 @@ export class LibraryIndex implements DerivedIndex {
   }
 
   addInTx(record: StoredRecord): void {
-    const entry = bookEntry(this.opts.lexicons, record.did, record.rkey, record.cid, record.value)
+    const entry = bookEntry(this.opts.lexicons, record.did, record.rkey, record.value)
     if (entry) this.tables.add(entry)
   }
 
@@ -121,7 +120,9 @@ export class LibraryIndex implements DerivedIndex {
 
 /**
  * The library index for the server: rebuilt first when it is out of date (a new database, a new
- * index version, or a start after running with the index turned off).
+ * index version, or a start after running with the index turned off). A rebuild that fails (a
+ * repo with a missing block) is logged and leaves the index as it was and out of date, so the next
+ * start tries again: the server still starts, as hosting the repos does not depend on it.
  */
 export function openLibraryIndex(opts: { db: Db; lexicons: Lexicons; logger?: Logger; enabled: boolean }): LibraryIndex {
   const index = new LibraryIndex(opts)
@@ -129,8 +130,12 @@ export function openLibraryIndex(opts: { db: Db; lexicons: Lexicons; logger?: Lo
     index.markOutOfDate()
   } else if (!index.isCurrent()) {
     const started = performance.now()
-    const counts = rebuildIndexes(opts.db, [index])
-    opts.logger?.info({ books: counts.library, ms: Math.round(performance.now() - started) }, 'library index rebuilt')
+    try {
+      const counts = rebuildIndexes(opts.db, [index])
+      opts.logger?.info({ records: counts.library, ms: Math.round(performance.now() - started) }, 'library index rebuilt')
+    } catch (err) {
+      opts.logger?.error({ err: { message: (err as Error).message } }, 'library index rebuild failed; run npm run reindex')
+    }
   }
   return index
 }

@@ -1,13 +1,11 @@
 import type { Db } from '../../db/index.js'
-import type { BookEntry } from './book-entry.js'
+import type { BookEntry, NamedKey } from './book-entry.js'
 
 /** The library index's tables (migrations/005_library_index.ts): all of them derived from the repos. */
-export const LIBRARY_TABLES = ['library_owner', 'library_book', 'library_book_tag', 'library_book_author', 'library_stat'] as const
-export const LIBRARY_FTS_TABLE = 'library_book_fts'
+export const LIBRARY_TABLES = ['library_owner', 'library_book', 'library_stat'] as const
 
 /** A library's books are the ids (and full-text rowids) owner * 2^40 + 1 .. + 2^40 - 1. */
-export const OWNER_ID_BITS = 40
-const OWNER_SPAN = 2 ** OWNER_ID_BITS
+const OWNER_SPAN = 2 ** 40
 
 /** The first and last id a library's books can have. */
 export function ownerIdRange(owner: number): { lo: number; hi: number } {
@@ -18,33 +16,38 @@ type StoredBook = {
   id: number
   status: string | null
   shelf_key: string | null
+  shelf: string | null
   pages: number | null
   pages_read: number
   finished_year: number | null
-  tag_keys: string
-  author_keys: string
+  tags: string
+  authors: string
 }
 
 type StatKind = 'total' | 'status' | 'shelf' | 'tag' | 'author' | 'year'
+type StatKey = [kind: StatKind, key: string, name: string, pages: number]
 
-/** The counts of library_stat one book adds to (or takes from): [kind, key, pages]. */
+/** The counts of library_stat one book adds to (or takes from). */
 function statKeys(b: {
   status: string | null
-  shelfKey: string | null
+  shelf: NamedKey | null
   pages: number | null
   pagesRead: number
   finishedYear: number | null
-  tagKeys: readonly string[]
-  authorKeys: readonly string[]
-}): [StatKind, string, number][] {
-  const keys: [StatKind, string, number][] = [['total', '', b.pagesRead]]
-  if (b.status !== null) keys.push(['status', b.status, 0])
-  if (b.shelfKey !== null) keys.push(['shelf', b.shelfKey, 0])
-  for (const k of b.tagKeys) keys.push(['tag', k, 0])
-  for (const k of b.authorKeys) keys.push(['author', k, 0])
-  if (b.finishedYear !== null) keys.push(['year', String(b.finishedYear), b.pages ?? 0])
+  tags: readonly NamedKey[]
+  authors: readonly NamedKey[]
+}): StatKey[] {
+  const keys: StatKey[] = [['total', '', '', b.pagesRead]]
+  if (b.status !== null) keys.push(['status', b.status, b.status, 0])
+  if (b.shelf !== null) keys.push(['shelf', b.shelf.key, b.shelf.name, 0])
+  for (const t of b.tags) keys.push(['tag', t.key, t.name, 0])
+  for (const a of b.authors) keys.push(['author', a.key, a.name, 0])
+  if (b.finishedYear !== null) keys.push(['year', String(b.finishedYear), '', b.pages ?? 0])
   return keys
 }
+
+const pairs = (named: readonly NamedKey[]) => JSON.stringify(named.map((n) => [n.key, n.name]))
+const unpair = (json: string): NamedKey[] => (JSON.parse(json) as [string, string][]).map(([key, name]) => ({ key, name }))
 
 /**
  * The SQL that changes the library index, one book at a time, inside the caller's transaction.
@@ -56,19 +59,15 @@ export class LibraryTables {
   private ownerStmt
   private lastOwnerStmt
   private insertOwner
+  private deleteOwner
   private lastIdStmt
   private insertBook
   private insertFts
-  private insertTag
-  private insertAuthor
   private findBook
   private deleteBookRow
   private deleteFts
-  private deleteTag
-  private deleteAuthor
   private addStat
   private dropEmptyStat
-  private deleteOwner
   private deleteOwnerStmts
   private clearStmts
 
@@ -77,32 +76,29 @@ export class LibraryTables {
     this.ownerStmt = s.prepare<[string], number>('SELECT owner FROM library_owner WHERE did = ?').pluck()
     this.lastOwnerStmt = s.prepare<[], number | null>('SELECT max(owner) FROM library_owner').pluck()
     this.insertOwner = s.prepare('INSERT INTO library_owner (did, owner) VALUES (?, ?)')
+    this.deleteOwner = s.prepare('DELETE FROM library_owner WHERE owner = ?')
     this.lastIdStmt = s.prepare<[number, number], number | null>('SELECT max(id) FROM library_book WHERE id BETWEEN ? AND ?').pluck()
     this.insertBook = s.prepare(
-      `INSERT INTO library_book (id, owner, rkey, cid, title_sort, author_sort, added_at, status, shelf_key, shelf, rating,
-         pages, pages_read, finished_year, cover_cid, tag_keys, author_keys)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      `INSERT INTO library_book (id, owner, rkey, title_sort, author_sort, added_at, status, shelf_key, rating, pages,
+         pages_read, finished_year, cover_cid, shelf, tags, authors)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
     )
     this.insertFts = s.prepare('INSERT INTO library_book_fts (rowid, title, authors, series, subtitle, tags, notes) VALUES (?, ?, ?, ?, ?, ?, ?)')
-    this.insertTag = s.prepare('INSERT INTO library_book_tag (owner, tag_key, rkey, tag) VALUES (?, ?, ?, ?)')
-    this.insertAuthor = s.prepare('INSERT INTO library_book_author (owner, author_key, rkey, author) VALUES (?, ?, ?, ?)')
     this.findBook = s.prepare<[number, string], StoredBook>(
-      `SELECT id, status, shelf_key, pages, pages_read, finished_year, tag_keys, author_keys
-       FROM library_book WHERE owner = ? AND rkey = ?`,
+      `SELECT id, status, shelf_key, shelf, pages, pages_read, finished_year, tags, authors FROM library_book WHERE owner = ? AND rkey = ?`,
     )
     this.deleteBookRow = s.prepare('DELETE FROM library_book WHERE id = ?')
     this.deleteFts = s.prepare('DELETE FROM library_book_fts WHERE rowid = ?')
-    this.deleteTag = s.prepare('DELETE FROM library_book_tag WHERE owner = ? AND tag_key = ? AND rkey = ?')
-    this.deleteAuthor = s.prepare('DELETE FROM library_book_author WHERE owner = ? AND author_key = ? AND rkey = ?')
     this.addStat = s.prepare(
-      `INSERT INTO library_stat (owner, kind, key, books, pages) VALUES (?, ?, ?, ?, ?)
-       ON CONFLICT (owner, kind, key) DO UPDATE SET books = books + excluded.books, pages = pages + excluded.pages`,
+      `INSERT INTO library_stat (owner, kind, key, name, books, pages) VALUES (?, ?, ?, ?, ?, ?)
+       ON CONFLICT (owner, kind, key, name) DO UPDATE SET books = books + excluded.books, pages = pages + excluded.pages`,
     )
-    this.dropEmptyStat = s.prepare('DELETE FROM library_stat WHERE owner = ? AND kind = ? AND key = ? AND books = 0')
-    this.deleteOwner = s.prepare('DELETE FROM library_owner WHERE owner = ?')
+    this.dropEmptyStat = s.prepare('DELETE FROM library_stat WHERE owner = ? AND kind = ? AND key = ? AND name = ? AND books = 0')
     this.deleteOwnerStmts = [
       s.prepare('DELETE FROM library_book_fts WHERE rowid IN (SELECT id FROM library_book WHERE owner = ?)'),
-      ...['library_book', 'library_book_tag', 'library_book_author', 'library_stat'].map((t) => s.prepare(`DELETE FROM ${t} WHERE owner = ?`)),
+      s.prepare('DELETE FROM library_book WHERE owner = ?'),
+      s.prepare('DELETE FROM library_stat WHERE owner = ?'),
+      this.deleteOwner,
     ]
     this.clearStmts = [
       s.prepare(`INSERT INTO library_book_fts (library_book_fts) VALUES ('delete-all')`),
@@ -110,7 +106,7 @@ export class LibraryTables {
     ]
   }
 
-  /** The library number of `did`, if it has ever had a book indexed. */
+  /** The library number of `did`, while it has books. */
   ownerOf(did: string): number | undefined {
     return this.ownerStmt.get(did)
   }
@@ -129,35 +125,27 @@ export class LibraryTables {
     const { lo, hi } = ownerIdRange(owner)
     const id = (this.lastIdStmt.get(lo, hi) ?? lo) + 1
     if (id > hi) throw new Error(`library ${owner} has no book ids left`)
-    const { rkey } = book
-    const tagKeys = book.tags.map((t) => t.key)
-    const authorKeys = book.authors.map((a) => a.key)
     this.insertBook.run(
       id,
       owner,
-      rkey,
-      book.cid,
+      book.rkey,
       book.titleSort,
       book.authorSort,
       book.addedAt,
       book.status,
       book.shelf?.key ?? null,
-      book.shelf?.name ?? null,
       book.rating,
       book.pages,
       book.pagesRead,
       book.finishedYear,
       book.coverCid,
-      JSON.stringify(tagKeys),
-      JSON.stringify(authorKeys),
+      book.shelf?.name ?? null,
+      pairs(book.tags),
+      pairs(book.authors),
     )
     const t = book.text
     this.insertFts.run(id, t.title, t.authors, t.series, t.subtitle, t.tags, t.notes)
-    for (const tag of book.tags) this.insertTag.run(owner, tag.key, rkey, tag.name)
-    for (const author of book.authors) this.insertAuthor.run(owner, author.key, rkey, author.name)
-    for (const [kind, key, pages] of statKeys({ ...book, shelfKey: book.shelf?.key ?? null, tagKeys, authorKeys })) {
-      this.addStat.run(owner, kind, key, 1, pages)
-    }
+    for (const [kind, key, name, pages] of statKeys(book)) this.addStat.run(owner, kind, key, name, 1, pages)
   }
 
   /** Removes the book's rows and takes it out of the counts; nothing when it is not indexed. */
@@ -165,24 +153,20 @@ export class LibraryTables {
     const owner = this.ownerOf(did)
     const row = owner === undefined ? undefined : this.findBook.get(owner, rkey)
     if (owner === undefined || !row) return
-    const tagKeys = JSON.parse(row.tag_keys) as string[]
-    const authorKeys = JSON.parse(row.author_keys) as string[]
     this.deleteFts.run(row.id)
     this.deleteBookRow.run(row.id)
-    for (const key of tagKeys) this.deleteTag.run(owner, key, rkey)
-    for (const key of authorKeys) this.deleteAuthor.run(owner, key, rkey)
     const keys = statKeys({
       status: row.status,
-      shelfKey: row.shelf_key,
+      shelf: row.shelf_key === null ? null : { key: row.shelf_key, name: row.shelf! },
       pages: row.pages,
       pagesRead: row.pages_read,
       finishedYear: row.finished_year,
-      tagKeys,
-      authorKeys,
+      tags: unpair(row.tags),
+      authors: unpair(row.authors),
     })
-    for (const [kind, key, pages] of keys) {
-      this.addStat.run(owner, kind, key, -1, -pages)
-      const emptied = this.dropEmptyStat.run(owner, kind, key).changes > 0
+    for (const [kind, key, name, pages] of keys) {
+      this.addStat.run(owner, kind, key, name, -1, -pages)
+      const emptied = this.dropEmptyStat.run(owner, kind, key, name).changes > 0
       // an empty library has no number: the index holds exactly what a rebuild would make
       if (emptied && kind === 'total') this.deleteOwner.run(owner)
     }
@@ -193,7 +177,6 @@ export class LibraryTables {
     const owner = this.ownerOf(did)
     if (owner === undefined) return
     for (const stmt of this.deleteOwnerStmts) stmt.run(owner)
-    this.deleteOwner.run(owner)
   }
 
   /** Every row of every library (reindex). */

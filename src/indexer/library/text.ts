@@ -19,8 +19,12 @@ const CONTROL = /[\u0000-\u001f\u007f]/g
 /** Ё/ё are written as Е/е in most Russian text: folded so that "Фёдор" and "Федор" match. */
 const YO = /[Ёё]/g
 
-/** The combining diacritical marks block: what "removing accents" takes off Latin, Greek and Cyrillic letters. */
-const DIACRITICS = /[\u0300-\u036f]/g
+/**
+ * Accents on Latin letters (after NFKD, the combining marks that follow one): what the tokenizer's
+ * remove_diacritics takes off, and no more, so that a folded key matches where the full-text
+ * index does (й stays й; the kana voicing marks are not in this block anyway).
+ */
+const LATIN_ACCENTS = /(\p{Script=Latin})[\u0300-\u036f]+/gu
 
 /**
  * Text as the full-text index takes it: compatibility forms unified (full-width Latin, ligatures,
@@ -36,15 +40,16 @@ export function ftsText(text: string): string {
 }
 
 /**
- * A key for sorting and for matching a tag, shelf or author given as a filter: accents taken off
- * Latin, Greek and Cyrillic letters (ё becomes е; the kana voicing marks are kept), lower case,
- * spaces collapsed. Sorting compares these keys byte for byte.
+ * A key for sorting and for matching a tag, shelf or author given as a filter: compatibility
+ * forms unified, accents taken off Latin letters, ё as е, lower case, spaces collapsed. Sorting
+ * compares these keys byte for byte.
  */
 export function foldKey(text: string): string {
   return text
     .normalize('NFKD')
-    .replace(DIACRITICS, '')
+    .replace(LATIN_ACCENTS, '$1')
     .normalize('NFC')
+    .replace(YO, (c) => (c === 'ё' ? 'е' : 'Е'))
     .toLowerCase()
     .replace(CONTROL, ' ')
     .replace(/\s+/gu, ' ')

@@ -20,16 +20,15 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       const p = params as Params
       const { did } = assertRepoServed(ctx.accounts, findRepo(ctx, p.repo).did)
       const page = searcher.search(did, { ...p, limit: p.limit ?? 25 })
-      const storage = ctx.repo.storage(did)
       const books = page.hits.flatMap((hit) => {
-        // the index and the records change in the same transactions, and nothing can run
-        // between the search and these reads (both synchronous): the block is there
-        const bytes = storage.getBytesSync(hit.cid)
-        if (!bytes) return []
+        // the index and the records change in the same transactions, and nothing runs between
+        // the search and these reads (all synchronous): every book found is there
+        const record = ctx.repo.getRecordBytes(did, BOOK_COLLECTION, hit.rkey)
+        if (!record) return []
         const coverUrl = hit.coverCid
           ? `${ctx.cfg.publicUrl}/xrpc/com.atproto.sync.getBlob?did=${encodeURIComponent(did)}&cid=${hit.coverCid}`
           : undefined
-        return [{ uri: `at://${did}/${BOOK_COLLECTION}/${hit.rkey}`, cid: hit.cid, value: recordBytesToJson(bytes), coverUrl }]
+        return [{ uri: `at://${did}/${BOOK_COLLECTION}/${hit.rkey}`, cid: record.cid, value: recordBytesToJson(record.bytes), coverUrl }]
       })
       return plainJson({ books, cursor: page.cursor })
     },
