@@ -37,7 +37,12 @@ try {
   await migrateToLatest(db)
   const { lexicons } = await loadLexicons()
   const started = performance.now()
-  const counts = rebuildIndexes(db, [new LibraryIndex({ db, lexicons, enabled: true })])
+  let counts: Record<string, number>
+  try {
+    counts = rebuildIndexes(db, [new LibraryIndex({ db, lexicons, enabled: true })])
+  } catch (err) {
+    fail(`nothing changed: ${(err as Error).message}`)
+  }
   const books = sqlite.prepare('SELECT count(*) FROM library_book').pluck().get()
   console.log(`reindex: library: ${books} books indexed from ${counts.library} records in ${Math.round(performance.now() - started)} ms`)
 } finally {

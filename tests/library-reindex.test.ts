@@ -1,7 +1,7 @@
 // The library index is derived data: `npm run reindex` (server stopped) and the start-up rebuild
 // (after migration 005, or with the index turned back on) make exactly the rows the commit hook
 // made, compared row by row; reindex refuses to run beside a server; a repo's deletion removes
-// its rows and nothing else.
+// its rows and nothing else; a rebuild that cannot read a record changes nothing.
 import Database from 'better-sqlite3'
 import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
@@ -166,6 +166,29 @@ test("a repo's deletion (deleteRepoInTx) removes that library's rows and nothing
   }
   assert.equal((await search(a!.agent, { repo: a!.did })).books, [])
   assert.equal(await titles(b!.agent, { repo: b!.did }), ['Another library'])
+})
+
+test('a rebuild that cannot read a book changes nothing: reindex fails, and the server starts with the index as it was', async () => {
+  // (the first library's rows were removed by the test above; the second one's book is the one damaged)
+  const [, b] = accounts
+  const before = libraryRows(net.pds.ctx.db.sqlite)
+  const some = (await search(b!.agent, { repo: b!.did, sort: 'title', limit: 1 })).books[0]!
+  await net.pds.close()
+  // a record whose block is gone (a damaged repo)
+  rowsOnDisk((db) => db.prepare('DELETE FROM repo_block WHERE cid = ?').run(some.cid))
+  const res = reindex()
+  assert.is(res.status, 1)
+  assert.match(res.stderr, new RegExp(`nothing changed: record block ${some.cid} .* is missing`))
+  assert.equal(rowsOnDisk(), before, 'the tables as they were')
+  rowsOnDisk((db) => db.exec('DELETE FROM library_index_state'))
+  await net.restart()
+  const { library_index_state: state, ...rows } = libraryRows(net.pds.ctx.db.sqlite)
+  const { library_index_state: _, ...rowsBefore } = before
+  assert.equal(rows, rowsBefore, 'the start-up rebuild failed and left the tables as they were')
+  assert.equal(state, [], 'still out of date: the next start tries again')
+  // the server answers from the index (the damaged book itself cannot be served: its record is unreadable)
+  assert.is(((await b!.agent.call('app.carrel.library.getStats', { repo: b!.did })).data as { books: number }).books, 1)
+  assert.equal(await titles(b!.agent, { repo: b!.did, q: 'library' }), [])
 })
 
 test.run()
