@@ -55,6 +55,8 @@ export type Config = {
   createAccountRateLimit: { windowMs: number; perIp: number }
   /** fetch hosts that clients name (handles, did:web) even at non-public addresses */
   disableSsrfProtection: boolean
+  /** keep the library index (searchBooks, getStats) in each commit; off: those answer 501 */
+  libraryIndex: boolean
 }
 
 export type ExportLimits = {
@@ -195,12 +197,18 @@ function writeSecretFile(path: string, value: string): string {
   return value
 }
 
+/** The data directory and the database in it, as the server finds them (`npm run reindex` too). */
+export function dataPaths(env: Env = process.env): { dataDirectory: string; dbPath: string } {
+  const dataDirectory = resolve(env.PDS_DATA_DIRECTORY || './data')
+  return { dataDirectory, dbPath: join(dataDirectory, 'carrel.sqlite') }
+}
+
 export async function loadConfig(env: Env = process.env): Promise<Config> {
   const hostname = (env.PDS_HOSTNAME || 'localhost').toLowerCase()
   const port = int(env.PDS_PORT, 2583)
   const devMode = bool(env.PDS_DEV_MODE, false) || hostname === 'localhost'
   const publicUrl = devMode ? `http://localhost:${port}` : `https://${hostname}`
-  const dataDirectory = resolve(env.PDS_DATA_DIRECTORY || './data')
+  const { dataDirectory, dbPath } = dataPaths(env)
   // checked (a malformed key fails here, not at the first createAccount) before anything is created
   const secrets = loadSecrets(env, dataDirectory)
   // owner-only when we create it; an existing directory keeps the mode its owner gave it
@@ -219,7 +227,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     serviceDid: env.PDS_SERVICE_DID || `did:web:${hostname}`,
     devMode,
     dataDirectory,
-    dbPath: join(dataDirectory, 'carrel.sqlite'),
+    dbPath,
     blobstoreLocation: resolve(env.PDS_BLOBSTORE_DISK_LOCATION || join(dataDirectory, 'blobs')),
     blobUploadLimit: int(env.PDS_BLOB_UPLOAD_LIMIT, 5 * 1024 * 1024),
     blobTempGraceMs: int(env.PDS_BLOB_TEMP_GRACE_MS, 60 * 60 * 1000),
@@ -265,5 +273,6 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
       perIp: int(env.PDS_CREATE_ACCOUNT_RATE_LIMIT_PER_IP, 100),
     },
     disableSsrfProtection: bool(env.PDS_DISABLE_SSRF_PROTECTION, false),
+    libraryIndex: bool(env.PDS_LIBRARY_INDEX, true),
   }
 }

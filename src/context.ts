@@ -26,6 +26,7 @@ import { createLogger, type Logger } from './logger.js'
 import { RepoService } from './repo/service.js'
 import { BlobService } from './repo/blob-service.js'
 import { DiskBlobStore } from './repo/blobstore.js'
+import { openLibraryIndex } from './indexer/library/library-index.js'
 import { RepoExporter } from './repo/car-export.js'
 import { SyncService } from './indexer/sync/index.js'
 
@@ -94,6 +95,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   repo.hooks.push(blobs.hook)
   const sync = new SyncService({ db, repo, changesRetentionMs: cfg.syncChangesRetentionMs })
   repo.hooks.push(sync.hook)
+  repo.hooks.push(openLibraryIndex({ db, lexicons, logger, enabled: cfg.libraryIndex }).hook)
   const exporter = new RepoExporter(cfg.dbPath)
   const tokens = new TokenService(cfg.jwtSecret, {
     serviceDid: cfg.serviceDid,

@@ -51,6 +51,9 @@ import carrelSyncHeartbeat from './app/carrel/sync/heartbeat.js'
 import carrelSyncListDevices from './app/carrel/sync/listDevices.js'
 import carrelSyncGetSettings from './app/carrel/sync/getSettings.js'
 import carrelSyncPutSettings from './app/carrel/sync/putSettings.js'
+// app.carrel.library
+import librarySearchBooks from './app/carrel/library/searchBooks.js'
+import libraryGetStats from './app/carrel/library/getStats.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -101,6 +104,8 @@ const methods: MethodRegistration[] = [
   carrelSyncListDevices,
   carrelSyncGetSettings,
   carrelSyncPutSettings,
+  librarySearchBooks,
+  libraryGetStats,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {

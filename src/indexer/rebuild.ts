@@ -1,0 +1,63 @@
+import { decode as cborDecode } from '@atproto/lex-cbor'
+import type { Db } from '../db/index.js'
+import { BlockTable } from '../repo/block-store.js'
+import { RecordStore } from '../repo/record-store.js'
+import { RootStore } from '../repo/root-store.js'
+import type { CommitHook, RecordValue } from '../repo/types.js'
+
+// The indexer room's query tables are derived data: a commit hook keeps them in step with the
+// repos, and a rebuild makes them again from the repos alone, with the same rows.
+
+/** A record as the repo stores it. */
+export type StoredRecord = { did: string; collection: string; rkey: string; cid: string; value: RecordValue }
+
+/** Query tables kept by a commit hook and rebuildable from the records of some collections. */
+export type DerivedIndex = {
+  readonly name: string
+  readonly collections: readonly string[]
+  readonly hook: CommitHook
+  /** inside the rebuild's transaction, first: remove every row */
+  clearInTx(): void
+  /** inside the rebuild's transaction: index one stored record of one of `collections` */
+  addInTx(record: StoredRecord): void
+  /** inside the rebuild's transaction, last: e.g. record that the tables are current */
+  rebuiltInTx?(): void
+}
+
+const PAGE = 500
+
+/**
+ * Rebuilds `indexes` from every repository, in one transaction: a crash or an error leaves the
+ * tables as they were. Returns how many records each index was given.
+ */
+export function rebuildIndexes(db: Db, indexes: readonly DerivedIndex[]): Record<string, number> {
+  const roots = new RootStore(db)
+  const records = new RecordStore(db)
+  const blocks = new BlockTable(db)
+  const counts: Record<string, number> = Object.fromEntries(indexes.map((i) => [i.name, 0]))
+  const collections = [...new Set(indexes.flatMap((i) => i.collections))]
+  db.sqlite.transaction(() => {
+    for (const index of indexes) index.clearInTx()
+    for (let repos = roots.list(PAGE); repos.length > 0; repos = roots.list(PAGE, repos.at(-1)!.did)) {
+      for (const { did } of repos) {
+        for (const collection of collections) {
+          const takers = indexes.filter((i) => i.collections.includes(collection))
+          for (let rows = records.list(did, collection, { limit: PAGE, reverse: true }); rows.length > 0; ) {
+            for (const row of rows) {
+              const bytes = blocks.get(did, row.cid)
+              if (!bytes) throw new Error(`record block ${row.cid} of at://${did}/${collection}/${row.rkey} is missing`)
+              const record = { did, collection, rkey: row.rkey, cid: row.cid, value: cborDecode(bytes) as RecordValue }
+              for (const index of takers) {
+                index.addInTx(record)
+                counts[index.name]!++
+              }
+            }
+            rows = records.list(did, collection, { limit: PAGE, cursor: rows.at(-1)!.rkey, reverse: true })
+          }
+        }
+      }
+    }
+    for (const index of indexes) index.rebuiltInTx?.()
+  })()
+  return counts
+}
