@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { AuthRequiredError, ForbiddenError, InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../accounts/account-store.js'
 import type { AppPasswordStore } from './app-password-store.js'
+import { verifyServiceJwt } from './service-auth.js'
 import type { SessionStore } from './session-store.js'
 import { ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE, APP_PASS_SCOPE, TokenError, type AccessScope, type TokenService } from './tokens.js'
 
@@ -15,6 +16,8 @@ export type AccessOutput = { credentials: { type: 'access'; did: string; scope: 
 export type NoneOutput = { credentials: { type: 'none' } }
 export type RefreshOutput = { credentials: { type: 'refresh'; did: string; tokenId: string } }
 export type AdminOutput = { credentials: { type: 'admin' } }
+/** A verified service-auth token: `iss` (an account's DID) made it for this server and one method. */
+export type ServiceOutput = { credentials: { type: 'service'; iss: string; aud: string; lxm: string } }
 
 /** What xrpc-server hands an `auth:` function (only req/res are used here). */
 type ReqCtx = { req: IncomingMessage; res?: ServerResponse }
@@ -66,6 +69,10 @@ export class AuthVerifier {
       appPasswords: AppPasswordStore
       adminPassword: string
       refreshGraceMs: number
+      /** this server's DID: the audience service-auth tokens made for it name */
+      serviceDid: string
+      /** the `#atproto` key (did:key) of a DID's document, for service-auth tokens it issued */
+      signingKeyOf: (did: string) => Promise<string>
     },
   ) {
     this.adminSecretHash = sha256(`admin:${opts.adminPassword}`)
@@ -102,6 +109,27 @@ export class AuthVerifier {
   optionalAccess = async (ctx: ReqCtx): Promise<AccessOutput | NoneOutput> => {
     if (!ctx.req.headers.authorization) return { credentials: { type: 'none' } }
     return this.accessStandard(ctx)
+  }
+
+  /**
+   * A service-auth JWT for method `lxm` if a Bearer token is sent (and then it must verify: 401
+   * BadJwt..., see verifyServiceJwt), else `{type: 'none'}` (the reference's optional user service
+   * auth, for createAccount with an existing DID). Its issuer must be an account DID, not a
+   * `did#service` reference.
+   */
+  optionalServiceAuth = (lxm: string) => async (ctx: ReqCtx): Promise<ServiceOutput | NoneOutput> => {
+    const header = ctx.req.headers.authorization
+    if (!header || !/^Bearer\s/i.test(header)) return { credentials: { type: 'none' } }
+    const token = this.bearer(ctx)
+    const claims = await verifyServiceJwt(token, {
+      aud: this.opts.serviceDid,
+      lxm,
+      signingKeyOf: (iss) => {
+        if (iss.includes('#')) throw new AuthRequiredError('jwt iss must be an account DID', 'BadJwtIss')
+        return this.opts.signingKeyOf(iss)
+      },
+    })
+    return { credentials: { type: 'service', iss: claims.iss, aud: claims.aud, lxm } }
   }
 
   /** A refresh JWT that has not been revoked, nor rotated longer ago than the grace period. */

@@ -45,6 +45,9 @@ import activateAccount from './com/atproto/server/activateAccount.js'
 import checkAccountStatus from './com/atproto/server/checkAccountStatus.js'
 import requestAccountDelete from './com/atproto/server/requestAccountDelete.js'
 import deleteAccount from './com/atproto/server/deleteAccount.js'
+// migration in and out
+import getServiceAuth from './com/atproto/server/getServiceAuth.js'
+import importRepo from './com/atproto/repo/importRepo.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -90,6 +93,8 @@ const methods: MethodRegistration[] = [
   checkAccountStatus,
   requestAccountDelete,
   deleteAccount,
+  getServiceAuth,
+  importRepo,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {

@@ -8,9 +8,12 @@ import { inputBody, json } from '../../../util.js'
 
 export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.server.createAccount', {
-    handler: async ({ input, req, res }) => {
+    // a service-auth token from the DID of an account moving here (`did` in the input)
+    auth: ctx.auth.optionalServiceAuth('com.atproto.server.createAccount'),
+    handler: async ({ auth, input, req, res }) => {
+      const requester = auth.credentials.type === 'service' ? auth.credentials.iss : null
       try {
-        return json(await ctx.accountCreator.createAccount(inputBody<CreateAccountInput>(input), clientIp(req)))
+        return json(await ctx.accountCreator.createAccount(inputBody<CreateAccountInput>(input), clientIp(req), requester))
       } catch (err) {
         if (err instanceof RateLimitedError) res.setHeader('Retry-After', String(err.retryAfterSec))
         throw err
