@@ -36,6 +36,11 @@ export class RepoImportFlow {
     },
   ) {}
 
+  /** Whether an import of the account's repo is under way. */
+  importing(did: string): boolean {
+    return this.running.has(did)
+  }
+
   async importRepo(did: string, car: AsyncIterable<Uint8Array>): Promise<void> {
     usableAccount(this.d.accounts, did)
     if (this.running.has(did)) throw new InvalidRequestError('An import of this repo is already running')

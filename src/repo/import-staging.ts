@@ -1,11 +1,16 @@
 import type { Db } from '../db/index.js'
 
-/** Rows written per staging transaction while a CAR streams in or the tree is walked. */
+/** Rows written per staging transaction while a CAR streams in or the tree is walked... */
 const BATCH_ROWS = 512
+/** ...or fewer, once the blocks waiting hold this many bytes (blocks may be up to 2 MiB each). */
+const BATCH_BYTES = 4 * 1024 * 1024
 /** Rows deleted per statement when an import's staging is cleared (between them the event loop runs). */
 const CLEAR_ROWS = 4096
 
 let lastImportId = 0
+
+/** A record the walk found: where, its CID, how many blobs it references. */
+export type StagedLeaf = { collection: string; rkey: string; cid: string; blobs: number }
 
 /**
  * The staging tables of repo imports (migration 007): one import's blocks as they arrived, then
@@ -16,8 +21,9 @@ let lastImportId = 0
 export class ImportStaging {
   readonly id: number
   private pendingBlocks: [string, Uint8Array][] = []
+  private pendingBytes = 0
   private pendingNodes: string[] = []
-  private pendingLeaves: [string, string, string][] = []
+  private pendingLeaves: [string, string, string, number][] = []
   private stmts
 
   constructor(private db: Db) {
@@ -28,21 +34,22 @@ export class ImportStaging {
       putBlock: s.prepare<[number, string, Uint8Array]>('INSERT OR IGNORE INTO import_block (import_id, cid, content) VALUES (?, ?, ?)'),
       getBlock: s.prepare<[number, string], Buffer>('SELECT content FROM import_block WHERE import_id = ? AND cid = ?').pluck(),
       putNode: s.prepare<[number, string]>('INSERT OR IGNORE INTO import_node (import_id, cid) VALUES (?, ?)'),
-      putLeaf: s.prepare<[number, string, string, string]>(
-        'INSERT INTO import_leaf (import_id, collection, rkey, cid) VALUES (?, ?, ?, ?)',
+      putLeaf: s.prepare<[number, string, string, string, number]>(
+        'INSERT INTO import_leaf (import_id, collection, rkey, cid, blobs) VALUES (?, ?, ?, ?, ?)',
       ),
-      leafPage: s.prepare<[number, string, string, number], { collection: string; rkey: string; cid: string; content: Buffer }>(
-        `SELECT l.collection, l.rkey, l.cid, b.content FROM import_leaf l
-         JOIN import_block b ON b.import_id = l.import_id AND b.cid = l.cid
-         WHERE l.import_id = ? AND (l.collection, l.rkey) > (?, ?)
-         ORDER BY l.collection, l.rkey LIMIT ?`,
+      leafPage: s.prepare<[number, string, string, number], StagedLeaf>(
+        `SELECT collection, rkey, cid, blobs FROM import_leaf
+         WHERE import_id = ? AND (collection, rkey) > (?, ?) ORDER BY collection, rkey LIMIT ?`,
       ),
+      // import_block in CID order, so that repo_block's keys go in in order too (random-order
+      // inserts into a B-tree bigger than the page cache were most of the copy's time)
       copyBlocks: s.prepare<{ id: number; did: string; rev: string }>(
         `INSERT OR IGNORE INTO repo_block (did, cid, rev, size, content)
          SELECT @did, b.cid, @rev, length(b.content), b.content FROM import_block b
          WHERE b.import_id = @id AND (
            EXISTS (SELECT 1 FROM import_node n WHERE n.import_id = @id AND n.cid = b.cid) OR
-           EXISTS (SELECT 1 FROM import_leaf l WHERE l.import_id = @id AND l.cid = b.cid))`,
+           EXISTS (SELECT 1 FROM import_leaf l WHERE l.import_id = @id AND l.cid = b.cid))
+         ORDER BY b.cid`,
       ),
       copyRecords: s.prepare<{ id: number; did: string; rev: string; now: string }>(
         `INSERT INTO record (did, collection, rkey, cid, rev, indexed_at)
@@ -64,7 +71,8 @@ export class ImportStaging {
 
   addBlock(cid: string, bytes: Uint8Array): void {
     this.pendingBlocks.push([cid, bytes])
-    if (this.pendingBlocks.length >= BATCH_ROWS) this.flush()
+    this.pendingBytes += bytes.length
+    if (this.pendingBlocks.length >= BATCH_ROWS || this.pendingBytes >= BATCH_BYTES) this.flush()
   }
 
   addNode(cid: string): void {
@@ -73,8 +81,8 @@ export class ImportStaging {
   }
 
   /** Leaves come in key order from the tree walk; a key twice is refused by the primary key. */
-  addLeaf(collection: string, rkey: string, cid: string): void {
-    this.pendingLeaves.push([collection, rkey, cid])
+  addLeaf(collection: string, rkey: string, cid: string, blobs: number): void {
+    this.pendingLeaves.push([collection, rkey, cid, blobs])
     if (this.pendingLeaves.length >= BATCH_ROWS) this.flush()
   }
 
@@ -85,9 +93,10 @@ export class ImportStaging {
     this.db.sqlite.transaction(() => {
       for (const [cid, bytes] of this.pendingBlocks) stmts.putBlock.run(id, cid, bytes)
       for (const cid of this.pendingNodes) stmts.putNode.run(id, cid)
-      for (const [collection, rkey, cid] of this.pendingLeaves) stmts.putLeaf.run(id, collection, rkey, cid)
+      for (const [collection, rkey, cid, blobs] of this.pendingLeaves) stmts.putLeaf.run(id, collection, rkey, cid, blobs)
     })()
     this.pendingBlocks = []
+    this.pendingBytes = 0
     this.pendingNodes = []
     this.pendingLeaves = []
   }
@@ -98,8 +107,8 @@ export class ImportStaging {
     return content ? new Uint8Array(content.buffer, content.byteOffset, content.byteLength) : undefined
   }
 
-  /** Up to `limit` records in key order after (`afterCollection`, `afterRkey`), with their blocks. */
-  leafPage(afterCollection: string, afterRkey: string, limit: number) {
+  /** Up to `limit` records in key order after (`afterCollection`, `afterRkey`). */
+  leafPage(afterCollection: string, afterRkey: string, limit: number): StagedLeaf[] {
     return this.stmts.leafPage.all(this.id, afterCollection, afterRkey, limit)
   }
 
@@ -116,6 +125,7 @@ export class ImportStaging {
   /** Removes this import's rows a slice at a time, letting the event loop run in between. */
   async clear(): Promise<void> {
     this.pendingBlocks = []
+    this.pendingBytes = 0
     this.pendingNodes = []
     this.pendingLeaves = []
     for (const stmt of this.stmts.clear) {

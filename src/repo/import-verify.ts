@@ -180,12 +180,13 @@ export class ImportVerifier {
     const cidStr = cidToString(value)
     const bytes = this.staging.block(cidStr)
     if (!bytes) refuse(`The CAR lacks the record ${key} (${cidStr})`)
-    this.assertValidRecord(collection, rkey, cidStr, bytes)
-    this.staging.addLeaf(collection, rkey, cidStr)
+    const blobs = this.assertValidRecord(collection, rkey, cidStr, bytes)
+    this.staging.addLeaf(collection, rkey, cidStr, blobs)
     if (++this.records % RECORDS_PER_TURN === 0) await nextTurn()
   }
 
-  private assertValidRecord(collection: string, rkey: string, cidStr: string, bytes: Uint8Array): void {
+  /** Returns how many blobs the record references. */
+  private assertValidRecord(collection: string, rkey: string, cidStr: string, bytes: Uint8Array): number {
     const path = `${collection}/${rkey}`
     if (bytes.length > MAX_RECORD_BYTES) refuse(`Record ${path} is ${bytes.length} bytes; the limit is ${MAX_RECORD_BYTES}`)
     let record: unknown
@@ -213,5 +214,6 @@ export class ImportVerifier {
       throw err
     }
     if (cidToString(prepared.cid) !== cidStr) refuse(`Record ${path} is not canonically encoded DAG-CBOR`)
+    return prepared.blobs.length
   }
 }
