@@ -12,11 +12,12 @@ import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
 import { TID } from '@atproto/common'
 import { Secp256k1Keypair } from '@atproto/crypto'
-import { decode as cborDecode } from '@atproto/lex-cbor'
+import { decode as cborDecode, encode as cborEncode } from '@atproto/lex-cbor'
 import type { Cid } from '@atproto/lex-data'
 import { CID } from 'multiformats/cid'
 import { create as createDigest } from 'multiformats/hashes/digest'
 import { verifyCommitSig, type Commit } from '@atproto/repo'
+import type { CommitHook, RecordOp } from '../src/repo/types.ts'
 import { RawSubscriber, StreamChecker } from './_firehose.ts'
 import { startPlc, type Plc } from './_harness.ts'
 import { createOwnDid, serviceToken, type OwnDid } from './_own-did.ts'
@@ -386,6 +387,66 @@ test('an active account restores its own export: the repo goes back to it, a #sy
     assert.ok(Buffer.from(await getRepoCar(dest.url, did)).equals(Buffer.from(before)))
   } finally {
     await sub.close()
+  }
+})
+
+test('commit hooks see an import: deleteRepoInTx, then every record as a create, in batches, inside the one transaction', async () => {
+  const own = await createOwnDid(plc.url, 'hooked.test')
+  const a = await arrive(own, 'hooked.test')
+  const records = [
+    ...posts(600, 'hooked'),
+    { collection: 'com.example.import.file', rkey: 'f', record: { $type: 'com.example.import.file', file: blobRef(attachment, 'application/octet-stream') } },
+  ]
+  const built = await buildRepo(own.did, own.signingKey, records)
+  const seen: string[] = []
+  const ops: RecordOp[] = []
+  const hook: CommitHook = {
+    deleteRepoInTx: (did) => {
+      if (did === own.did) seen.push(`deleteRepoInTx ${dest.pds.ctx.db.sqlite.inTransaction}`)
+    },
+    inTx: (commit) => {
+      if (commit.did !== own.did) return
+      seen.push(`inTx ${dest.pds.ctx.db.sqlite.inTransaction} ${commit.imported}`)
+      // a copy, as a hook may make one: the lazily read fields come along
+      for (const op of commit.ops) ops.push({ ...op })
+    },
+  }
+  dest.pds.ctx.repo.hooks.push(hook)
+  try {
+    await importCar(built.car, a)
+  } finally {
+    dest.pds.ctx.repo.hooks.splice(dest.pds.ctx.repo.hooks.indexOf(hook), 1)
+  }
+  assert.is(seen[0], 'deleteRepoInTx true')
+  assert.ok(seen.length >= 4, `the records come in batches (${seen.length - 1})`)
+  assert.ok(seen.slice(1).every((s) => s === 'inTx true true'), seen.join(', '))
+  assert.equal(ops.map((op) => op.path), records.map((r) => `${r.collection}/${r.rkey}`).sort())
+  for (const op of ops) {
+    const spec = records.find((r) => `${r.collection}/${r.rkey}` === op.path)!
+    const [cid, bytes] = await cborBlock(spec.record)
+    assert.is(op.action, 'create')
+    assert.is(op.prev, null)
+    assert.is(op.uri, `at://${own.did}/${op.path}`)
+    assert.is(op.cid!.toString(), cid.toString())
+    assert.ok(Buffer.from(op.bytes!).equals(Buffer.from(bytes)))
+    assert.ok(Buffer.from(cborEncode(op.record as never)).equals(Buffer.from(bytes)), `${op.path}: the record's value`)
+    assert.equal(op.blobs.map((b) => b.cid.toString()), op.path.startsWith('com.example') ? [blobRef(attachment, '').ref.toString()] : [])
+  }
+})
+
+test('a commit hook that throws during an import refuses it: nothing stored', async () => {
+  const own = await createOwnDid(plc.url, 'hookfail.test')
+  const a = await arrive(own, 'hookfail.test')
+  const hook: CommitHook = {
+    inTx: (commit) => {
+      if (commit.did === own.did) throw new Error('index full')
+    },
+  }
+  dest.pds.ctx.repo.hooks.push(hook)
+  try {
+    await expectRefusedImport((await buildRepo(own.did, own.signingKey, posts(5, 'hookfail'))).car, 500, 'InternalServerError', /Internal Server Error/, own.did, a)
+  } finally {
+    dest.pds.ctx.repo.hooks.splice(dest.pds.ctx.repo.hooks.indexOf(hook), 1)
   }
 })
 
