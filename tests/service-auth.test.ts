@@ -8,6 +8,7 @@ import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
 import { Secp256k1Keypair, verifySignature } from '@atproto/crypto'
 import { startPlc, type Plc } from './_harness.ts'
+import { startPlcProxy } from './_plc-proxy.ts'
 import { createKeylessDid, createOwnDid, customJwt, serviceToken, withHighS, type OwnDid } from './_own-did.ts'
 import { startServer, stopServer, type Server } from './_servers.ts'
 import { expectXrpcError, rawXrpc } from './_util.ts'
@@ -267,6 +268,42 @@ test('createAccount with a DID: the handle and invite rules of any account (Inva
   assert.match(message, /did not resolve/)
   // and a PLC operation cannot come along
   await expectRefused(await arriving(own, { plcOp: { type: 'plc_operation' } }), token, 400, 'InvalidRequest')
+})
+
+test('createAccount: a token is verified only for a DID moving here, after the per-IP limit (forged tokens cannot make us resolve DIDs unlimited)', async () => {
+  const proxy = await startPlcProxy()
+  proxy.target = plc.url
+  const limited = await startServer(plc, 'did:web:limited-pds.carrel.test', { PDS_DID_PLC_URL: proxy.url, PDS_CREATE_ACCOUNT_RATE_LIMIT_PER_IP: '3' })
+  try {
+    const own = await createOwnDid(plc.url, 'flood.test')
+    const stranger = await Secp256k1Keypair.create()
+    const forged = await serviceToken(stranger, { iss: own.did, aud: 'did:web:limited-pds.carrel.test', exp: now() + 60 })
+    const attempt = (n: number, ip: string, body: Record<string, unknown> = {}) =>
+      rawXrpc(limited.url, 'com.atproto.server.createAccount', {
+        token: forged,
+        ip,
+        body: { did: own.did, handle: `flood${n}.test`, email: `flood${n}@mail.test`, password: PASSWORD, ...body },
+      })
+    const lookups = () => proxy.seen.filter((r) => r.path.includes(encodeURIComponent(own.did)) || r.path.includes(own.did)).length
+    for (let i = 0; i < 3; i++) {
+      const res = await attempt(i, '198.51.100.20')
+      assert.is(res.status, 401)
+      assert.is(res.body.error, 'BadJwtSignature')
+    }
+    const resolved = lookups()
+    assert.is(resolved, 3, 'one DID document read per counted attempt')
+    const refused = await attempt(4, '198.51.100.20')
+    assert.is(refused.status, 429)
+    assert.is(refused.body.error, 'RateLimitExceeded')
+    assert.is(lookups(), resolved, 'no DID resolution past the limit')
+    // without a DID, a stray Bearer token is not a service-auth token to check: ignored
+    const plain = await attempt(5, '198.51.100.21', { did: undefined })
+    assert.is(plain.status, 200, JSON.stringify(plain.body))
+    assert.is(lookups(), resolved)
+  } finally {
+    await stopServer(limited)
+    await proxy.close()
+  }
 })
 
 test.run()

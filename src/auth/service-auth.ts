@@ -40,8 +40,12 @@ export async function verifyServiceJwt(
   token: string,
   opts: { aud: string; lxm: string; signingKeyOf: (iss: string) => Promise<string> },
 ): Promise<ServiceJwtClaims> {
+  // verifyJwt asks again ("fresh") after a bad signature, for resolvers with a cache; ours reads
+  // the document afresh each time, so one read per token is enough
+  let key: Promise<string> | undefined
+  const signingKeyOf = (iss: string) => (key ??= opts.signingKeyOf(iss))
   try {
-    return await verifyJwt(token, opts.aud, opts.lxm, (iss) => opts.signingKeyOf(iss), strictSignature)
+    return await verifyJwt(token, opts.aud, opts.lxm, signingKeyOf, strictSignature)
   } catch (err) {
     if (err instanceof XRPCError) throw err
     // a header or payload that is not base64url JSON

@@ -16,6 +16,8 @@ export type AccessOutput = { credentials: { type: 'access'; did: string; scope: 
 export type NoneOutput = { credentials: { type: 'none' } }
 export type RefreshOutput = { credentials: { type: 'refresh'; did: string; tokenId: string } }
 export type AdminOutput = { credentials: { type: 'admin' } }
+/** A Bearer token as sent, not verified yet. */
+export type BearerOutput = { credentials: { type: 'bearer'; token: string } }
 /** A verified service-auth token: `iss` (an account's DID) made it for this server and one method. */
 export type ServiceOutput = { credentials: { type: 'service'; iss: string; aud: string; lxm: string } }
 
@@ -112,15 +114,22 @@ export class AuthVerifier {
   }
 
   /**
-   * A service-auth JWT for method `lxm` if a Bearer token is sent (and then it must verify: 401
-   * BadJwt..., see verifyServiceJwt), else `{type: 'none'}` (the reference's optional user service
-   * auth, for createAccount with an existing DID). Its issuer must be an account DID, not a
-   * `did#service` reference.
+   * The Bearer token sent, unverified, or `{type: 'none'}`: for createAccount, which verifies it
+   * as a service-auth token (`verifyServiceToken`) only when it needs one (an account arriving
+   * with its DID), after its per-IP limit, so that a token cannot make us resolve DIDs unlimited.
    */
-  optionalServiceAuth = (lxm: string) => async (ctx: ReqCtx): Promise<ServiceOutput | NoneOutput> => {
+  optionalBearer = (ctx: ReqCtx): BearerOutput | NoneOutput => {
     const header = ctx.req.headers.authorization
-    if (!header || !/^Bearer\s/i.test(header)) return { credentials: { type: 'none' } }
-    const token = this.bearer(ctx)
+    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
+    return match ? { credentials: { type: 'bearer', token: match[1]! } } : { credentials: { type: 'none' } }
+  }
+
+  /**
+   * A service-auth JWT made for this server and method `lxm` (verifyServiceJwt: 401 BadJwt...,
+   * JwtExpired...). Its issuer must be an account DID, not a `did#service` reference; its key is
+   * the one that DID's document names now.
+   */
+  verifyServiceToken = async (token: string, lxm: string): Promise<ServiceOutput> => {
     const claims = await verifyServiceJwt(token, {
       aud: this.opts.serviceDid,
       lxm,

@@ -78,13 +78,18 @@ export class AccountCreator {
   }
 
   /**
-   * `requester`: the DID of a verified service-auth token for this method, if one came with the
-   * request. With `input.did` it must be that DID (the account holder moving it here): the account
+   * `requester`: the DID of the service-auth token for this method that came with the request
+   * (verified when called; null: none came). With `input.did` it must be that DID (the account
+   * holder moving it here), checked after the per-IP limit: the account
    * keeps its DID (no PLC operation is made), gets a new signing key and an empty repo, and starts
    * deactivated, announcing nothing: relays hear of it when it is activated, once its repo is
    * imported and its DID document points here.
    */
-  async createAccount(input: CreateAccountInput, ip: string, requester: string | null = null): Promise<CreatedAccount> {
+  async createAccount(
+    input: CreateAccountInput,
+    ip: string,
+    requester: () => Promise<string | null> = async () => null,
+  ): Promise<CreatedAccount> {
     const retryAfterMs = this.perIp.retryAfterMs(ip)
     if (retryAfterMs > 0) {
       throw new RateLimitedError(Math.ceil(retryAfterMs / 1000), 'Too many accounts created from this address; try again later')
@@ -93,7 +98,7 @@ export class AccountCreator {
     const { cfg, accounts } = this.d
     if (input.plcOp !== undefined) throw new InvalidRequestError('Unsupported input: "plcOp"')
     const existingDid = input.did
-    if (existingDid !== undefined && existingDid !== requester) {
+    if (existingDid !== undefined && existingDid !== (await requester())) {
       throw new AuthRequiredError(`Missing auth to create account with did: ${existingDid}`)
     }
     const email = (input.email ?? '').trim().toLowerCase()
