@@ -80,10 +80,10 @@ export class AccountCreator {
   /**
    * `requester`: the DID of the service-auth token for this method that came with the request
    * (verified when called; null: none came). With `input.did` it must be that DID (the account
-   * holder moving it here), checked after the per-IP limit: the account
-   * keeps its DID (no PLC operation is made), gets a new signing key and an empty repo, and starts
-   * deactivated, announcing nothing: relays hear of it when it is activated, once its repo is
-   * imported and its DID document points here.
+   * holder moving it here), checked after the per-IP limit. Such an account keeps its DID (no PLC
+   * operation is made), gets a new signing key and an empty repo, and starts deactivated,
+   * announcing nothing: relays hear of it when it is activated, once its repo is imported and its
+   * DID document points here.
    */
   async createAccount(
     input: CreateAccountInput,
