@@ -14,6 +14,8 @@ export type Config = {
   dbPath: string
   blobstoreLocation: string
   blobUploadLimit: number
+  /** largest CAR com.atproto.repo.importRepo takes, in bytes */
+  maxImportSize: number
   /** how long an uploaded blob that no record references is kept before the sweep removes it */
   blobTempGraceMs: number
   blobSweepIntervalMs: number
@@ -230,6 +232,10 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     dbPath,
     blobstoreLocation: resolve(env.PDS_BLOBSTORE_DISK_LOCATION || join(dataDirectory, 'blobs')),
     blobUploadLimit: int(env.PDS_BLOB_UPLOAD_LIMIT, 5 * 1024 * 1024),
+    // unset: the blob upload limit, as the reference PDS falls back to it
+    // the import streams through staging tables, never into memory: a default that real accounts
+    // moving here fit in (a 100,000-record repo is ~26 MB as a CAR)
+    maxImportSize: int(env.PDS_MAX_REPO_IMPORT_SIZE, 256 * 1024 * 1024),
     blobTempGraceMs: int(env.PDS_BLOB_TEMP_GRACE_MS, 60 * 60 * 1000),
     blobSweepIntervalMs: int(env.PDS_BLOB_SWEEP_INTERVAL_MS, 10 * 60 * 1000),
     jsonBodyLimit: int(env.PDS_JSON_BODY_LIMIT, 1024 * 1024 * 2),

@@ -18,6 +18,9 @@ import { AccountActivator } from './lifecycle/activate-account.js'
 import { AccountCreator } from './lifecycle/create-account.js'
 import { PlcOperationFlow } from './lifecycle/plc-operations.js'
 import { HandleUpdater } from './lifecycle/update-handle.js'
+import { RepoImportFlow } from './lifecycle/import-repo.js'
+import { atprotoSigningKey } from './identity/atproto-signing-key.js'
+import { RepoImporter } from './repo/repo-import.js'
 import { AccountDeactivator } from './lifecycle/deactivate-account.js'
 import { AccountDeleter } from './lifecycle/delete-account.js'
 import { Outbox } from './lifecycle/outbox.js'
@@ -64,6 +67,8 @@ export type AppContext = {
   accountActivator: AccountActivator
   /** requestAccountDelete / deleteAccount */
   accountDeleter: AccountDeleter
+  /** importRepo: a CAR checked, then replacing the account's repo in one transaction */
+  repoImports: RepoImportFlow
   /** uploads, blob lifecycle (commit hook, sweeper), blob reads */
   blobs: BlobService
   /** snapshot reads for the sync API (CAR export, record proofs) */
@@ -105,6 +110,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const sessions = new SessionStore(db)
   const appPasswordStore = new AppPasswordStore(db)
   const invites = new InviteStore(db)
+  const identity = new IdentityService(cfg, accounts)
   const auth = new AuthVerifier({
     tokens,
     sessions,
@@ -112,8 +118,9 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     appPasswords: appPasswordStore,
     adminPassword: cfg.adminPassword,
     refreshGraceMs: cfg.refreshTokenGraceMs,
+    serviceDid: cfg.serviceDid,
+    signingKeyOf: (did) => atprotoSigningKey(identity.didResolver, did),
   })
-  const identity = new IdentityService(cfg, accounts)
   const sessionManager = new SessionManager({
     accounts,
     sessions,
@@ -140,7 +147,15 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     sequencer,
     repo,
     blobs,
+    privateState: [sync],
     logger,
+  })
+  const repoImports = new RepoImportFlow({
+    accounts,
+    identity,
+    importer: new RepoImporter({ db, sequencer, repo, lexicons }),
+    logger,
+    maxBytes: cfg.maxImportSize,
   })
   return {
     cfg,
@@ -164,6 +179,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     accountDeactivator,
     accountActivator,
     accountDeleter,
+    repoImports,
     blobs,
     exporter,
     sync,

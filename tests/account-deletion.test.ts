@@ -59,6 +59,7 @@ function rowsOf(did: string): Record<string, number> {
     refresh_token: count('SELECT count(*) AS n FROM refresh_token WHERE did = ?'),
     app_password: count('SELECT count(*) AS n FROM app_password WHERE did = ?'),
     account_token: count('SELECT count(*) AS n FROM account_token WHERE did = ?'),
+    sync_settings: count('SELECT count(*) AS n FROM sync_settings WHERE did = ?'),
   }
 }
 
@@ -165,6 +166,9 @@ test('deleteAccount: everything of alice goes, in one step; #account deleted; bo
   const appSession = await call('com.atproto.server.createSession', {
     body: { identifier: alice.handle, password: (await alice.agent.com.atproto.server.createAppPassword({ name: 'tablet' })).data.password },
   })
+  // private state no repo holds (the Library Manager's settings) goes with the account too
+  const put = await call('app.carrel.sync.putSettings', { token: alice.agent.session!.accessJwt, body: { version: 0, settings: { theme: 'dark' } } })
+  assert.is(put.status, 200, JSON.stringify(put.body))
   const bobCar = await getRepoCar(net.url, bob.did)
   const bobBlob = await call('com.atproto.sync.getBlob', { params: { did: bob.did, cid: sharedBlobCid().cid } })
   const bobReads = await publicReads(net.url, bob, bobSeed)
@@ -199,6 +203,7 @@ test('deleteAccount: everything of alice goes, in one step; #account deleted; bo
     refresh_token: 0,
     app_password: 0,
     account_token: 0,
+    sync_settings: 0,
   })
   assert.not.ok(existsSync(blobFolder(alice.did)), 'alice blob folder')
   assert.not.ok(existsSync(outboxPath(alice.did)), 'the used token stays in the outbox')

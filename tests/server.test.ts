@@ -245,12 +245,13 @@ test('invite codes: required, checked, and used up', async () => {
   assert.is(uses.length, 2)
 })
 
-test('createAccount: importing an existing DID is refused', async () => {
+test('createAccount with an existing DID but no service-auth token from it: 401, nothing created', async () => {
+  // (with one: tests/migration.test.ts, tests/service-auth.test.ts)
   await expectCreateError(
     net,
     { handle: 'importer.test', email: 'imp@mail.test', password: 'password123', did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' },
-    400,
-    'InvalidRequest',
+    401,
+    'AuthenticationRequired',
   )
 })
 

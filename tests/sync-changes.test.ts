@@ -3,9 +3,11 @@
 // upserts, delete removes) and compares it with the repo as listRecords serves it.
 import { join } from 'node:path'
 import Database from 'better-sqlite3'
+import { Kysely, SqliteDialect } from 'kysely'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
+import * as syncStateMigration from '../migrations/006_sync_state.ts'
 import { startPds } from '../src/pds.ts'
 import { withCarrelLexicons } from './_carrel-lexicons.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
@@ -423,9 +425,11 @@ test('an existing database gets the feed by migration: every record, reaching ba
   const port = String(net.pds.http.port)
   await net.pds.close()
   const db = new Database(join(net.dataDir, 'carrel.sqlite'))
-  db.exec(`DROP TABLE sync_settings; DROP TABLE sync_device_state; DROP TABLE sync_change_floor; DROP TABLE sync_change;
-           DELETE FROM kysely_migration WHERE name = '006_sync_state'`)
-  db.close()
+  db.exec('DROP TABLE sync_settings; DROP TABLE sync_device_state; DROP TABLE sync_change_floor; DROP TABLE sync_change')
+  // then the migration, run as the migrator runs it on an upgrade (later migrations stay applied)
+  const kysely = new Kysely<unknown>({ dialect: new SqliteDialect({ database: db }) })
+  await syncStateMigration.up(kysely)
+  await kysely.destroy()
   net.pds = await startPds({ ...net.env, PDS_PORT: port })
 
   const all = await getChanges(agent, { repo: a.did })

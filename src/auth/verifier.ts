@@ -3,6 +3,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http'
 import { AuthRequiredError, ForbiddenError, InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../accounts/account-store.js'
 import type { AppPasswordStore } from './app-password-store.js'
+import { verifyServiceJwt } from './service-auth.js'
 import type { SessionStore } from './session-store.js'
 import { ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE, APP_PASS_SCOPE, TokenError, type AccessScope, type TokenService } from './tokens.js'
 
@@ -15,6 +16,10 @@ export type AccessOutput = { credentials: { type: 'access'; did: string; scope: 
 export type NoneOutput = { credentials: { type: 'none' } }
 export type RefreshOutput = { credentials: { type: 'refresh'; did: string; tokenId: string } }
 export type AdminOutput = { credentials: { type: 'admin' } }
+/** A Bearer token as sent, not verified yet. */
+export type BearerOutput = { credentials: { type: 'bearer'; token: string } }
+/** A verified service-auth token: `iss` (an account's DID) made it for this server and one method. */
+export type ServiceOutput = { credentials: { type: 'service'; iss: string; aud: string; lxm: string } }
 
 /** What xrpc-server hands an `auth:` function (only req/res are used here). */
 type ReqCtx = { req: IncomingMessage; res?: ServerResponse }
@@ -66,6 +71,10 @@ export class AuthVerifier {
       appPasswords: AppPasswordStore
       adminPassword: string
       refreshGraceMs: number
+      /** this server's DID: the audience service-auth tokens made for it name */
+      serviceDid: string
+      /** the `#atproto` key (did:key) of a DID's document, for service-auth tokens it issued */
+      signingKeyOf: (did: string) => Promise<string>
     },
   ) {
     this.adminSecretHash = sha256(`admin:${opts.adminPassword}`)
@@ -102,6 +111,34 @@ export class AuthVerifier {
   optionalAccess = async (ctx: ReqCtx): Promise<AccessOutput | NoneOutput> => {
     if (!ctx.req.headers.authorization) return { credentials: { type: 'none' } }
     return this.accessStandard(ctx)
+  }
+
+  /**
+   * The Bearer token sent, unverified, or `{type: 'none'}`: for createAccount, which verifies it
+   * as a service-auth token (`verifyServiceToken`) only when it needs one (an account arriving
+   * with its DID), after its per-IP limit, so that a token cannot make us resolve DIDs unlimited.
+   */
+  optionalBearer = (ctx: ReqCtx): BearerOutput | NoneOutput => {
+    const header = ctx.req.headers.authorization
+    const match = header ? /^Bearer\s+(\S+)\s*$/i.exec(header) : null
+    return match ? { credentials: { type: 'bearer', token: match[1]! } } : { credentials: { type: 'none' } }
+  }
+
+  /**
+   * A service-auth JWT made for this server and method `lxm` (verifyServiceJwt: 401 BadJwt...,
+   * JwtExpired...). Its issuer must be an account DID, not a `did#service` reference; its key is
+   * the one that DID's document names now.
+   */
+  verifyServiceToken = async (token: string, lxm: string): Promise<ServiceOutput> => {
+    const claims = await verifyServiceJwt(token, {
+      aud: this.opts.serviceDid,
+      lxm,
+      signingKeyOf: (iss) => {
+        if (iss.includes('#')) throw new AuthRequiredError('jwt iss must be an account DID', 'BadJwtIss')
+        return this.opts.signingKeyOf(iss)
+      },
+    })
+    return { credentials: { type: 'service', iss: claims.iss, aud: claims.aud, lxm } }
   }
 
   /** A refresh JWT that has not been revoked, nor rotated longer ago than the grace period. */

@@ -40,6 +40,8 @@ export class AccountDeleter {
       sequencer: Sequencer
       repo: RepoService
       blobs: BlobService
+      /** stores of private per-account state that no repo holds (settings, device state) */
+      privateState: { deleteAccountInTx(did: string): void }[]
       logger: Logger
     },
   ) {}
@@ -79,6 +81,7 @@ export class AccountDeleter {
       this.d.sessions.revokeAllForDid(did)
       this.d.appPasswords.deleteAllForDid(did)
       this.d.accountTokens.deleteAllForDid(did)
+      for (const store of this.d.privateState) store.deleteAccountInTx(did)
       const seq = this.d.sequencer.appendAccountInTx(did, false, 'deleted')
       this.d.sequencer.forgetAccountBeforeInTx(did, seq)
     })

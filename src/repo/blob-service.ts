@@ -11,6 +11,13 @@ import type { CommitHook, CommitResult, RecordOp } from './types.js'
 
 export type StoredBlob = { cid: string; mimeType: string; size: number }
 
+/** An upload refused because no record of the repo references the blob. */
+export class BlobNotReferencedError extends Error {
+  constructor(readonly cid: string) {
+    super(`No record of this repo references the blob ${cid}`)
+  }
+}
+
 /**
  * The blob lifecycle:
  * - upload: bytes streamed to temporary storage while hashing (bounded by the size limit), the
@@ -45,10 +52,22 @@ export class BlobService {
     return this.opts.store
   }
 
-  async upload(did: string, body: AsyncIterable<Uint8Array>, declaredType: string | undefined, maxSize: number): Promise<StoredBlob> {
+  /**
+   * `onlyReferenced`: take the blob only if a record of the repo already references it (what an
+   * account arriving by migration uploads after importing its repo); otherwise nothing is kept
+   * and BlobNotReferencedError is thrown.
+   */
+  async upload(
+    did: string,
+    body: AsyncIterable<Uint8Array>,
+    declaredType: string | undefined,
+    maxSize: number,
+    opts: { onlyReferenced?: boolean } = {},
+  ): Promise<StoredBlob> {
     const temp = await this.opts.store.putTemp(body, { maxSize })
     let row: BlobRow
     try {
+      if (opts.onlyReferenced && !this.table.isReferenced(did, temp.cid)) throw new BlobNotReferencedError(temp.cid)
       const mimeType = decideMime(temp.head, declaredType)
       // the row first: if we crash after it, the sweep finds it; the file move is idempotent
       row = this.table.upsertTemp(did, temp.cid, mimeType, temp.size, new Date().toISOString())
@@ -57,6 +76,12 @@ export class BlobService {
       if (!this.table.get(did, temp.cid)) {
         await this.opts.store.delete(did, temp.cid)
         throw new InvalidRequestError('The blob was deleted while it was being uploaded; upload it again')
+      }
+      // a blob that records already reference (an imported repo's, uploaded after the import) is
+      // theirs from now on: permanent, served, never swept. The file is in place by now.
+      if (row.status === 'temp' && this.table.isReferenced(did, temp.cid)) {
+        this.table.markPermanent(did, temp.cid)
+        row = this.table.get(did, temp.cid)!
       }
     } catch (err) {
       await this.opts.store.discardTemp(temp.key)
@@ -80,6 +105,11 @@ export class BlobService {
 
   listMissing(did: string, opts: { cursor?: string; limit: number }) {
     return this.table.listMissing(did, opts)
+  }
+
+  /** Whether a record of the repo references a blob that is not stored (an imported repo's). */
+  hasMissing(did: string): boolean {
+    return this.table.listMissing(did, { limit: 1 }).length > 0
   }
 
   /** Checks every blob a new record references against what this DID uploaded and the lexicon. */
@@ -122,6 +152,7 @@ export class BlobService {
 
   /** Inside the commit's transaction: references, permanence, and unreferenced blobs. */
   applyCommitInTx(commit: CommitResult): void {
+    if (commit.imported) return this.applyImportInTx(commit)
     const { did, ops } = commit
     const released = new Set<string>()
     // 1. forget what updated and deleted records referenced
@@ -154,6 +185,21 @@ export class BlobService {
       // after the transaction: delete a file only if its row is really gone (the transaction may
       // still roll back; a new upload of the same bytes writes its row before its file)
       setImmediate(() => void this.deleteFilesIfUnrecorded(did, gone))
+    }
+  }
+
+  /**
+   * Inside an import's transaction, after `deleteRepoInTx`: the imported records' references.
+   * Their blobs are uploaded afterwards (listMissingBlobs lists them until then); `upload` makes
+   * a blob that a record already references permanent at once.
+   */
+  private applyImportInTx(commit: CommitResult): void {
+    for (const op of commit.ops) {
+      for (const ref of op.blobs) {
+        const cid = ref.cid.toString()
+        this.table.addRef(commit.did, op.uri, cid, commit.rev)
+        this.table.markPermanent(commit.did, cid)
+      }
     }
   }
 

@@ -110,3 +110,59 @@ function toBlobRef(obj: Record<string, unknown>, path: string): LexValue {
   }
   return { $type: 'blob', ref: cid, mimeType: obj.mimeType, size: obj.size }
 }
+
+function isCidValue(value: object): value is Cid {
+  return (value as { asCID?: unknown }).asCID === value
+}
+
+/**
+ * The same rules as `jsonToLexStrict`, for a value decoded from DAG-CBOR (an imported record):
+ * integers only and within the safe range, CIDv1 links, well-formed strings, no reserved `$`
+ * keys but `$type` (non-empty), blob objects complete and well-formed, no `__proto__`, nesting
+ * at most `maxDepth`. Throws DataModelError naming the path.
+ */
+export function assertLexData(value: unknown, path = '', depth = 0, maxDepth = MAX_DATA_DEPTH): void {
+  if (depth > maxDepth) fail(path, `data is nested more than ${maxDepth} levels deep`)
+  if (value === null || typeof value === 'boolean') return
+  if (typeof value === 'number') {
+    if (!Number.isInteger(value)) fail(path, 'floats are not allowed')
+    if (!Number.isSafeInteger(value)) fail(path, 'integer is out of range')
+    return
+  }
+  if (typeof value === 'string') return checkString(value, path)
+  if (typeof value !== 'object') fail(path, `unsupported value of type ${typeof value}`)
+  if (value instanceof Uint8Array) return
+  if (isCidValue(value)) {
+    if (value.version !== 1) fail(path, 'CIDv0 links are not allowed')
+    return
+  }
+  if (Array.isArray(value)) {
+    for (let i = 0; i < value.length; i++) assertLexData(value[i], `${path}[${i}]`, depth + 1, maxDepth)
+    return
+  }
+  const proto = Object.getPrototypeOf(value)
+  if (proto !== Object.prototype && proto !== null) fail(path, 'unsupported object')
+  const obj = value as Record<string, unknown>
+  if ('$type' in obj && (typeof obj.$type !== 'string' || obj.$type.length === 0)) fail(path, '$type must be a non-empty string')
+  if (obj.$type === 'blob') return assertBlob(obj, path)
+  for (const key of Object.keys(obj)) {
+    checkString(key, path)
+    if (key.startsWith('$') && key !== '$type') fail(path, `unknown reserved field ${key}`)
+    if (key === '__proto__') fail(path ? `${path}.${key}` : key, 'this field name is not allowed')
+    assertLexData(obj[key], path ? `${path}.${key}` : key, depth + 1, maxDepth)
+  }
+}
+
+function assertBlob(obj: Record<string, unknown>, path: string): void {
+  for (const key of Object.keys(obj)) {
+    if (!['$type', 'ref', 'mimeType', 'size'].includes(key)) fail(path, `unexpected field ${key} in blob`)
+  }
+  const ref = obj.ref
+  if (typeof ref !== 'object' || ref === null || !isCidValue(ref)) fail(path, 'blob ref must be a CID link')
+  if (ref.version !== 1 || ref.code !== RAW_CODEC) fail(path, 'blob ref must be a CIDv1 with the raw codec')
+  if (typeof obj.mimeType !== 'string' || obj.mimeType.length === 0) fail(path, 'blob mimeType must be a non-empty string')
+  checkString(obj.mimeType, path)
+  if (typeof obj.size !== 'number' || !Number.isSafeInteger(obj.size) || obj.size < 0) {
+    fail(path, 'blob size must be a non-negative integer')
+  }
+}

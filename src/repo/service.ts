@@ -99,9 +99,11 @@ export class RepoService {
 
   /**
    * The first, empty commit of a new repo. `inTx` runs first inside the same transaction
-   * (the account row, its #identity and #account events), then the #commit and #sync events.
+   * (the account row, its #identity and #account events), then the #commit and #sync events,
+   * unless `announce` is false (an account arriving by migration: deactivated, its repo still to
+   * be imported; relays hear of it when it is activated).
    */
-  createRepo(did: string, key: SigningKey, inTx: () => void): Promise<CommitResult> {
+  createRepo(did: string, key: SigningKey, inTx: () => void, opts: { announce?: boolean } = {}): Promise<CommitResult> {
     return this.withLock(did, async () => {
       const data = MstNode.empty()
       const dataCid = data.cid!
@@ -117,6 +119,7 @@ export class RepoService {
         inTx()
         this.blocks.putMany(did, rev, newBlocks)
         this.roots.set(did, commitCidStr, rev, dataCidStr, now)
+        if (opts.announce === false) return
         this.sequencer.appendCommitInTx({ repo: did, commit: commitCid, rev, since: null, blocks: car, ops: [], prevData: null })
         this.sequencer.appendSyncInTx(did, rev, syncCar)
       })
@@ -221,6 +224,21 @@ export class RepoService {
         prevData: result.prevData,
       })
       for (const hook of this.hooks) hook.inTx?.(result)
+    })
+  }
+
+  /**
+   * Runs `fn` after every earlier write to the repo, with no other write to it until `fn` is
+   * done; the repo's cached tree is forgotten afterwards. For a use case that replaces the repo
+   * wholesale in a transaction of its own (an import).
+   */
+  exclusively<T>(did: string, fn: () => Promise<T>): Promise<T> {
+    return this.withLock(did, async () => {
+      try {
+        return await fn()
+      } finally {
+        this.states.delete(did)
+      }
     })
   }
 

@@ -70,6 +70,14 @@ export type CommitResult = {
   ops: RecordOp[]
   /** encoded block of the signed commit object */
   commitBytes: Uint8Array
+  /**
+   * A repo import (com.atproto.repo.importRepo) rather than a commit: `ops` are records of the
+   * imported repo, every one a `create`, handed over in several batches inside the import's one
+   * transaction, after `deleteRepoInTx` removed what the repo had. The blobs they reference may
+   * not be uploaded yet (listMissingBlobs lists them), and the account may be deactivated (it is
+   * arriving by migration): the import checks the account's status itself.
+   */
+  imported?: boolean
 }
 
 /**
@@ -77,7 +85,8 @@ export type CommitResult = {
  * - `check` runs before the transaction (may be async) and may throw an XRPC error to refuse
  *   the commit (e.g. a record references a blob that was never uploaded);
  * - `inTx` runs synchronously inside the commit's SQLite transaction (blob references, index
- *   rows); if it throws, nothing of the commit is stored;
+ *   rows); if it throws, nothing of the commit is stored. An import calls it too, once per batch
+ *   of imported records, with `imported` set (see CommitResult), and never calls `check`;
  * - `deleteRepoInTx` runs inside the transaction that removes a whole repo.
  */
 export type CommitHook = {

@@ -89,9 +89,10 @@ export class XrpcDispatcher {
   /** The body's encoding, after the checks that need only the headers (size, presence, type). */
   private inputEncoding(route: Route, req: IncomingMessage): string | undefined {
     if (route.input === 'none') return undefined
-    const limit = route.input === 'json' ? this.opts.jsonLimit : this.opts.blobLimit
+    const own = route.config.inputLimit
+    const limit = own ?? (route.input === 'json' ? this.opts.jsonLimit : this.opts.blobLimit)
     if (declaredLengthOver(req, limit)) {
-      const name = route.input === 'json' ? 'PayloadTooLarge' : 'BlobTooLarge'
+      const name = route.input === 'stream' && own === undefined ? 'BlobTooLarge' : 'PayloadTooLarge'
       throw new BodyError(413, name, `request body is larger than ${limit} bytes`)
     }
     if (bodyPresence(req) === 'missing') throw new InvalidRequestError('A request body is expected but none was provided')

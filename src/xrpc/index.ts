@@ -54,6 +54,9 @@ import carrelSyncPutSettings from './app/carrel/sync/putSettings.js'
 // app.carrel.library
 import librarySearchBooks from './app/carrel/library/searchBooks.js'
 import libraryGetStats from './app/carrel/library/getStats.js'
+// migration in and out
+import getServiceAuth from './com/atproto/server/getServiceAuth.js'
+import importRepo from './com/atproto/repo/importRepo.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -106,6 +109,8 @@ const methods: MethodRegistration[] = [
   carrelSyncPutSettings,
   librarySearchBooks,
   libraryGetStats,
+  getServiceAuth,
+  importRepo,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {

@@ -33,4 +33,10 @@ export type MethodConfig<A = undefined> = {
   handler: (ctx: HandlerContext<A>) => HandlerOutput | Promise<HandlerOutput>
   /** rewrites the method's errors before they are answered (e.g. a spec error name) */
   mapError?: (err: unknown) => unknown
+  /**
+   * Largest request body this method takes, in bytes, instead of the server-wide limit for its
+   * encoding (importRepo's CAR); a larger declared length is 413 PayloadTooLarge before anything
+   * is read. The handler still bounds what it reads.
+   */
+  inputLimit?: number
 }

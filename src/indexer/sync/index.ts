@@ -32,15 +32,25 @@ export class SyncService {
   }
 
   private applyCommitInTx(commit: CommitResult): void {
+    // an import replaced the repo: the log took nothing of the old one with it (deleteRepoInTx)
+    // and takes the new one over at its next commit; devices catch up from getRepo meanwhile
+    if (commit.imported) return
     this.log.applyCommitInTx(commit, Date.now())
     for (const op of commit.ops) {
       if (op.action === 'delete' && op.collection === DEVICE_COLLECTION) this.deviceState.deleteInTx(commit.did, op.rkey)
     }
   }
 
-  /** The account's repo is going (deletion, or replaced by an import): every row kept for it. */
+  /** The account's repo is going or being replaced by an import: the log of its changes. */
   private deleteRepoInTx(did: string): void {
     this.log.deleteRepoInTx(did)
+  }
+
+  /**
+   * The account is deleted: its private state too (devices' last-seen state, settings), which no
+   * repo holds and an import keeps.
+   */
+  deleteAccountInTx(did: string): void {
     this.deviceState.deleteRepoInTx(did)
     this.settings.deleteRepoInTx(did)
   }

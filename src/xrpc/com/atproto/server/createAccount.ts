@@ -6,11 +6,18 @@ import { clientIp } from '../../../client-ip.js'
 import type { XrpcRouter } from '../../../router.js'
 import { inputBody, json } from '../../../util.js'
 
+const CREATE_ACCOUNT = 'com.atproto.server.createAccount'
+
 export default function (server: XrpcRouter, ctx: AppContext): void {
-  server.method('com.atproto.server.createAccount', {
-    handler: async ({ input, req, res }) => {
+  server.method(CREATE_ACCOUNT, {
+    // an account moving here with its DID sends a service-auth token from that DID's key
+    auth: ctx.auth.optionalBearer,
+    handler: async ({ auth, input, req, res }) => {
+      const { credentials } = auth
+      const requester = async () =>
+        credentials.type === 'bearer' ? (await ctx.auth.verifyServiceToken(credentials.token, CREATE_ACCOUNT)).credentials.iss : null
       try {
-        return json(await ctx.accountCreator.createAccount(inputBody<CreateAccountInput>(input), clientIp(req)))
+        return json(await ctx.accountCreator.createAccount(inputBody<CreateAccountInput>(input), clientIp(req), requester))
       } catch (err) {
         if (err instanceof RateLimitedError) res.setHeader('Retry-After', String(err.retryAfterSec))
         throw err

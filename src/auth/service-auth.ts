@@ -1,0 +1,71 @@
+import { verifySignature, type Keypair } from '@atproto/crypto'
+import { isValidDid } from '@atproto/syntax'
+import { AuthRequiredError, createServiceJwt, verifyJwt, XRPCError } from '@atproto/xrpc-server'
+
+/*
+ * Inter-service authentication (atproto.com specs/xrpc, "Inter-Service Authentication"): a JWT
+ * `{typ: JWT, alg: ES256K|ES256}` `{iss, aud, exp, iat, lxm, jti}` signed with the account's repo
+ * signing key, compact low-S, base64url. @atproto/xrpc-server's createServiceJwt / verifyJwt
+ * do the encoding and the claim checks; this module pins what Carrel adds: signatures are
+ * verified strictly (compact low-S only, as atproto's cryptography spec requires; the reference
+ * also accepts high-S and DER here), and a token that does not even parse is BadJwt, not a 500.
+ */
+
+/** Default lifetime of a token we make, as the reference's (seconds). */
+export const SERVICE_JWT_DEFAULT_LIFETIME_SEC = 60
+
+/** The claims of a verified service-auth token. */
+export type ServiceJwtClaims = { iss: string; aud: string; exp: number; lxm?: string; jti?: string }
+
+/**
+ * A token for `aud` (a service DID, or `did#serviceId`) to call `lxm` (null: any method) as
+ * `iss`, signed with `key` (the account's repo signing key). `exp` in seconds since the epoch;
+ * default one minute from now.
+ */
+export function signServiceJwt(opts: { iss: string; aud: string; lxm: string | null; exp?: number; key: Keypair }): Promise<string> {
+  return createServiceJwt({ iss: opts.iss, aud: opts.aud, lxm: opts.lxm, exp: opts.exp, keypair: opts.key })
+}
+
+const strictSignature = (key: string, msg: Uint8Array, sig: Uint8Array, alg: string): Promise<boolean> =>
+  verifySignature(key, msg, sig, { jwtAlg: alg, allowMalleableSig: false })
+
+/**
+ * Verifies a service-auth token made for this server (`aud`, exactly) and method `lxm`: its
+ * type, expiry, audience, method, issuer, then its signature against `signingKeyOf(iss)` (the
+ * issuer's `#atproto` key, as a did:key). 401 with the library's names: BadJwt, BadJwtType,
+ * JwtExpired, BadJwtAudience, BadJwtLexiconMethod, BadJwtIss, BadJwtSignature. Errors thrown
+ * by `signingKeyOf` (an unresolvable DID...) pass through.
+ */
+export async function verifyServiceJwt(
+  token: string,
+  opts: { aud: string; lxm: string; signingKeyOf: (iss: string) => Promise<string> },
+): Promise<ServiceJwtClaims> {
+  // verifyJwt asks again ("fresh") after a bad signature, for resolvers with a cache; ours reads
+  // the document afresh each time, so one read per token is enough
+  let key: Promise<string> | undefined
+  const signingKeyOf = (iss: string) => (key ??= opts.signingKeyOf(iss))
+  try {
+    return await verifyJwt(token, opts.aud, opts.lxm, signingKeyOf, strictSignature)
+  } catch (err) {
+    if (err instanceof XRPCError) throw err
+    // a header or payload that is not base64url JSON
+    throw new AuthRequiredError('poorly formatted jwt', 'BadJwt')
+  }
+}
+
+const DID_PLC = /^did:plc:[a-z2-7]{24}$/
+/** hostname-level did:web only (a port, percent-encoded, for development) */
+const DID_WEB = /^did:web:[a-zA-Z0-9.-]+(%3[aA][0-9]{1,5})?$/
+const FRAGMENT = /^[a-zA-Z0-9._~-]+$/
+
+/** A DID we can resolve (did:plc, hostname-level did:web). */
+export function isAtprotoDid(did: string): boolean {
+  return isValidDid(did) && (DID_PLC.test(did) || DID_WEB.test(did))
+}
+
+/** What a service-auth token may be addressed to: an atproto DID, or `did#serviceId`. */
+export function isServiceAudience(aud: string): boolean {
+  const hash = aud.indexOf('#')
+  if (hash === -1) return isAtprotoDid(aud)
+  return isAtprotoDid(aud.slice(0, hash)) && FRAGMENT.test(aud.slice(hash + 1))
+}
