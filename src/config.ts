@@ -59,6 +59,10 @@ export type Config = {
   disableSsrfProtection: boolean
   /** keep the library index (searchBooks, getStats) in each commit; off: those answer 501 */
   libraryIndex: boolean
+  /** SMTP server for account mail (`smtp://` or `smtps://`); undefined: tokens go to the outbox */
+  emailSmtpUrl: string | undefined
+  /** the From address of account mail; set whenever emailSmtpUrl is */
+  emailFromAddress: string | undefined
 }
 
 export type ExportLimits = {
@@ -199,6 +203,30 @@ function writeSecretFile(path: string, value: string): string {
   return value
 }
 
+/**
+ * PDS_EMAIL_SMTP_URL and PDS_EMAIL_FROM_ADDRESS, both or neither (the reference PDS quietly sends
+ * no mail with only one; here that is a start-up error, as no one sets one of them meaning none).
+ * The URL is checked before start-up, never printed: it may hold the SMTP password.
+ */
+function mailSettings(env: Env): { emailSmtpUrl: string | undefined; emailFromAddress: string | undefined } {
+  const emailSmtpUrl = env.PDS_EMAIL_SMTP_URL?.trim() || undefined
+  const emailFromAddress = env.PDS_EMAIL_FROM_ADDRESS?.trim() || undefined
+  if (emailSmtpUrl && !emailFromAddress) throw new ConfigError('PDS_EMAIL_SMTP_URL is set but PDS_EMAIL_FROM_ADDRESS is not: set both to send mail, or neither')
+  if (emailFromAddress && !emailSmtpUrl) throw new ConfigError('PDS_EMAIL_FROM_ADDRESS is set but PDS_EMAIL_SMTP_URL is not: set both to send mail, or neither')
+  if (emailSmtpUrl) {
+    let protocol = ''
+    try {
+      protocol = new URL(emailSmtpUrl).protocol
+    } catch {
+      // reported below
+    }
+    if (protocol !== 'smtp:' && protocol !== 'smtps:') {
+      throw new ConfigError('PDS_EMAIL_SMTP_URL is not an smtp:// or smtps:// URL (e.g. smtps://user:password@smtp.example.com)')
+    }
+  }
+  return { emailSmtpUrl, emailFromAddress }
+}
+
 /** The data directory and the database in it, as the server finds them (`npm run reindex` too). */
 export function dataPaths(env: Env = process.env): { dataDirectory: string; dbPath: string } {
   const dataDirectory = resolve(env.PDS_DATA_DIRECTORY || './data')
@@ -211,6 +239,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
   const devMode = bool(env.PDS_DEV_MODE, false) || hostname === 'localhost'
   const publicUrl = devMode ? `http://localhost:${port}` : `https://${hostname}`
   const { dataDirectory, dbPath } = dataPaths(env)
+  const mail = mailSettings(env)
   // checked (a malformed key fails here, not at the first createAccount) before anything is created
   const secrets = loadSecrets(env, dataDirectory)
   // owner-only when we create it; an existing directory keeps the mode its owner gave it
@@ -280,5 +309,6 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     },
     disableSsrfProtection: bool(env.PDS_DISABLE_SSRF_PROTECTION, false),
     libraryIndex: bool(env.PDS_LIBRARY_INDEX, true),
+    ...mail,
   }
 }

@@ -23,7 +23,12 @@ import { atprotoSigningKey } from './identity/atproto-signing-key.js'
 import { RepoImporter } from './repo/repo-import.js'
 import { AccountDeactivator } from './lifecycle/deactivate-account.js'
 import { AccountDeleter } from './lifecycle/delete-account.js'
-import { Outbox } from './lifecycle/outbox.js'
+import { AccountMail } from './mail/account-mail.js'
+import { SmtpMailer } from './mail/smtp.js'
+import { TokenMail } from './lifecycle/token-mail.js'
+import { AccountEmail } from './lifecycle/account-email.js'
+import { PasswordReset } from './lifecycle/password-reset.js'
+import { AdminEmail } from './lifecycle/admin-email.js'
 import { loadLexicons } from './lexicons.js'
 import { createLogger, type Logger } from './logger.js'
 import { RepoService } from './repo/service.js'
@@ -75,6 +80,14 @@ export type AppContext = {
   exporter: RepoExporter
   /** the Library Manager's sync: changes feed, device heartbeats, settings */
   sync: SyncService
+  /** messages to account holders: SMTP when configured, else the outbox */
+  mail: AccountMail
+  /** requestEmailConfirmation / confirmEmail / requestEmailUpdate / updateEmail */
+  accountEmail: AccountEmail
+  /** requestPasswordReset / resetPassword */
+  passwordReset: PasswordReset
+  /** com.atproto.admin.sendEmail */
+  adminEmail: AdminEmail
   /** closes services in reverse order of creation */
   close(): Promise<void>
 }
@@ -133,7 +146,14 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   })
   const accountCreator = new AccountCreator({ cfg, logger, accounts, sessions, invites, tokens, sequencer, identity, repo })
   const handleUpdater = new HandleUpdater({ cfg, db, logger, accounts, sequencer, identity })
-  const plcOperations = new PlcOperationFlow({ cfg, db, logger, accounts, sequencer, identity, repo })
+  const smtp = cfg.emailSmtpUrl && cfg.emailFromAddress ? new SmtpMailer({ smtpUrl: cfg.emailSmtpUrl, fromAddress: cfg.emailFromAddress }) : undefined
+  const mail = new AccountMail({ smtp, dataDirectory: cfg.dataDirectory, server: cfg.hostname, logger })
+  const accountTokens = new AccountTokenStore(db)
+  const tokenMail = new TokenMail({ tokens: accountTokens, mail })
+  const accountEmail = new AccountEmail({ db, accounts, tokens: accountTokens, tokenMail, logger })
+  const passwordReset = new PasswordReset({ db, accounts, sessions, tokens: accountTokens, tokenMail, logger })
+  const adminEmail = new AdminEmail({ accounts, mail, server: cfg.hostname, logger })
+  const plcOperations = new PlcOperationFlow({ cfg, db, logger, accounts, sequencer, identity, repo, mail })
   const appPasswords = new AppPasswords({ store: appPasswordStore, accounts })
   const accountDeactivator = new AccountDeactivator({ db, accounts, sequencer, logger })
   const accountActivator = new AccountActivator({ cfg, identity, repo, db, accounts, sequencer, logger })
@@ -142,8 +162,9 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     sessions,
     sessionManager,
     appPasswords: appPasswordStore,
-    accountTokens: new AccountTokenStore(db),
-    outbox: new Outbox(cfg.dataDirectory),
+    accountTokens,
+    tokenMail,
+    mail,
     sequencer,
     repo,
     blobs,
@@ -183,7 +204,12 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     blobs,
     exporter,
     sync,
+    mail,
+    accountEmail,
+    passwordReset,
+    adminEmail,
     async close() {
+      smtp?.close()
       await blobs.stopSweeper()
       exporter.close()
       await checkpointer.stop()

@@ -21,6 +21,7 @@ const FLOORS: [string, number][] = [
   ['identity', 5],
   ['repo', 5],
   ['indexer', 5],
+  ['mail', 5],
   ['firehose', 6],
   ['accounts', 6],
   ['db', 7],

@@ -11,6 +11,8 @@ export type AccountRow = {
   takedown_ref: string | null
   /** deactivateAccount's deleteAfter (a recommendation; nothing acts on it yet) */
   delete_after: string | null
+  /** when the account holder confirmed `email` (confirmEmail); null: not confirmed, or changed since */
+  email_confirmed_at: string | null
 }
 
 const MAX_CACHED_ACCOUNTS = 10_000
@@ -115,12 +117,33 @@ export class AccountStore {
    * call inside a write transaction; `deactivated_at` set = the account starts deactivated (an
    * account migrating in, activated once its DID document points here)
    */
-  insert(row: Omit<AccountRow, 'deactivated_at' | 'takedown_ref' | 'delete_after'> & { deactivated_at?: string | null }): void {
+  insert(row: Omit<AccountRow, 'deactivated_at' | 'takedown_ref' | 'delete_after' | 'email_confirmed_at'> & { deactivated_at?: string | null }): void {
     this.insertStmt.run({
       ...row,
       handle: row.handle.toLowerCase(),
       email: row.email.toLowerCase(),
       deactivated_at: row.deactivated_at ?? null,
     })
+  }
+
+  /**
+   * call inside a write transaction: a new address starts unconfirmed; one another account has
+   * fails the UNIQUE constraint
+   */
+  setEmail(did: string, email: string): void {
+    this.db.sqlite.prepare<[string, string]>('UPDATE account SET email = ?, email_confirmed_at = NULL WHERE did = ?').run(email.toLowerCase(), did)
+    this.invalidate(did)
+  }
+
+  /** call inside a write transaction */
+  setEmailConfirmed(did: string, at: string): void {
+    this.db.sqlite.prepare<[string, string]>('UPDATE account SET email_confirmed_at = ? WHERE did = ?').run(at, did)
+    this.invalidate(did)
+  }
+
+  /** call inside a write transaction */
+  setPasswordHash(did: string, passwordHash: string): void {
+    this.db.sqlite.prepare<[string, string]>('UPDATE account SET password_hash = ? WHERE did = ?').run(passwordHash, did)
+    this.invalidate(did)
   }
 }

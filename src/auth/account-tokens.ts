@@ -2,7 +2,13 @@ import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 import type { Db } from '../db/index.js'
 
 /** What an account token authorises; one live token per account and purpose. */
-export type AccountTokenPurpose = 'delete_account' | 'plc_operation'
+export type AccountTokenPurpose = 'delete_account' | 'plc_operation' | 'confirm_email' | 'update_email' | 'reset_password'
+
+/**
+ * Purposes whose token is presented without the account (resetPassword takes only the token):
+ * hashed without the DID, so that `findDid` can look it up by its hash.
+ */
+const FOUND_BY_TOKEN: ReadonlySet<AccountTokenPurpose> = new Set(['reset_password'])
 
 /** How long a token works after it was requested (the reference's 15 minutes). */
 export const ACCOUNT_TOKEN_LIFETIME_MS = 15 * 60 * 1000
@@ -15,8 +21,9 @@ function newToken(): string {
   return `${chars.slice(0, 5)}-${chars.slice(5)}`
 }
 
-function hashToken(did: string, purpose: string, token: string): Buffer {
-  return createHash('sha256').update(`${did}\u0000${purpose}\u0000${token.trim().toUpperCase()}`).digest()
+function hashToken(did: string, purpose: AccountTokenPurpose, token: string): Buffer {
+  const key = FOUND_BY_TOKEN.has(purpose) ? '' : did
+  return createHash('sha256').update(`${key}\u0000${purpose}\u0000${token.trim().toUpperCase()}`).digest()
 }
 
 export type TokenCheck = 'valid' | 'invalid' | 'expired'
@@ -31,6 +38,7 @@ export class AccountTokenStore {
   private getStmt
   private deleteAllStmt
   private consumeStmt
+  private byHashStmt
 
   constructor(db: Db) {
     const s = db.sqlite
@@ -42,6 +50,9 @@ export class AccountTokenStore {
       'SELECT token_hash, expires_at FROM account_token WHERE did = ? AND purpose = ?',
     )
     this.deleteAllStmt = s.prepare<[string]>('DELETE FROM account_token WHERE did = ?')
+    this.byHashStmt = s.prepare<[string, string], { did: string; expires_at: number }>(
+      'SELECT did, expires_at FROM account_token WHERE purpose = ? AND token_hash = ?',
+    )
     this.consumeStmt = s.prepare<[string, string, string]>(
       'DELETE FROM account_token WHERE did = ? AND purpose = ? AND token_hash = ?',
     )
@@ -49,10 +60,30 @@ export class AccountTokenStore {
 
   /** A new token for `purpose`, replacing any earlier one; returns it and when it expires. */
   issue(did: string, purpose: AccountTokenPurpose, now = Date.now()): { token: string; expiresAt: number } {
-    const token = newToken()
-    const expiresAt = now + ACCOUNT_TOKEN_LIFETIME_MS
-    this.upsertStmt.run(did, purpose, hashToken(did, purpose, token).toString('base64url'), expiresAt)
-    return { token, expiresAt }
+    const minted = AccountTokenStore.mint(now)
+    this.save(did, purpose, minted)
+    return minted
+  }
+
+  /** A new token and its expiry, not stored yet: `save` it once it has reached its holder. */
+  static mint(now = Date.now()): { token: string; expiresAt: number } {
+    return { token: newToken(), expiresAt: now + ACCOUNT_TOKEN_LIFETIME_MS }
+  }
+
+  /** Stores a minted token for `purpose`, replacing any earlier one. */
+  save(did: string, purpose: AccountTokenPurpose, minted: { token: string; expiresAt: number }): void {
+    this.upsertStmt.run(did, purpose, hashToken(did, purpose, minted.token).toString('base64url'), minted.expiresAt)
+  }
+
+  /**
+   * The account a token of a FOUND_BY_TOKEN purpose belongs to, and whether it is still good;
+   * undefined: no such token.
+   */
+  findDid(purpose: AccountTokenPurpose, token: string, now = Date.now()): { did: string; check: 'valid' | 'expired' } | undefined {
+    if (!FOUND_BY_TOKEN.has(purpose)) throw new Error(`${purpose} tokens are checked with their account`)
+    const row = this.byHashStmt.get(purpose, hashToken('', purpose, token).toString('base64url'))
+    if (!row) return undefined
+    return { did: row.did, check: row.expires_at > now ? 'valid' : 'expired' }
   }
 
   /** Consumes nothing; an expired token stays expired until a new one replaces it. */

@@ -161,7 +161,7 @@ export function sessionOutput(account: AccountRow, accessJwt: string, refreshJwt
     did: account.did,
     handle: account.handle,
     email: account.email,
-    emailConfirmed: false,
+    emailConfirmed: account.email_confirmed_at !== null,
     accessJwt,
     refreshJwt,
     active: status.active,

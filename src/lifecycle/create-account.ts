@@ -13,6 +13,7 @@ import { IdentityService, PlcRequestError } from '../identity/service.js'
 import type { Logger } from '../logger.js'
 import type { RepoService } from '../repo/service.js'
 import { SigningKey } from '../repo/signing-key.js'
+import { normalizedEmail } from './email-address.js'
 
 export type CreateAccountInput = {
   handle: string
@@ -26,8 +27,6 @@ export type CreateAccountInput = {
 }
 
 export type CreatedAccount = { did: string; handle: string; accessJwt: string; refreshJwt: string; didDoc?: unknown }
-
-const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
 
 function isUniqueViolation(err: unknown, column: string): boolean {
   const e = err as { code?: string; message?: string }
@@ -101,9 +100,7 @@ export class AccountCreator {
     if (existingDid !== undefined && existingDid !== (await requester())) {
       throw new AuthRequiredError(`Missing auth to create account with did: ${existingDid}`)
     }
-    const email = (input.email ?? '').trim().toLowerCase()
-    if (!email) throw new InvalidRequestError('Email is required')
-    if (email.length > 254 || !EMAIL_RE.test(email)) throw new InvalidRequestError('Email address is not valid')
+    const email = normalizedEmail(input.email)
     const password = input.password ?? ''
     if (!password) throw new InvalidRequestError('Password is required')
     if (password.length < MIN_PASSWORD_LENGTH) {

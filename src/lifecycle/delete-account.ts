@@ -10,17 +10,17 @@ import type { Sequencer } from '../firehose/sequencer.js'
 import type { Logger } from '../logger.js'
 import type { BlobService } from '../repo/blob-service.js'
 import type { RepoService } from '../repo/service.js'
-import type { Outbox } from './outbox.js'
+import type { AccountMail } from '../mail/account-mail.js'
+import type { TokenMail } from './token-mail.js'
 
 const PURPOSE = 'delete_account'
-const OUTBOX_KIND = 'account-delete'
 
 export type DeleteAccountInput = { did: string; password: string; token: string }
 
 /**
- * requestAccountDelete / deleteAccount. The request makes a single-use token (15 minutes) and,
- * with no mail yet, writes it to the operator's outbox (`<data>/outbox/account-delete-<DID>.txt`,
- * beside the PLC flow's tokens; an info log line says it is there, never the token). The deletion needs the account's own
+ * requestAccountDelete / deleteAccount. The request makes a single-use token (15 minutes) and
+ * mails it, or with no SMTP configured writes it to the operator's outbox
+ * (`<data>/outbox/account-delete-<DID>.txt`; src/mail/). The deletion needs the account's own
  * password (through the failed-login limits) and that token, then removes in ONE transaction the
  * account row (its handle stops resolving at once), its sessions, app passwords and tokens, its
  * repo (blocks, records, root) and every commit hook's rows of that DID (blob rows, index rows),
@@ -36,7 +36,8 @@ export class AccountDeleter {
       sessionManager: SessionManager
       appPasswords: AppPasswordStore
       accountTokens: AccountTokenStore
-      outbox: Outbox
+      tokenMail: TokenMail
+      mail: AccountMail
       sequencer: Sequencer
       repo: RepoService
       blobs: BlobService
@@ -46,22 +47,11 @@ export class AccountDeleter {
     },
   ) {}
 
-  requestDeletion(did: string): void {
+  async requestDeletion(did: string): Promise<void> {
     const account = this.d.accounts.getByDid(did)
     if (!account) throw new InvalidRequestError('Account not found', 'AccountNotFound')
     if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
-    const { token, expiresAt } = this.d.accountTokens.issue(did, PURPOSE)
-    const file = this.d.outbox.put(OUTBOX_KIND, did, {
-      to: account.email,
-      subject: 'Account deletion requested',
-      body: [
-        `The deletion of the account ${account.handle} (${did}) was requested.`,
-        `Token: ${token}`,
-        `It can be used once, until ${new Date(expiresAt).toISOString()}, with the account's password.`,
-        'If you did not ask for it, ignore this message and change your password.',
-      ].join('\n'),
-    })
-    this.d.logger.info({ did, file }, 'account deletion token issued; no mail is configured, so it is in the outbox for the operator to pass on')
+    await this.d.tokenMail.issue(account, PURPOSE)
   }
 
   /** Errors as the reference answers them; a wrong password counts as a failed login. */
@@ -85,7 +75,7 @@ export class AccountDeleter {
       const seq = this.d.sequencer.appendAccountInTx(did, false, 'deleted')
       this.d.sequencer.forgetAccountBeforeInTx(did, seq)
     })
-    this.d.outbox.removeAll(did)
+    this.d.mail.accountGone(did)
     await this.d.blobs.deleteUnrecordedFiles(did)
     this.d.logger.info({ did }, 'account deleted')
   }

@@ -23,9 +23,9 @@ import { PlcRequestError, type IdentityService, type PlcSigner } from '../identi
 import type { Logger } from '../logger.js'
 import type { RepoService } from '../repo/service.js'
 import { writeTransaction } from '../repo/transaction.js'
-import { Outbox } from './outbox.js'
+import type { AccountMail } from '../mail/account-mail.js'
+import { TokenMail } from './token-mail.js'
 
-const OUTBOX_KIND = 'plc-operation'
 const TOKEN_PURPOSE = 'plc_operation'
 
 export type SignPlcOperationInput = {
@@ -43,12 +43,12 @@ export type SignPlcOperationInput = {
  * rotation key, for that token), submitPlcOperation (an operation checked and sent to the
  * directory).
  *
- * Until mail is configured the token goes to the outbox in the data directory, and an info log
- * line says that one is there (never the token).
+ * The token is mailed, or with no SMTP configured goes to the outbox in the data directory, and
+ * an info log line says that one is there (never the token).
  */
 export class PlcOperationFlow {
   private tokens: AccountTokenStore
-  readonly outbox: Outbox
+  private tokenMail: TokenMail
 
   constructor(
     private d: {
@@ -59,10 +59,11 @@ export class PlcOperationFlow {
       sequencer: Sequencer
       identity: IdentityService
       repo: RepoService
+      mail: AccountMail
     },
   ) {
     this.tokens = new AccountTokenStore(d.db)
-    this.outbox = new Outbox(d.cfg.dataDirectory)
+    this.tokenMail = new TokenMail({ tokens: this.tokens, mail: d.mail })
   }
 
   private account(did: string): AccountRow {
@@ -87,22 +88,11 @@ export class PlcOperationFlow {
     }
   }
 
-  /** A new token for the account holder (the earlier one stops working), into the outbox. */
-  requestSignature(did: string): void {
+  /** A new token for the account holder (the earlier one stops working once it is delivered). */
+  async requestSignature(did: string): Promise<void> {
     const account = this.account(did)
     this.assertPlc(did)
-    const { token, expiresAt } = this.tokens.issue(did, TOKEN_PURPOSE)
-    const file = this.outbox.put(OUTBOX_KIND, did, {
-      to: account.email,
-      subject: 'PLC update requested',
-      body: [
-        `A change of the DID document of ${account.handle} (${did}) was requested.`,
-        `Token: ${token}`,
-        `It can be used once, until ${new Date(expiresAt).toISOString()}.`,
-        'If you did not ask for it, ignore this message and change your password.',
-      ].join('\n'),
-    })
-    this.d.logger.info({ did, file }, 'PLC operation token issued; no mail is configured, so it is in the outbox for the operator to pass on')
+    await this.tokenMail.issue(account, TOKEN_PURPOSE)
   }
 
   /** An operation changing what the input names, signed with our rotation key; uses the token up. */
@@ -114,14 +104,14 @@ export class PlcOperationFlow {
     const check = this.tokens.check(did, TOKEN_PURPOSE, input.token)
     if (check === 'invalid') throw new InvalidRequestError('Token is invalid', 'InvalidToken')
     if (check === 'expired') {
-      this.outbox.remove(OUTBOX_KIND, did)
+      this.tokenMail.used(TOKEN_PURPOSE, did)
       throw new InvalidRequestError('Token is expired', 'ExpiredToken')
     }
     const last = await this.plc(() => this.d.identity.lastOpWeControl(did))
     const rotationKey = await this.d.identity.plcRotationKey()
     const op = await signedUpdate(last, rotationKey as unknown as PlcSigner, changes)
     if (!this.tokens.consume(did, TOKEN_PURPOSE, input.token)) throw new InvalidRequestError('Token is invalid', 'InvalidToken')
-    this.outbox.remove(OUTBOX_KIND, did)
+    this.tokenMail.used(TOKEN_PURPOSE, did)
     return op
   }
 

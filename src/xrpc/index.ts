@@ -57,6 +57,14 @@ import libraryGetStats from './app/carrel/library/getStats.js'
 // migration in and out
 import getServiceAuth from './com/atproto/server/getServiceAuth.js'
 import importRepo from './com/atproto/repo/importRepo.js'
+// email
+import requestEmailConfirmation from './com/atproto/server/requestEmailConfirmation.js'
+import confirmEmail from './com/atproto/server/confirmEmail.js'
+import requestEmailUpdate from './com/atproto/server/requestEmailUpdate.js'
+import updateEmail from './com/atproto/server/updateEmail.js'
+import requestPasswordReset from './com/atproto/server/requestPasswordReset.js'
+import resetPassword from './com/atproto/server/resetPassword.js'
+import adminSendEmail from './com/atproto/admin/sendEmail.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -111,6 +119,13 @@ const methods: MethodRegistration[] = [
   libraryGetStats,
   getServiceAuth,
   importRepo,
+  requestEmailConfirmation,
+  confirmEmail,
+  requestEmailUpdate,
+  updateEmail,
+  requestPasswordReset,
+  resetPassword,
+  adminSendEmail,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {

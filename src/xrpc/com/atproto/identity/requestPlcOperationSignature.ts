@@ -5,8 +5,8 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
   const flow = ctx.plcOperations
   server.method('com.atproto.identity.requestPlcOperationSignature', {
     auth: ctx.auth.accessFull,
-    handler: ({ auth }) => {
-      flow.requestSignature(auth.credentials.did)
+    handler: async ({ auth }) => {
+      await flow.requestSignature(auth.credentials.did)
     },
   })
 }

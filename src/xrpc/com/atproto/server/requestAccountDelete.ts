@@ -4,8 +4,8 @@ import type { XrpcRouter } from '../../../router.js'
 export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.server.requestAccountDelete', {
     auth: ctx.auth.accessFull,
-    handler: ({ auth }) => {
-      ctx.accountDeleter.requestDeletion(auth.credentials.did)
+    handler: async ({ auth }) => {
+      await ctx.accountDeleter.requestDeletion(auth.credentials.did)
     },
   })
 }

@@ -1,0 +1,42 @@
+import { UpstreamFailureError } from '@atproto/xrpc-server'
+import { AccountTokenStore, type AccountTokenPurpose } from '../auth/account-tokens.js'
+import type { AccountMail, Delivery, Recipient } from '../mail/account-mail.js'
+import { MailDeliveryError } from '../mail/smtp.js'
+
+/**
+ * Issues an account token by mail (or the outbox): the token is made, its message delivered,
+ * and only then stored, replacing the account's earlier one for that purpose. A message the
+ * mail server did not take leaves the account as it was: no new token is stored, and the
+ * earlier one, if any, keeps working; the caller gets 502 UpstreamFailure.
+ */
+export class TokenMail {
+  constructor(private d: { tokens: AccountTokenStore; mail: AccountMail }) {}
+
+  async issue(account: Recipient, purpose: AccountTokenPurpose): Promise<Delivery> {
+    const minted = AccountTokenStore.mint()
+    let delivery: Delivery
+    try {
+      delivery = await this.d.mail.sendToken(purpose, account, minted)
+    } catch (err) {
+      throw mailFailure(err)
+    }
+    this.d.tokens.save(account.did, purpose, minted)
+    return delivery
+  }
+
+  /** The token's message leaves the outbox (it was used, or found expired). */
+  used(purpose: AccountTokenPurpose, did: string): void {
+    this.d.mail.tokenUsed(purpose, did)
+  }
+}
+
+/**
+ * A message the mail server did not take, as an XRPC error: 502 UpstreamFailure (the reference
+ * PDS lets nodemailer's error through as 500 InternalServerError; a client can tell this one
+ * apart and try again later). Other errors pass unchanged.
+ */
+export function mailFailure(err: unknown): unknown {
+  if (!(err instanceof MailDeliveryError)) return err
+  const what = err.refused ? 'The mail server refused the message' : 'The mail server could not be reached'
+  return new UpstreamFailureError(`${what}; nothing was changed. Try again later, or ask the server's operator.`, 'UpstreamFailure')
+}
