@@ -142,12 +142,25 @@ test('password reset: the mail arrives, its token works once, the old password s
   expectError(await call('com.atproto.server.resetPassword', { body: { token: code, password: 'yet another passphrase' } }), 400, 'InvalidToken')
   expectOk(await login(carol.handle, newPassword))
 
+  // once only, even for two requests at once: one wins, the other changes nothing
+  expectOk(await call('com.atproto.server.requestPasswordReset', { body: { email: carol.email } }))
+  const raced = tokenOf(await smtp.take(carol.email))
+  const racing = await Promise.all(
+    ['racing password one', 'racing password two'].map((password) => call('com.atproto.server.resetPassword', { body: { token: raced, password } })),
+  )
+  assert.equal(racing.map((r) => r.status).sort(), [200, 400], JSON.stringify(racing.map((r) => r.body)))
+  const winner = racing[0]!.status === 200 ? 'racing password one' : 'racing password two'
+  const loser = winner === 'racing password one' ? 'racing password two' : 'racing password one'
+  expectError(racing.find((r) => r.status === 400)!, 400, 'InvalidToken')
+  expectOk(await login(carol.handle, winner))
+  expectError(await login(carol.handle, loser), 401, 'AuthenticationRequired')
+
   // an expired token changes nothing
   expectOk(await call('com.atproto.server.requestPasswordReset', { body: { email: carol.email } }))
   const late = tokenOf(await smtp.take(carol.email))
   sqlite().prepare("UPDATE account_token SET expires_at = ? WHERE did = ? AND purpose = 'reset_password'").run(Date.now() - 1, carol.did)
   expectError(await call('com.atproto.server.resetPassword', { body: { token: late, password: 'yet another passphrase' } }), 400, 'ExpiredToken')
-  expectOk(await login(carol.handle, newPassword))
+  expectOk(await login(carol.handle, winner))
 })
 
 test('a newer password reset request replaces the earlier token', async () => {
@@ -161,7 +174,7 @@ test('a newer password reset request replaces the earlier token', async () => {
   expectOk(await call('com.atproto.server.resetPassword', { body: { token: second, password: 'a new password 22' } }))
 })
 
-test('email update: no token while unconfirmed; once confirmed a token mailed to the current address, TokenRequired without it, EmailTaken-like refusal, old tokens dropped', async () => {
+test('email update: no token while unconfirmed; once confirmed a token mailed to the current address, TokenRequired without it, an address in use refused, old tokens dropped', async () => {
   const erin = await createAccount('update')
   const other = await createAccount('updateother')
   const token = erin.agent.session!.accessJwt
@@ -254,6 +267,13 @@ test('admin sendEmail: admin Basic auth only; the message reaches the account ad
   assert.ok(mail.text.includes('Hello <there>.\n\nSecond paragraph.'), mail.text)
   assert.ok(mail.html.includes('Hello &lt;there&gt;.'), mail.html)
   assert.not.ok(mail.raw.includes('internal note'), 'the comment is not sent')
+
+  // a subject cannot smuggle in headers (another recipient)
+  expectOk(await call('com.atproto.admin.sendEmail', { body: { ...body, subject: 'Hi\r\nBcc: victim@mail.test' }, authorization: ADMIN }))
+  const smuggled = await smtp.take(gus.email)
+  assert.equal(smuggled.to, [gus.email])
+  assert.is(smuggled.headers['bcc'], undefined)
+  assert.ok(smtp.mails.every((m) => !m.to.includes('victim@mail.test')))
 
   // no subject: a default one naming the server
   expectOk(await call('com.atproto.admin.sendEmail', { body: { recipientDid: gus.did, senderDid: body.senderDid, content: 'hi' }, authorization: ADMIN }))
