@@ -280,6 +280,25 @@ test('admin sendEmail: admin Basic auth only; the message reaches the account ad
   assert.match((await smtp.take(gus.email)).subject, /administrator of localhost/)
 })
 
+test('a taken-down account: no email confirmation or change (AccountTakedown, nothing mailed); the admin still reaches it', async () => {
+  const ivy = await createAccount('takendown')
+  const token = ivy.agent.session!.accessJwt
+  net.pds.ctx.accounts.setTakedown(ivy.did, 'test-takedown')
+  try {
+    const mailsBefore = smtp.mails.length
+    expectError(await call('com.atproto.server.requestEmailConfirmation', { token, method: 'POST' }), 401, 'AccountTakedown')
+    expectError(await call('com.atproto.server.requestEmailUpdate', { token, method: 'POST' }), 401, 'AccountTakedown')
+    expectError(await call('com.atproto.server.updateEmail', { token, body: { email: 'ivy.elsewhere@mail.test' } }), 401, 'AccountTakedown')
+    assert.is(smtp.mails.length, mailsBefore)
+    assert.is(accountRow(ivy.did).email, ivy.email)
+    assert.equal(tokenRows(ivy.did), [])
+    expectOk(await call('com.atproto.admin.sendEmail', { body: { recipientDid: ivy.did, senderDid: ivy.did, content: 'about the takedown' }, authorization: ADMIN }))
+    assert.ok((await smtp.take(ivy.email)).text.includes('about the takedown'))
+  } finally {
+    net.pds.ctx.accounts.setTakedown(ivy.did, null)
+  }
+})
+
 test('a mail server refusing the recipient: 502 UpstreamFailure, no token stored, the earlier token still works, nothing else changed', async () => {
   const hal = await createAccount('refused')
   const token = hal.agent.session!.accessJwt
