@@ -247,6 +247,32 @@ test('updateSubjectStatus deactivated: the admin deactivates and activates an ac
   )
 })
 
+test('deactivated on a taken-down account: the flag changes, nothing is announced, lifting the takedown gives the account as set', async () => {
+  const frank = await net.createAccount('frank')
+  const subject = { $type: REPO_REF, did: frank.did }
+  // taken down and deactivated in one call, then deactivated again while taken down
+  await admin.com.atproto.admin.updateSubjectStatus({ subject, takedown: { applied: true }, deactivated: { applied: true } })
+  const quiet = seqNow()
+  await admin.com.atproto.admin.updateSubjectStatus({ subject, takedown: { applied: true, ref: 'again' }, deactivated: { applied: true } })
+  const status = (await admin.com.atproto.admin.getSubjectStatus({ did: frank.did })).data
+  assert.equal([status.takedown, status.deactivated], [{ applied: true, ref: 'again' }, { applied: true }])
+  // activation while taken down: only the flag, no event (the takedown's #account again is the only one)
+  await admin.com.atproto.admin.updateSubjectStatus({ subject, deactivated: { applied: false } })
+  assert.equal(
+    eventsAfter(quiet).map((e) => e.type),
+    ['#account'],
+  )
+  assert.equal((await admin.com.atproto.admin.getSubjectStatus({ did: frank.did })).data.deactivated, { applied: false })
+  expectError(await get('com.atproto.sync.getLatestCommit', { did: frank.did }), 400, 'RepoTakendown')
+  // deactivated again while taken down, then the takedown lifted: deactivated, as set
+  await admin.com.atproto.admin.updateSubjectStatus({ subject, deactivated: { applied: true } })
+  await takedown(subject, false)
+  expectError(await get('com.atproto.sync.getLatestCommit', { did: frank.did }), 400, 'RepoDeactivated')
+  // and the admin activates it as its owner would: served again
+  await admin.com.atproto.admin.updateSubjectStatus({ subject, deactivated: { applied: false } })
+  assert.is((await get('com.atproto.sync.getLatestCommit', { did: frank.did })).status, 200)
+})
+
 test('a record taken down: getRecord, listRecords and sync.getRecord do not serve it; getRepo keeps it; lifting restores it', async () => {
   const rkey = postRkey(aliceSeed, 0)
   const uri = postUri(alice.did, rkey)
@@ -431,6 +457,8 @@ test('updateSubjectStatus refusals change nothing and announce nothing', async (
   await attempt({ subject: { $type: REPO_REF, did: unknownDid }, takedown: { applied: true } }, 400, 'AccountNotFound')
   await attempt({ subject: { $type: REPO_REF, did: unknownDid }, takedown: { applied: false } }, 400, 'AccountNotFound')
   await attempt({ subject: { $type: REPO_REF, did: unknownDid } }, 400, 'AccountNotFound')
+  await attempt({ subject: { $type: REPO_REF, did: unknownDid }, deactivated: { applied: true } }, 400, 'AccountNotFound')
+  await attempt({ subject: { $type: REPO_REF, did: unknownDid }, deactivated: { applied: false } }, 400, 'AccountNotFound')
   await attempt({ subject: { $type: BLOB_REF, did: unknownDid, cid: aliceSeed.blobCid }, takedown: { applied: true } }, 400, 'AccountNotFound')
   await attempt(
     { subject: { $type: STRONG_REF, uri: postUri(unknownDid, '3jzfcijpj2z2a'), cid: aliceSeed.blobCid }, takedown: { applied: true } },

@@ -77,6 +77,22 @@ export class Takedowns {
     if (lifted) this.d.logger.info({ did }, 'account takedown lifted')
   }
 
+  /**
+   * The admin's `deactivated` attribute for an account that is taken down: the flag alone
+   * changes (what the account will be once the takedown is lifted), nothing is announced, since
+   * the account is not served either way. Returns false, changing nothing, when the account is
+   * not taken down: its owner's deactivation and activation rules apply then.
+   */
+  setDeactivatedWhileTakenDown(did: string, deactivated: boolean): boolean {
+    return writeTransaction(this.d.db, this.d.sequencer, () => {
+      const account = this.d.accounts.getByDid(did)
+      if (!account) notFound(did)
+      if (!account.takedown_ref) return false
+      this.d.accounts.setDeactivated(did, deactivated ? (account.deactivated_at ?? new Date().toISOString()) : null)
+      return true
+    })
+  }
+
   /** Says again what the account is (`#account`, or the three events of an active one). */
   announceAccount(did: string): void {
     writeTransaction(this.d.db, this.d.sequencer, () => {

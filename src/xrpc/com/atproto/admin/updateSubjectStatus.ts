@@ -21,8 +21,12 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
           const did = subject.did!
           // a takedown is lifted before an activation, and applied after a deactivation
           if (takedown && !takedown.applied) ctx.takedowns.liftAccountTakedown(did)
-          if (deactivated?.applied) ctx.accountDeactivator.deactivate(did, null)
-          else if (deactivated) await ctx.accountActivator.activate(did)
+          // a taken-down account only has its flag set; the owner's rules (which refuse a
+          // taken-down account) apply to the others
+          if (deactivated && !ctx.takedowns.setDeactivatedWhileTakenDown(did, deactivated.applied)) {
+            if (deactivated.applied) ctx.accountDeactivator.deactivate(did, null)
+            else await ctx.accountActivator.activate(did)
+          }
           if (takedown?.applied) ctx.takedowns.takeDownAccount(did, takedown.ref)
           // neither: say again what the account is (as the reference does)
           if (!takedown && !deactivated) ctx.takedowns.announceAccount(did)
