@@ -170,7 +170,7 @@ test('updateAccountHandle: through the handle updater (DID document, account, #i
   assert.equal((await plcData(alice.did)).alsoKnownAs, [`at://${alice.handle}`])
 })
 
-test('updateAccountHandle refusals: taken, invalid, unknown account, taken-down account; nothing changes', async () => {
+test('updateAccountHandle refusals: taken, invalid, unknown account; nothing changes', async () => {
   const before = snapshot()
   const docBefore = await plcData(alice.did)
   const attempt = async (body: Record<string, unknown>, status: number, error: string) => {
@@ -182,15 +182,23 @@ test('updateAccountHandle refusals: taken, invalid, unknown account, taken-down 
   await attempt({ did: UNKNOWN_DID, handle: 'nobody-here.test' }, 400, 'AccountNotFound')
   assert.equal(snapshot(), before)
   assert.equal(await plcData(alice.did), docBefore)
+})
 
+test('updateAccountHandle of a taken-down account: the DID document and the account change, the old handle is free; #identity when the takedown is lifted', async () => {
   const carol = await net.createAccount('carol')
-  await admin.com.atproto.admin.updateSubjectStatus({ subject: { $type: 'com.atproto.admin.defs#repoRef', did: carol.did }, takedown: { applied: true } })
-  const carolDoc = await plcData(carol.did)
-  const seq = seqNow()
-  await attempt({ did: carol.did, handle: 'carol-renamed.test' }, 401, 'AccountTakedown')
-  assert.equal(await plcData(carol.did), carolDoc)
-  assert.is(net.pds.ctx.accounts.getByDid(carol.did)!.handle, carol.handle)
-  assert.is(seqNow(), seq)
+  const subject = { $type: 'com.atproto.admin.defs#repoRef', did: carol.did }
+  await admin.com.atproto.admin.updateSubjectStatus({ subject, takedown: { applied: true } })
+  const after = seqNow()
+  await admin.com.atproto.admin.updateAccountHandle({ did: carol.did, handle: 'carol-renamed.test' })
+  assert.equal((await plcData(carol.did)).alsoKnownAs, ['at://carol-renamed.test'])
+  assert.is(net.pds.ctx.accounts.getByDid(carol.did)!.handle, 'carol-renamed.test')
+  assert.is(seqNow(), after, 'no event while taken down')
+  // the handle it had is free for someone else
+  const other = await net.agent().createAccount({ handle: carol.handle, email: 'another-carol@mail.test', password: carol.password })
+  assert.is(other.data.handle, carol.handle)
+  await admin.com.atproto.admin.updateSubjectStatus({ subject, takedown: { applied: false } })
+  const events = await eventsOf(carol.did, after, 3)
+  assert.equal([events[0]!.header.t, events[0]!.body.handle], ['#identity', 'carol-renamed.test'])
 })
 
 test('updateAccountHandle of a deactivated account: the DID document and the account change; #identity waits for activation', async () => {

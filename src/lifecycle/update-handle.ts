@@ -1,4 +1,4 @@
-import { AuthRequiredError, InvalidRequestError, UpstreamFailureError } from '@atproto/xrpc-server'
+import { InvalidRequestError, UpstreamFailureError } from '@atproto/xrpc-server'
 import type { AccountRow, AccountStore } from '../accounts/account-store.js'
 import { accountStatus, assertAccountWritable } from '../accounts/status.js'
 import { RateLimitedError, WindowCounter } from '../auth/rate-limiter.js'
@@ -32,9 +32,10 @@ function isHandleTaken(err: unknown): boolean {
  * it and announces it again.
  *
  * The admin (com.atproto.admin.updateAccountHandle, `byAdmin`) goes the same way under the same
- * name rules, without the per-account limits, and may also rename a deactivated account: its
- * `#identity` is then left to its activation, which announces the handle (as the PLC operation
- * flow leaves it). A taken-down account keeps its handle (AccountTakedown), as in the reference.
+ * name rules, without the per-account limits, and may also rename an account that is not active
+ * (deactivated or taken down, as the reference's admin may; e.g. to free a handle that a
+ * taken-down account impersonated with): its `#identity` is then left to the activation or the
+ * lifted takedown, which announces the handle (as the PLC operation flow leaves it).
  */
 export class HandleUpdater {
   private counters = LIMITS.map((l) => new WindowCounter(l.windowMs, l.limit))
@@ -57,7 +58,6 @@ export class HandleUpdater {
     const usable = (account: AccountRow | undefined): AccountRow => {
       if (!account) throw new InvalidRequestError(`Could not find account: ${did}`, byAdmin ? 'AccountNotFound' : undefined)
       if (!byAdmin) assertAccountWritable(account)
-      else if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
       return account
     }
     usable(accounts.getByDid(did))
