@@ -10,7 +10,7 @@ export type BlobTakedown = { ref: string; created_at: string }
  *
  * Every getRecord, listRecords and getBlob asks, and almost no repo has a takedown: the DIDs
  * that have any are kept in memory, so that the others cost a set lookup rather than a query
- * (~2.8 µs measured). The sets may name a DID whose takedowns are gone (a transaction that
+ * (bench/takedowns.ts: 0.01 µs against 10-13 µs for the query). The sets may name a DID whose takedowns are gone (a transaction that
  * rolled back, an account deleted), never miss one: a DID is added as soon as a row is written,
  * and dropped only when a lift outside any transaction leaves it none.
  */
