@@ -1,5 +1,6 @@
 import type { LexiconDoc, Lexicons } from '@atproto/lexicon'
 import { AccountStore } from './accounts/account-store.js'
+import { TakedownStore } from './accounts/takedown-store.js'
 import { AccountTokenStore } from './auth/account-tokens.js'
 import { AppPasswordStore } from './auth/app-password-store.js'
 import { AppPasswords } from './auth/app-passwords.js'
@@ -29,6 +30,8 @@ import { TokenMail } from './lifecycle/token-mail.js'
 import { AccountEmail } from './lifecycle/account-email.js'
 import { PasswordReset } from './lifecycle/password-reset.js'
 import { AdminEmail } from './lifecycle/admin-email.js'
+import { Takedowns } from './lifecycle/takedown.js'
+import { AccountAdmin } from './lifecycle/account-admin.js'
 import { loadLexicons } from './lexicons.js'
 import { createLogger, type Logger } from './logger.js'
 import { RepoService } from './repo/service.js'
@@ -70,8 +73,14 @@ export type AppContext = {
   accountDeactivator: AccountDeactivator
   /** activateAccount (after checking the DID document) */
   accountActivator: AccountActivator
-  /** requestAccountDelete / deleteAccount */
+  /** requestAccountDelete / deleteAccount (and the admin's deleteAccount) */
   accountDeleter: AccountDeleter
+  /** records and blobs the host took down (status.ts decides what is served) */
+  takedownStore: TakedownStore
+  /** the admin's takedowns of accounts, records and blobs, and lifting them */
+  takedowns: Takedowns
+  /** the admin's changes to an account's email and password */
+  accountAdmin: AccountAdmin
   /** importRepo: a CAR checked, then replacing the account's repo in one transaction */
   repoImports: RepoImportFlow
   /** uploads, blob lifecycle (commit hook, sweeper), blob reads */
@@ -157,6 +166,8 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const appPasswords = new AppPasswords({ store: appPasswordStore, accounts })
   const accountDeactivator = new AccountDeactivator({ db, accounts, sequencer, logger })
   const accountActivator = new AccountActivator({ cfg, identity, repo, db, accounts, sequencer, logger })
+  const outbox = mail.outbox
+  const takedownStore = new TakedownStore(db)
   const accountDeleter = new AccountDeleter({
     accounts,
     sessions,
@@ -168,9 +179,11 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     sequencer,
     repo,
     blobs,
-    privateState: [sync],
+    privateState: [sync, takedownStore],
     logger,
   })
+  const takedowns = new Takedowns({ db, accounts, store: takedownStore, sessions, accountTokens, outbox, sequencer, repo, blobs, logger })
+  const accountAdmin = new AccountAdmin({ db, accounts, sessions, accountTokens, outbox, sequencer, logger })
   const repoImports = new RepoImportFlow({
     accounts,
     identity,
@@ -200,6 +213,9 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     accountDeactivator,
     accountActivator,
     accountDeleter,
+    takedownStore,
+    takedowns,
+    accountAdmin,
     repoImports,
     blobs,
     exporter,

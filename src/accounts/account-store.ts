@@ -13,6 +13,8 @@ export type AccountRow = {
   delete_after: string | null
   /** when the account holder confirmed `email` (confirmEmail); null: not confirmed, or changed since */
   email_confirmed_at: string | null
+  /** 1: the account earns no usable invite codes (admin disableAccountInvites) */
+  invites_disabled: number
 }
 
 const MAX_CACHED_ACCOUNTS = 10_000
@@ -30,6 +32,10 @@ export class AccountStore {
   private setDeactivatedStmt
   private setTakedownStmt
   private setHandleStmt
+  private setEmailStmt
+  private setPasswordHashStmt
+  private setEmailConfirmedStmt
+  private setInvitesDisabledStmt
   private insertStmt
   private deleteStmt
 
@@ -46,6 +52,10 @@ export class AccountStore {
     this.deleteStmt = s.prepare('DELETE FROM account WHERE did = ?')
     this.setTakedownStmt = s.prepare('UPDATE account SET takedown_ref = ? WHERE did = ?')
     this.setHandleStmt = s.prepare<[string, string]>('UPDATE account SET handle = ? WHERE did = ?')
+    this.setEmailStmt = s.prepare<[string, string]>('UPDATE account SET email = ?, email_confirmed_at = NULL WHERE did = ?')
+    this.setPasswordHashStmt = s.prepare<[string, string]>('UPDATE account SET password_hash = ? WHERE did = ?')
+    this.setEmailConfirmedStmt = s.prepare<[string, string]>('UPDATE account SET email_confirmed_at = ? WHERE did = ?')
+    this.setInvitesDisabledStmt = s.prepare<[number, string]>('UPDATE account SET invites_disabled = ? WHERE did = ?')
   }
 
   getByDid(did: string): AccountRow | undefined {
@@ -86,6 +96,28 @@ export class AccountStore {
     this.invalidate(did)
   }
 
+  /**
+   * call inside a write transaction: a new address starts unconfirmed; one another account has
+   * fails the UNIQUE constraint
+   */
+  setEmail(did: string, email: string): void {
+    this.setEmailStmt.run(email.toLowerCase(), did)
+    this.invalidate(did)
+  }
+
+  /** call inside a write transaction (the account's sessions end in the same one) */
+  setPasswordHash(did: string, passwordHash: string): void {
+    this.setPasswordHashStmt.run(passwordHash, did)
+    this.invalidate(did)
+  }
+
+  /** Returns false when there is no such account. */
+  setInvitesDisabled(did: string, disabled: boolean): boolean {
+    const changed = this.setInvitesDisabledStmt.run(disabled ? 1 : 0, did).changes > 0
+    this.invalidate(did)
+    return changed
+  }
+
   /** call inside a write transaction; a handle another account has fails the UNIQUE constraint */
   setHandle(did: string, handle: string): void {
     this.setHandleStmt.run(handle.toLowerCase(), did)
@@ -117,7 +149,9 @@ export class AccountStore {
    * call inside a write transaction; `deactivated_at` set = the account starts deactivated (an
    * account migrating in, activated once its DID document points here)
    */
-  insert(row: Omit<AccountRow, 'deactivated_at' | 'takedown_ref' | 'delete_after' | 'email_confirmed_at'> & { deactivated_at?: string | null }): void {
+  insert(
+    row: Omit<AccountRow, 'deactivated_at' | 'takedown_ref' | 'delete_after' | 'invites_disabled' | 'email_confirmed_at'> & { deactivated_at?: string | null },
+  ): void {
     this.insertStmt.run({
       ...row,
       handle: row.handle.toLowerCase(),
@@ -126,24 +160,9 @@ export class AccountStore {
     })
   }
 
-  /**
-   * call inside a write transaction: a new address starts unconfirmed; one another account has
-   * fails the UNIQUE constraint
-   */
-  setEmail(did: string, email: string): void {
-    this.db.sqlite.prepare<[string, string]>('UPDATE account SET email = ?, email_confirmed_at = NULL WHERE did = ?').run(email.toLowerCase(), did)
-    this.invalidate(did)
-  }
-
   /** call inside a write transaction */
   setEmailConfirmed(did: string, at: string): void {
-    this.db.sqlite.prepare<[string, string]>('UPDATE account SET email_confirmed_at = ? WHERE did = ?').run(at, did)
-    this.invalidate(did)
-  }
-
-  /** call inside a write transaction */
-  setPasswordHash(did: string, passwordHash: string): void {
-    this.db.sqlite.prepare<[string, string]>('UPDATE account SET password_hash = ? WHERE did = ?').run(passwordHash, did)
+    this.setEmailConfirmedStmt.run(at, did)
     this.invalidate(did)
   }
 }

@@ -5,7 +5,7 @@ import type { AccountTokenPurpose, AccountTokenStore } from '../auth/account-tok
 import type { Db } from '../db/index.js'
 import type { Logger } from '../logger.js'
 import { assertTokenValid } from './account-token-check.js'
-import { isEmailTaken, normalizedEmail } from './email-address.js'
+import { checkedEmail, isUniqueViolation } from './account-fields.js'
 import type { TokenMail } from './token-mail.js'
 
 export type ConfirmEmailInput = { email: string; token: string }
@@ -66,7 +66,7 @@ export class AccountEmail {
   }
 
   update(did: string, input: UpdateEmailInput): void {
-    const email = normalizedEmail(input.email)
+    const email = checkedEmail(input.email)
     const account = this.account(did)
     const tokenRequired = account.email_confirmed_at !== null
     if (tokenRequired) {
@@ -85,7 +85,7 @@ export class AccountEmail {
         try {
           this.d.accounts.setEmail(did, email)
         } catch (err) {
-          if (isEmailTaken(err)) throw new InvalidRequestError(EMAIL_TAKEN)
+          if (isUniqueViolation(err, 'account.email')) throw new InvalidRequestError(EMAIL_TAKEN)
           throw err
         }
         // tokens mailed to the old address stop working
