@@ -1,4 +1,5 @@
 import { readFileSync } from 'node:fs'
+import { request } from 'node:http'
 import * as assert from 'uvu/assert'
 
 /** Runs `fn`, expecting an XRPC error with this status and error name; returns the error. */
@@ -87,4 +88,21 @@ export async function getRepoCar(base: string, did: string, since?: string): Pro
   const res = await fetch(url)
   assert.is(res.status, 200)
   return new Uint8Array(await res.arrayBuffer())
+}
+
+/**
+ * GET /.well-known/atproto-did with this Host header (fetch does not let a caller set Host, so
+ * this goes through node:http).
+ */
+export function wellKnownDid(serverUrl: string, host: string): Promise<{ status: number; body: string }> {
+  const { port } = new URL(serverUrl)
+  return new Promise((resolve, reject) => {
+    const req = request({ host: '127.0.0.1', port, path: '/.well-known/atproto-did', headers: { host } }, (res) => {
+      let body = ''
+      res.on('data', (d) => (body += d))
+      res.on('end', () => resolve({ status: res.statusCode!, body }))
+    })
+    req.on('error', reject)
+    req.end()
+  })
 }

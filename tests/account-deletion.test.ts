@@ -13,7 +13,7 @@ import { didDirName } from '../src/repo/blobstore.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { RawSubscriber, startSyncFirehose, type Frame } from './_firehose.ts'
 import { publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
-import { assertBytes, expectXrpcError, getRepoCar, rawXrpc, type RawResponse } from './_util.ts'
+import { assertBytes, expectXrpcError, getRepoCar, rawXrpc, type RawResponse, wellKnownDid } from './_util.ts'
 
 type Account = { agent: AtpAgent; did: string; handle: string; password: string }
 
@@ -227,8 +227,7 @@ test('deleteAccount: everything of alice goes, in one step; #account deleted; bo
   expectError(await call('com.atproto.server.refreshSession', { token: alice.agent.session!.refreshJwt, method: 'POST' }), 400, 'ExpiredToken')
   expectError(await call('com.atproto.server.createSession', { body: { identifier: alice.handle, password: alice.password } }), 401, 'AuthenticationRequired')
   expectError(await call('com.atproto.identity.resolveHandle', { params: { handle: alice.handle } }), 400, 'HandleNotFound')
-  const wellKnown = await fetch(`${net.url}/.well-known/atproto-did`, { headers: { host: alice.handle } })
-  assert.is(wellKnown.status, 404)
+  assert.is((await wellKnownDid(net.url, alice.handle)).status, 404)
   for (const [name, res] of Object.entries(await publicReads(net.url, alice, aliceSeed))) {
     assert.is(res.status, 400, `${name}: ${JSON.stringify(res.body)}`)
     assert.is(res.body.error, 'RepoNotFound', name)

@@ -5,7 +5,6 @@
 // handle, a failing PLC directory and the per-account limit. The PLC directory is reached
 // through a proxy that can hold requests back or fail them.
 import dns from 'node:dns'
-import { request } from 'node:http'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
@@ -13,7 +12,7 @@ import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
 import { startDnsServer, type DnsServer } from './_dns-server.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { startPlcProxy, type PlcProxy } from './_plc-proxy.ts'
-import { expectXrpcError, rawXrpc } from './_util.ts'
+import { expectXrpcError, rawXrpc, wellKnownDid } from './_util.ts'
 
 const ZONE = 'handle-change.net'
 let dnsServer: DnsServer
@@ -56,19 +55,7 @@ async function plcOpCount(did: string): Promise<number> {
   return ((await (await fetch(`${net.plc.url}/${did}/log/audit`)).json()) as unknown[]).length
 }
 
-/** GET /.well-known/atproto-did with this Host header */
-function wellKnown(host: string): Promise<{ status: number; body: string }> {
-  const { port } = new URL(net.url)
-  return new Promise((resolve, reject) => {
-    const req = request({ host: '127.0.0.1', port, path: '/.well-known/atproto-did', headers: { host } }, (res) => {
-      let body = ''
-      res.on('data', (d) => (body += d))
-      res.on('end', () => resolve({ status: res.statusCode!, body }))
-    })
-    req.on('error', reject)
-    req.end()
-  })
-}
+const wellKnown = (host: string) => wellKnownDid(net.url, host)
 
 const identityOf = (did: string) => (f: Frame) => f.header.t === '#identity' && f.body.did === did
 

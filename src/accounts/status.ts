@@ -35,6 +35,15 @@ export function assertServed(account: AccountRow | undefined, repo: string): Acc
   }
 }
 
+/**
+ * Whether this server answers for a hosted account's handle (/.well-known/atproto-did,
+ * resolveHandle): not while it is taken down, as the reference stops resolving it. A deactivated
+ * account's handle still resolves: it is paused, or moving away and still named by its DID document.
+ */
+export function handleServed(account: Pick<AccountRow, 'takedown_ref'> | undefined): boolean {
+  return account !== undefined && !account.takedown_ref
+}
+
 /** `assertServed` for a repo named by its DID (the sync API). */
 export function assertRepoServed(accounts: AccountStore, did: string): AccountRow {
   return assertServed(accounts.getByDid(did), did)

@@ -4,6 +4,7 @@ import { isValidTld } from '@atproto/syntax'
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type * as plc from '@did-plc/lib'
 import type { AccountStore } from '../accounts/account-store.js'
+import { handleServed } from '../accounts/status.js'
 import type { Config } from '../config.js'
 import { DidResolver, type DidLookup } from './did-resolver.js'
 import { FlightLimiter, FlightLimitError } from './flight-limiter.js'
@@ -198,7 +199,7 @@ export class IdentityService {
   async resolveHandle(handle: string): Promise<string | null> {
     const h = handle.toLowerCase()
     const local = this.accounts.getByHandle(h)
-    if (local) return local.did
+    if (handleServed(local)) return local!.did
     return this.resolveHandleAuthoritatively(h)
   }
 
@@ -209,7 +210,10 @@ export class IdentityService {
    */
   async resolveHandleAuthoritatively(handle: string, opts: { fresh?: boolean } = {}): Promise<string | null> {
     const h = handle.toLowerCase()
-    if (isServiceHandle(h, this.cfg.serviceHandleDomains)) return this.accounts.getByHandle(h)?.did ?? null
+    if (isServiceHandle(h, this.cfg.serviceHandleDomains)) {
+      const local = this.accounts.getByHandle(h)
+      return handleServed(local) ? local!.did : null
+    }
     // reserved TLDs (and .test outside our own domains) never resolve: skip the network
     if (!isValidTld(h) || h.endsWith('.test')) return null
     return this.handleResolver.resolve(h, opts)
