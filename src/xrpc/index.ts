@@ -57,6 +57,8 @@ import libraryGetStats from './app/carrel/library/getStats.js'
 // migration in and out
 import getServiceAuth from './com/atproto/server/getServiceAuth.js'
 import importRepo from './com/atproto/repo/importRepo.js'
+// rate limits: the layer's settings from the config
+import configureRateLimits from './rate-limit/register.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -111,6 +113,7 @@ const methods: MethodRegistration[] = [
   libraryGetStats,
   getServiceAuth,
   importRepo,
+  configureRateLimits,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {
