@@ -318,7 +318,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
       globalPerIp: { points: int(env.PDS_RATE_LIMIT_GLOBAL_PER_IP, 3000), windowMs: int(env.PDS_RATE_LIMIT_GLOBAL_WINDOW_MS, 5 * 60 * 1000) },
       writePointsPerHour: int(env.PDS_RATE_LIMIT_WRITE_POINTS_PER_HOUR, 5000),
       writePointsPerDay: int(env.PDS_RATE_LIMIT_WRITE_POINTS_PER_DAY, 35_000),
-      maxKeys: Math.max(1, int(env.PDS_RATE_LIMIT_MAX_KEYS, 100_000)),
+      maxKeys: Math.max(1, int(env.PDS_RATE_LIMIT_MAX_KEYS, 50_000)),
     },
     disableSsrfProtection: bool(env.PDS_DISABLE_SSRF_PROTECTION, false),
     libraryIndex: bool(env.PDS_LIBRARY_INDEX, true),

@@ -20,14 +20,14 @@ export function retryAfterSec(s: LimitStatus, now = Date.now()): number {
   return Math.max(1, Math.ceil((s.resetAt - now) / 1000))
 }
 
+export function refusalMessage(s: LimitStatus): string {
+  return `Rate limit exceeded: ${s.limit} per ${Math.round(s.windowMs / 1000)} s; try again in ${retryAfterSec(s)} s`
+}
+
 /** 429 RateLimitExceeded from the rate-limit layer, with the limit that refused the call. */
 export class RateLimitExceededError extends XRPCError {
   constructor(readonly status: LimitStatus) {
-    super(
-      ResponseType.RateLimitExceeded,
-      `Rate limit exceeded: ${status.limit} per ${Math.round(status.windowMs / 1000)} s; try again in ${retryAfterSec(status)} s`,
-      'RateLimitExceeded',
-    )
+    super(ResponseType.RateLimitExceeded, refusalMessage(status), 'RateLimitExceeded')
   }
 }
 

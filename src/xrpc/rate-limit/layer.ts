@@ -6,7 +6,7 @@ import { clientIp } from '../client-ip.js'
 import { sendXrpcError } from '../http-answer.js'
 import type { Route } from '../router.js'
 import { clientKey } from './client-key.js'
-import { RateLimitExceededError, retryAfterSec, setRateLimitHeaders } from './headers.js'
+import { RateLimitExceededError, refusalMessage, retryAfterSec, setRateLimitHeaders } from './headers.js'
 import type { LimitStatus, RateLimitCall, RateLimitSpec, SharedLimitName } from './spec.js'
 import { WindowCounters } from './window-counters.js'
 
@@ -31,7 +31,7 @@ const DISABLED: RateLimitOptions = {
   bypassIps: [],
   globalPerIp: { points: 0, windowMs: 0 },
   shared: { 'repo-write-hour': { points: 0, windowMs: 0 }, 'repo-write-day': { points: 0, windowMs: 0 } },
-  maxKeys: 100_000,
+  maxKeys: 50_000,
 }
 
 /** One limit as the layer runs it: its counters, its budget, and how a call is keyed and costed. */
@@ -44,6 +44,9 @@ type Limit = {
 }
 
 const byClient = (call: RateLimitCall) => clientKey(call.req)
+
+/** Longer keys (a client-chosen identifier in one) are kept as their SHA-256, so a key costs little memory. */
+const MAX_KEY_LENGTH = 128
 const one = () => 1
 
 /**
@@ -96,12 +99,11 @@ export class RateLimitLayer {
       setRateLimitHeaders(res, verdict.status)
       return false
     }
-    const err = new RateLimitExceededError(verdict.status)
     setRateLimitHeaders(res, verdict.status)
     res.setHeader('Retry-After', String(retryAfterSec(verdict.status)))
     // the body was not read: the connection cannot carry another request
     if (bodyPresence(req) === 'present') res.setHeader('Connection', 'close')
-    sendXrpcError(res, 429, { error: 'RateLimitExceeded', message: err.errorMessage ?? 'Rate Limit Exceeded' })
+    sendXrpcError(res, 429, { error: 'RateLimitExceeded', message: refusalMessage(verdict.status) })
     return true
   }
 
@@ -135,8 +137,9 @@ export class RateLimitLayer {
     const due: { limit: Limit; key: string; cost: number; used: number; resetAt: number }[] = []
     for (const limit of limits) {
       if (limit.points === 0) continue // a limit configured to 0 is off
-      const key = limit.key(call)
-      if (key === null) continue
+      const raw = limit.key(call)
+      if (raw === null) continue
+      const key = raw.length > MAX_KEY_LENGTH ? sha256(raw).toString('base64') : raw
       const cost = limit.cost(call)
       if (cost <= 0) continue
       const { used, resetAt } = limit.counters.read(key, now)
