@@ -7,6 +7,8 @@ import { setFlagsFromString } from 'node:v8'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { loadConfig } from '../src/config.ts'
+import { loadLexicons } from '../src/lexicons.ts'
+import { XrpcRouter } from '../src/xrpc/router.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { getRepoCar, rawXrpc, type RawResponse } from './_util.ts'
 
@@ -322,6 +324,19 @@ test('failed logins (always on): the 429 carries the RateLimit-* headers of the 
   }
   const refused = await call(off.url, 'com.atproto.server.createSession', { ip, body: { identifier: gus.handle, password: gus.password } })
   assertRefused(refused, 10, 300, 0)
+})
+
+test('resetPassword and requestPasswordReset get the reference limits when registered without their own; a method declaring its own keeps them', async () => {
+  const router = new XrpcRouter((await loadLexicons()).lexicons)
+  const handler = () => undefined
+  router.method('com.atproto.server.resetPassword', { handler })
+  router.method('com.atproto.server.requestPasswordReset', { handler })
+  const own = [{ points: 1, durationMs: 1000 }]
+  router.method('com.atproto.server.requestEmailUpdate', { handler, rateLimit: own })
+  const declared = (nsid: string) => router.routes.get(nsid)!.config.rateLimit?.map((l) => ('points' in l ? `${l.points}/${l.durationMs / 1000}s` : l.shared))
+  assert.equal(declared('com.atproto.server.resetPassword'), ['50/300s'])
+  assert.equal(declared('com.atproto.server.requestPasswordReset'), ['15/3600s', '50/86400s'])
+  assert.equal(declared('com.atproto.server.requestEmailUpdate'), ['1/1s'])
 })
 
 test('PDS_RATE_LIMIT_BYPASS_IPS: a malformed entry refuses start-up, naming the variable; addresses and CIDR ranges are taken', async () => {
