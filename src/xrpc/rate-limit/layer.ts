@@ -80,7 +80,7 @@ export class RateLimitLayer {
     this.bypassKeyHash = opts.bypassKey ? sha256(opts.bypassKey) : undefined
   }
 
-  /** Keys the limits hold now, all together (a figure for the memory bound). */
+  /** Keys the per-address limit and the shared budgets hold now (a figure for the memory bound). */
   keyCount(): number {
     let n = this.global?.size ?? 0
     for (const c of this.shared.values()) n += c.size
