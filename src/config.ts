@@ -1,5 +1,6 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
+import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
 import secp256k1 from 'secp256k1'
 
@@ -59,6 +60,8 @@ export type Config = {
   loginRateLimit: { windowMs: number; perAccountAndIp: number; perAccount: number; perIp: number }
   /** account creations attempted per client IP within the window */
   createAccountRateLimit: { windowMs: number; perIp: number }
+  /** the XRPC rate-limit layer (src/xrpc/rate-limit) */
+  rateLimits: RateLimitsConfig
   /** fetch hosts that clients name (handles, did:web) even at non-public addresses */
   disableSsrfProtection: boolean
   /** keep the library index (searchBooks, getStats) in each commit; off: those answer 501 */
@@ -76,6 +79,21 @@ export type ExportLimits = {
   stallTimeoutMs: number
   /** a response still running after this long is cut and its snapshot released */
   maxSnapshotAgeMs: number
+}
+
+export type RateLimitsConfig = {
+  /** off (the reference's default): only the login and createAccount limits apply */
+  enabled: boolean
+  bypassKey: string | undefined
+  /** addresses or CIDR ranges */
+  bypassIps: string[]
+  /** calls per client address (IPv6: per /64) to /xrpc/, whatever the method; 0 = none */
+  globalPerIp: { points: number; windowMs: number }
+  /** repo write points per account (create 3, update 2, delete 1) */
+  writePointsPerHour: number
+  writePointsPerDay: number
+  /** keys each limit remembers at most */
+  maxKeys: number
 }
 
 const VERSION = '0.1.0'
@@ -105,6 +123,20 @@ function list(v: string | undefined): string[] {
     .split(',')
     .map((s) => s.trim())
     .filter(Boolean)
+}
+
+/** A comma list of IP addresses or CIDR ranges; a malformed entry refuses start-up (naming the variable). */
+function ipList(variable: string, v: string | undefined): string[] {
+  const entries = list(v)
+  for (const entry of entries) {
+    const [addr, bits, extra] = entry.split('/')
+    const family = isIP(addr ?? '')
+    const max = family === 4 ? 32 : 128
+    if (family === 0 || extra !== undefined || (bits !== undefined && !(/^\d+$/.test(bits) && Number(bits) <= max))) {
+      throw new ConfigError(`${variable}: expected IP addresses or CIDR ranges separated by commas`)
+    }
+  }
+  return entries
 }
 
 /** A configuration the server refuses to start with; the message names the variable or file, never a value. */
@@ -318,6 +350,16 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     createAccountRateLimit: {
       windowMs: int(env.PDS_CREATE_ACCOUNT_RATE_LIMIT_WINDOW_MS, 5 * 60 * 1000),
       perIp: int(env.PDS_CREATE_ACCOUNT_RATE_LIMIT_PER_IP, 100),
+    },
+    rateLimits: {
+      enabled: bool(env.PDS_RATE_LIMITS_ENABLED, false),
+      bypassKey: env.PDS_RATE_LIMIT_BYPASS_KEY || undefined,
+      bypassIps: ipList('PDS_RATE_LIMIT_BYPASS_IPS', env.PDS_RATE_LIMIT_BYPASS_IPS),
+      // the reference's numbers
+      globalPerIp: { points: int(env.PDS_RATE_LIMIT_GLOBAL_PER_IP, 3000), windowMs: int(env.PDS_RATE_LIMIT_GLOBAL_WINDOW_MS, 5 * 60 * 1000) },
+      writePointsPerHour: int(env.PDS_RATE_LIMIT_WRITE_POINTS_PER_HOUR, 5000),
+      writePointsPerDay: int(env.PDS_RATE_LIMIT_WRITE_POINTS_PER_DAY, 35_000),
+      maxKeys: Math.max(1, int(env.PDS_RATE_LIMIT_MAX_KEYS, 50_000)),
     },
     disableSsrfProtection: bool(env.PDS_DISABLE_SSRF_PROTECTION, false),
     libraryIndex: bool(env.PDS_LIBRARY_INDEX, true),

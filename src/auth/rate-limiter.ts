@@ -1,10 +1,23 @@
 import { ResponseType, XRPCError } from '@atproto/xrpc-server'
 
-/** 429 with the seconds to wait; the handler copies it into Retry-After. */
+/** Where a limit stands for one key: what the RateLimit-* headers say. */
+export type RateLimitStatus = {
+  limit: number
+  windowMs: number
+  remaining: number
+  /** epoch ms when the key may have another event */
+  resetAt: number
+}
+
+/**
+ * 429 with the seconds to wait, and which limit refused when known; the handler copies them
+ * into Retry-After and the RateLimit-* headers.
+ */
 export class RateLimitedError extends XRPCError {
   constructor(
     readonly retryAfterSec: number,
     message: string,
+    readonly status?: RateLimitStatus,
   ) {
     super(ResponseType.RateLimitExceeded, message, 'RateLimitExceeded')
   }
@@ -19,7 +32,7 @@ export class WindowCounter {
   private lastSweep = 0
 
   constructor(
-    private windowMs: number,
+    readonly windowMs: number,
     readonly limit: number,
   ) {}
 
@@ -106,15 +119,17 @@ export class LoginLimiter {
     this.ip = new WindowCounter(limits.windowMs, limits.perIp)
   }
 
-  /** ms to wait before trying again, or the attempt, now counted. */
-  begin(accountKey: string, ip: string, now = Date.now()): { retryAfterMs: number } | LoginAttempt {
+  /** ms to wait before trying again and the limit that refused, or the attempt, now counted. */
+  begin(accountKey: string, ip: string, now = Date.now()): { retryAfterMs: number; status: RateLimitStatus } | LoginAttempt {
     const pair = `${accountKey} ${ip}`
-    const retryAfterMs = Math.max(
-      this.accountAndIp.retryAfterMs(pair, now),
-      this.account.retryAfterMs(accountKey, now),
-      this.ip.retryAfterMs(ip, now),
-    )
-    if (retryAfterMs > 0) return { retryAfterMs }
+    let refusal: { retryAfterMs: number; status: RateLimitStatus } | undefined
+    for (const [counter, key] of [[this.accountAndIp, pair], [this.account, accountKey], [this.ip, ip]] as const) {
+      const wait = counter.retryAfterMs(key, now)
+      if (wait > (refusal?.retryAfterMs ?? 0)) {
+        refusal = { retryAfterMs: wait, status: { limit: counter.limit, windowMs: counter.windowMs, remaining: 0, resetAt: now + wait } }
+      }
+    }
+    if (refusal) return refusal
     this.accountAndIp.add(pair, now)
     this.account.add(accountKey, now)
     this.ip.add(ip, now)

@@ -88,7 +88,7 @@ export class SessionManager {
     // one counter per account, however it is named; unknown names count on their own
     const accountKey = account ? account.did : `id:${identifier.trim().toLowerCase()}`
     const attempt = this.limiter.begin(accountKey, ip)
-    if ('retryAfterMs' in attempt) throw new RateLimitedError(Math.ceil(attempt.retryAfterMs / 1000), 'Too many failed login attempts; try again later')
+    if ('retryAfterMs' in attempt) throw new RateLimitedError(Math.ceil(attempt.retryAfterMs / 1000), 'Too many failed login attempts; try again later', attempt.status)
     if (!account) {
       await burnPasswordCheck(password)
       return { ok: false }

@@ -3,7 +3,6 @@ import { AuthRequiredError, InvalidRequestError, UpstreamFailureError } from '@a
 import type { AccountStore } from '../accounts/account-store.js'
 import type { InviteStore } from '../auth/invite-store.js'
 import { hashPassword } from '../auth/password.js'
-import { RateLimitedError, WindowCounter } from '../auth/rate-limiter.js'
 import type { SessionStore } from '../auth/session-store.js'
 import type { TokenService } from '../auth/tokens.js'
 import type { Config } from '../config.js'
@@ -49,12 +48,10 @@ function checkedRecoveryKey(value: string | undefined): string | undefined {
  * the invite use, the first session, the empty signed repo and its #identity, #account, #commit
  * and #sync events. Or, for an account moving here with its DID (a service-auth token from that
  * DID's key), the same rows but no DID operation and no events, the account deactivated.
- * Attempts are limited per client IP (each one can sign a PLC operation with the server's key
- * and fills the disk).
+ * Attempts are limited per client IP by the XRPC method (each one can sign a PLC operation with
+ * the server's key and fills the disk): src/xrpc/com/atproto/server/createAccount.ts.
  */
 export class AccountCreator {
-  private perIp: WindowCounter
-
   constructor(
     private d: {
       cfg: Config
@@ -67,9 +64,7 @@ export class AccountCreator {
       identity: IdentityService
       repo: RepoService
     },
-  ) {
-    this.perIp = new WindowCounter(d.cfg.createAccountRateLimit.windowMs, d.cfg.createAccountRateLimit.perIp)
-  }
+  ) {}
 
   /**
    * `requester`: the DID of the service-auth token for this method that came with the request
@@ -81,14 +76,8 @@ export class AccountCreator {
    */
   async createAccount(
     input: CreateAccountInput,
-    ip: string,
     requester: () => Promise<string | null> = async () => null,
   ): Promise<CreatedAccount> {
-    const retryAfterMs = this.perIp.retryAfterMs(ip)
-    if (retryAfterMs > 0) {
-      throw new RateLimitedError(Math.ceil(retryAfterMs / 1000), 'Too many accounts created from this address; try again later')
-    }
-    this.perIp.add(ip)
     const { cfg, accounts } = this.d
     if (input.plcOp !== undefined) throw new InvalidRequestError('Unsupported input: "plcOp"')
     const existingDid = input.did

@@ -66,6 +66,8 @@ export class XrpcDispatcher {
     if (nsid.endsWith('/')) nsid = nsid.slice(0, -1)
     if (req.method === 'OPTIONS') return preflight(req, res)
     const route = this.router.routes.get(nsid)
+    // rate limits (src/xrpc/rate-limit): the client's address before anything is done for the call
+    if (nsid !== '_health' && this.router.rateLimits.refuseClient(req, res)) return
     if (!route) return this.noRoute(nsid, req, res)
     try {
       const method = req.method === 'HEAD' ? 'GET' : req.method
@@ -77,6 +79,8 @@ export class XrpcDispatcher {
       const encoding = this.inputEncoding(route, req)
       const auth = route.config.auth ? await route.config.auth({ req, res, params }) : undefined
       const input = await this.readInput(route, req, encoding)
+      // rate limits: the method's own, charged before the handler does anything
+      this.router.rateLimits.chargeCall(route, { params, input, auth, req }, res)
       const output = await route.config.handler({ params, input, auth, req, res })
       await writeOutput(res, output)
     } catch (err) {

@@ -79,6 +79,8 @@ import updateEmail from './com/atproto/server/updateEmail.js'
 import requestPasswordReset from './com/atproto/server/requestPasswordReset.js'
 import resetPassword from './com/atproto/server/resetPassword.js'
 import adminSendEmail from './com/atproto/admin/sendEmail.js'
+// rate limits: the layer's settings from the config
+import configureRateLimits from './rate-limit/register.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -153,6 +155,7 @@ const methods: MethodRegistration[] = [
   requestPasswordReset,
   resetPassword,
   adminSendEmail,
+  configureRateLimits,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {

@@ -1,4 +1,6 @@
 import type { LexXrpcProcedure, LexXrpcQuery, Lexicons } from '@atproto/lexicon'
+import { RateLimitLayer } from './rate-limit/layer.js'
+import { PRESET_LIMITS } from './rate-limit/presets.js'
 import type { MethodConfig } from './types.js'
 
 export type InputKind = 'none' | 'json' | 'stream'
@@ -14,6 +16,8 @@ export type Route = {
 /** The XRPC methods this server implements, each with its lexicon definition, by NSID. */
 export class XrpcRouter {
   readonly routes = new Map<string, Route>()
+  /** the rate limits of every call (configured from the server's config by a registration) */
+  readonly rateLimits = new RateLimitLayer()
 
   constructor(readonly lexicons: Lexicons) {}
 
@@ -26,7 +30,8 @@ export class XrpcRouter {
     this.routes.set(nsid, {
       nsid,
       def,
-      config: config as MethodConfig<unknown>,
+      // a method declaring no limits of its own gets the preset for its NSID, if any
+      config: (config.rateLimit === undefined && PRESET_LIMITS[nsid] ? { ...config, rateLimit: PRESET_LIMITS[nsid] } : config) as MethodConfig<unknown>,
       httpMethod: def.type === 'procedure' ? 'POST' : 'GET',
       input,
     })

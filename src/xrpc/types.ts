@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { Readable } from 'node:stream'
+import type { RateLimitSpec } from './rate-limit/spec.js'
 
 /** A procedure's input: JSON bodies arrive parsed, converted and validated; others as a stream. */
 export type XrpcInput = { encoding: string; body: unknown }
@@ -39,4 +40,6 @@ export type MethodConfig<A = undefined> = {
    * is read. The handler still bounds what it reads.
    */
   inputLimit?: number
+  /** this method's rate limits (src/xrpc/rate-limit/spec.ts); the per-address limit applies anyway */
+  rateLimit?: RateLimitSpec<A>[]
 }

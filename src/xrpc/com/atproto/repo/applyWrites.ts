@@ -2,6 +2,7 @@ import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
 import { newRecordKey, prepareDelete, prepareRecordWrite } from '../../../../repo/prepare.js'
 import type { PreparedWrite } from '../../../../repo/types.js'
+import { applyWritesPoints, repoWriteLimits } from '../../../rate-limit/write-points.js'
 import type { XrpcRouter } from '../../../router.js'
 import { assertWritableRepo, commitMeta, inputBody, json, recordDataErrors, swapCommit, validateFlag } from '../../../util.js'
 
@@ -21,6 +22,7 @@ const RESULT_TYPE = {
 export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.applyWrites', {
     auth: ctx.auth.accessStandard,
+    rateLimit: repoWriteLimits(applyWritesPoints),
     handler: async ({ auth, input }) => {
       const body = inputBody<Input>(input)
       const account = assertWritableRepo(ctx, body.repo, auth)

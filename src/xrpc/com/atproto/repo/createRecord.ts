@@ -1,5 +1,6 @@
 import type { AppContext } from '../../../../context.js'
 import { newRecordKey, prepareRecordWrite } from '../../../../repo/prepare.js'
+import { repoWriteLimits, WRITE_POINTS } from '../../../rate-limit/write-points.js'
 import type { XrpcRouter } from '../../../router.js'
 import { assertWritableRepo, inputBody, recordDataErrors, recordWriteOutput, swapCommit, validateFlag } from '../../../util.js'
 
@@ -8,6 +9,7 @@ type Input = { repo: string; collection: string; rkey?: string; validate?: boole
 export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.createRecord', {
     auth: ctx.auth.accessStandard,
+    rateLimit: repoWriteLimits(() => WRITE_POINTS.create),
     handler: async ({ auth, input }) => {
       const body = inputBody<Input>(input)
       const account = assertWritableRepo(ctx, body.repo, auth)

@@ -1,5 +1,6 @@
 import type { AppContext } from '../../../../context.js'
 import { prepareDelete } from '../../../../repo/prepare.js'
+import { repoWriteLimits, WRITE_POINTS } from '../../../rate-limit/write-points.js'
 import type { XrpcRouter } from '../../../router.js'
 import { assertWritableRepo, commitMeta, inputBody, json, swapCid, swapCommit } from '../../../util.js'
 
@@ -8,6 +9,7 @@ type Input = { repo: string; collection: string; rkey: string; swapRecord?: stri
 export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.deleteRecord', {
     auth: ctx.auth.accessStandard,
+    rateLimit: repoWriteLimits(() => WRITE_POINTS.delete),
     handler: async ({ auth, input }) => {
       const body = inputBody<Input>(input)
       const account = assertWritableRepo(ctx, body.repo, auth)

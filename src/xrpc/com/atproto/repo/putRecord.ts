@@ -1,5 +1,6 @@
 import type { AppContext } from '../../../../context.js'
 import { prepareRecordWrite } from '../../../../repo/prepare.js'
+import { repoWriteLimits, WRITE_POINTS } from '../../../rate-limit/write-points.js'
 import type { XrpcRouter } from '../../../router.js'
 import { assertWritableRepo, inputBody, recordDataErrors, recordWriteOutput, swapCid, swapCommit, validateFlag } from '../../../util.js'
 
@@ -16,6 +17,7 @@ type Input = {
 export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.putRecord', {
     auth: ctx.auth.accessStandard,
+    rateLimit: repoWriteLimits(() => WRITE_POINTS.update),
     handler: async ({ auth, input }) => {
       const body = inputBody<Input>(input)
       const account = assertWritableRepo(ctx, body.repo, auth)
