@@ -1,5 +1,6 @@
 import { RateLimitedError } from '../../../../auth/rate-limiter.js'
 import type { AppContext } from '../../../../context.js'
+import { answerRateLimited } from '../../../rate-limit/headers.js'
 import type { XrpcRouter } from '../../../router.js'
 import { inputBody } from '../../../util.js'
 
@@ -11,7 +12,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       try {
         await updater.updateHandle(auth.credentials.did, inputBody<{ handle: string }>(input).handle)
       } catch (err) {
-        if (err instanceof RateLimitedError) res.setHeader('Retry-After', String(err.retryAfterSec))
+        if (err instanceof RateLimitedError) answerRateLimited(res, err)
         throw err
       }
     },

@@ -2,6 +2,7 @@ import { RateLimitedError } from '../../../../auth/rate-limiter.js'
 import type { AppContext } from '../../../../context.js'
 import type { DeleteAccountInput } from '../../../../lifecycle/delete-account.js'
 import { clientIp } from '../../../client-ip.js'
+import { answerRateLimited } from '../../../rate-limit/headers.js'
 import type { XrpcRouter } from '../../../router.js'
 import { inputBody } from '../../../util.js'
 
@@ -12,7 +13,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       try {
         await ctx.accountDeleter.deleteAccount(inputBody<DeleteAccountInput>(input), clientIp(req))
       } catch (err) {
-        if (err instanceof RateLimitedError) res.setHeader('Retry-After', String(err.retryAfterSec))
+        if (err instanceof RateLimitedError) answerRateLimited(res, err)
         throw err
       }
     },
