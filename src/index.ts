@@ -1,7 +1,7 @@
 import { ConfigError } from './config.js'
-import { startPds, type Pds } from './pds.js'
+import { HANDLER_SETTLE_MS, startPds, type Pds } from './pds.js'
 
-/** Past the grace period: closing the database and the listeners; then the process exits anyway. */
+/** Past the grace period and the handlers' settling: closing the database and the listeners; then the process exits anyway. */
 const CLOSE_MARGIN_MS = 5_000
 
 function run(pds: Pds): void {
@@ -20,7 +20,7 @@ function run(pds: Pds): void {
     const force = setTimeout(() => {
       ctx.logger.error('shutdown took too long; exiting')
       process.exit(1)
-    }, cfg.shutdownGraceMs + CLOSE_MARGIN_MS)
+    }, cfg.shutdownGraceMs + HANDLER_SETTLE_MS + CLOSE_MARGIN_MS)
     force.unref()
     const report = await pds.stop(cfg.shutdownGraceMs)
     ctx.logger.info({ ...report, ms: Date.now() - started }, 'stopped')

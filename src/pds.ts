@@ -28,7 +28,7 @@ export type Pds = {
 export type ShutdownReport = { drained: boolean; handlersSettled: boolean }
 
 /** How long handlers whose connections were cut get to settle before the database closes. */
-const HANDLER_SETTLE_MS = 5_000
+export const HANDLER_SETTLE_MS = 5_000
 
 /** Start Carrel: config from `env`, stores, HTTP. Port 0 picks a free port (tests). */
 export async function startPds(env: Record<string, string | undefined> = process.env): Promise<Pds> {
