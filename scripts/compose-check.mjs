@@ -172,7 +172,7 @@ function handshake(port, name, ca) {
       s.end()
       resolve({ ok: true, san })
     })
-    s.once('error', (err) => resolve({ ok: false, error: err.message }))
+    s.once('error', (err) => resolve({ ok: false, error: err.message.trim() }))
   })
 }
 
