@@ -102,6 +102,14 @@ function list(v: string | undefined): string[] {
 /** A configuration the server refuses to start with; the message names the variable or file, never a value. */
 export class ConfigError extends Error {}
 
+/** A port that cannot be had is the operator's to fix: name the variable, no stack trace. */
+export function listenRefusal(err: unknown, variable: string, address: string): unknown {
+  const code = (err as NodeJS.ErrnoException)?.code
+  if (code === 'EADDRINUSE') return new ConfigError(`${variable}: cannot listen on ${address}: something else listens there`)
+  if (code === 'EACCES') return new ConfigError(`${variable}: cannot listen on ${address}: not permitted (a port below 1024 needs privileges)`)
+  return err
+}
+
 type Secrets = {
   plcRotationKeyHex: string
   jwtSecret: string

@@ -1,5 +1,5 @@
 import { statSync } from 'node:fs'
-import { ConfigError, type Config } from './config.js'
+import { listenRefusal, type Config } from './config.js'
 import type { Db } from './db/index.js'
 import type { SequencedEvent, Sequencer } from './firehose/sequencer.js'
 import type { Logger } from './logger.js'
@@ -50,9 +50,7 @@ export async function startMetrics(
     listener = await startMetricsListener(port, () => metrics.render())
   } catch (err) {
     unhook()
-    const code = (err as NodeJS.ErrnoException)?.code
-    if (code === 'EADDRINUSE' || code === 'EACCES') throw new ConfigError(`PDS_METRICS_PORT: cannot listen on 127.0.0.1:${port} (${code})`)
-    throw err
+    throw listenRefusal(err, 'PDS_METRICS_PORT', `127.0.0.1:${port}`)
   }
   logger.info({ url: listener.url }, 'metrics listening')
   return {

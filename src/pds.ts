@@ -1,4 +1,4 @@
-import { loadConfig, type Config } from './config.js'
+import { listenRefusal, loadConfig, type Config } from './config.js'
 import { createContext, type AppContext } from './context.js'
 import { startEmbeddedPlc, type EmbeddedPlc } from './identity/embedded-plc.js'
 import { startFirehose, type FirehoseService } from './firehose/index.js'
@@ -42,7 +42,9 @@ export async function startPds(env: Record<string, string | undefined> = process
   let metrics: Awaited<ReturnType<typeof startMetrics>> | undefined
   try {
     if (!cfg.plcUrl) {
-      plc = await startEmbeddedPlc(ctx.db, cfg.plcPort)
+      plc = await startEmbeddedPlc(ctx.db, cfg.plcPort).catch((err) => {
+        throw listenRefusal(err, 'PDS_PLC_PORT', `127.0.0.1:${cfg.plcPort} (the embedded PLC directory)`)
+      })
       ctx.identity.setPlcUrl(plc.url)
       ctx.logger.info({ url: plc.url }, 'embedded PLC directory started')
     }
@@ -50,7 +52,9 @@ export async function startPds(env: Record<string, string | undefined> = process
     const subscribers = { count: () => firehose?.subscribeRepos.subscribers.size ?? 0 }
     if (cfg.metricsPort !== undefined) metrics = await startMetrics(ctx, cfg.metricsPort, subscribers.count)
     const app = createApp(ctx, { metrics: metrics?.metrics, inFlight })
-    http = await startHttpServer(ctx, app, cfg.port)
+    http = await startHttpServer(ctx, app, cfg.port).catch((err) => {
+      throw listenRefusal(err, 'PDS_PORT', `port ${cfg.port}`)
+    })
   } catch (err) {
     await metrics?.close()
     await plc?.close()
