@@ -70,6 +70,12 @@ export type Config = {
   emailSmtpUrl: string | undefined
   /** the From address of account mail; set whenever emailSmtpUrl is */
   emailFromAddress: string | undefined
+  /** on SIGTERM: how long answers under way may take to finish before their connections are cut */
+  shutdownGraceMs: number
+  /** Prometheus /metrics on 127.0.0.1 at this port; undefined = off (0 = any free port) */
+  metricsPort: number | undefined
+  /** variables of the reference PDS that are set here and that Carrel does not read (names only) */
+  ignoredReferenceVariables: string[]
 }
 
 export type ExportLimits = {
@@ -141,6 +147,14 @@ function ipList(variable: string, v: string | undefined): string[] {
 
 /** A configuration the server refuses to start with; the message names the variable or file, never a value. */
 export class ConfigError extends Error {}
+
+/** A port that cannot be had is the operator's to fix: name the variable, no stack trace. */
+export function listenRefusal(err: unknown, variable: string, address: string): unknown {
+  const code = (err as NodeJS.ErrnoException)?.code
+  if (code === 'EADDRINUSE') return new ConfigError(`${variable}: cannot listen on ${address}: something else listens there`)
+  if (code === 'EACCES') return new ConfigError(`${variable}: cannot listen on ${address}: not permitted (a port below 1024 needs privileges)`)
+  return err
+}
 
 type Secrets = {
   plcRotationKeyHex: string
@@ -275,6 +289,114 @@ export function dataPaths(env: Env = process.env): { dataDirectory: string; dbPa
   return { dataDirectory, dbPath: join(dataDirectory, 'carrel.sqlite') }
 }
 
+/**
+ * Variables the reference PDS reads that Carrel does not (yet), by why. A reference `pds.env`
+ * starts Carrel unchanged: these are named in the start-up log and otherwise left alone. Whoever
+ * makes Carrel read one removes it here (tests/env-docs.test.ts keeps the README's list in step).
+ */
+export const IGNORED_REFERENCE_VARIABLES: Record<string, string[]> = {
+  'proxying to a Bluesky AppView, moderation and report services': [
+    'PDS_BSKY_APP_VIEW_URL',
+    'PDS_BSKY_APP_VIEW_DID',
+    'PDS_BSKY_APP_VIEW_CDN_URL_PATTERN',
+    'PDS_REPORT_SERVICE_URL',
+    'PDS_REPORT_SERVICE_DID',
+    'PDS_MOD_SERVICE_URL',
+    'PDS_MOD_SERVICE_DID',
+    'PDS_PROXY_BODY_TIMEOUT',
+    'PDS_PROXY_HEADERS_TIMEOUT',
+    'PDS_PROXY_MAX_RESPONSE_SIZE',
+    'PDS_PROXY_MAX_RETRIES',
+    'PDS_PROXY_PREFER_COMPRESSED',
+    'PDS_PROXY_ALLOW_HTTP2',
+    'PDS_FETCH_MAX_RESPONSE_SIZE',
+    'PDS_LEXICON_AUTHORITY_DID',
+  ],
+  'a separate mailer for moderation (one mail server sends everything)': [
+    'PDS_MODERATION_EMAIL_SMTP_URL',
+    'PDS_MODERATION_EMAIL_ADDRESS',
+    'PDS_EMAIL_DISABLE_CONFIRMATION_LINK',
+  ],
+  'rate limits kept in Redis (Carrel keeps its counters in memory)': [
+    'PDS_REDIS_SCRATCH_ADDRESS',
+    'PDS_REDIS_SCRATCH_PASSWORD',
+  ],
+  'storage laid out differently (one SQLite file in PDS_DATA_DIRECTORY, blobs on disk)': [
+    'PDS_ACCOUNT_DB_LOCATION',
+    'PDS_SEQUENCER_DB_LOCATION',
+    'PDS_DID_CACHE_DB_LOCATION',
+    'PDS_ACTOR_STORE_DIRECTORY',
+    'PDS_ACTOR_STORE_CACHE_SIZE',
+    'PDS_BLOBSTORE_DISK_TMP_LOCATION',
+    'PDS_SQLITE_DISABLE_WAL_AUTO_CHECKPOINT',
+  ],
+  'blobs in S3 (Carrel keeps blobs on disk)': [
+    'PDS_BLOBSTORE_S3_BUCKET',
+    'PDS_BLOBSTORE_S3_REGION',
+    'PDS_BLOBSTORE_S3_ENDPOINT',
+    'PDS_BLOBSTORE_S3_FORCE_PATH_STYLE',
+    'PDS_BLOBSTORE_S3_ACCESS_KEY_ID',
+    'PDS_BLOBSTORE_S3_SECRET_ACCESS_KEY',
+    'PDS_BLOBSTORE_S3_UPLOAD_TIMEOUT_MS',
+    'PDS_BLOBSTORE_S3_REQUEST_TIMEOUT_MS',
+  ],
+  'OAuth, its sign-in pages and their branding (not served yet)': [
+    'PDS_DPOP_SECRET',
+    'PDS_OAUTH_TRUSTED_CLIENTS',
+    'PDS_SERVICE_NAME',
+    'PDS_HOME_URL',
+    'PDS_SUPPORT_URL',
+    'PDS_LOGO_URL',
+    'PDS_PRIMARY_COLOR',
+    'PDS_ERROR_COLOR',
+    'PDS_WARNING_COLOR',
+    'PDS_INFO_COLOR',
+    'PDS_SUCCESS_COLOR',
+    'PDS_BACKGROUND_LIGHT_URL',
+    'PDS_BACKGROUND_DARK_URL',
+    'PDS_HCAPTCHA_SITE_KEY',
+    'PDS_HCAPTCHA_SECRET_KEY',
+    'PDS_HCAPTCHA_TOKEN_SALT',
+  ],
+  'entryway (a PDS behind a shared sign-in service)': [
+    'PDS_ENTRYWAY_URL',
+    'PDS_ENTRYWAY_DID',
+    'PDS_ENTRYWAY_ADMIN_TOKEN',
+    'PDS_ENTRYWAY_PLC_ROTATION_KEY',
+    'PDS_ENTRYWAY_JWT_VERIFY_KEY_K256_PUBLIC_KEY_HEX',
+  ],
+  'identity caching and resolution tuning (Carrel has its own fixed bounds)': [
+    'PDS_DID_CACHE_STALE_TTL',
+    'PDS_DID_CACHE_MAX_TTL',
+    'PDS_ID_RESOLVER_TIMEOUT',
+    'PDS_HANDLE_BACKUP_NAMESERVERS',
+    'PDS_RECOVERY_DID_KEY',
+    'PDS_ENABLE_DID_DOC_WITH_SESSION',
+  ],
+  'other reference settings': [
+    'PDS_VERSION',
+    'PDS_MAX_SUBSCRIPTION_BUFFER',
+    'PDS_ACCEPTING_REPO_IMPORTS',
+    'PDS_PLC_ROTATION_KEY_KMS_KEY_ID',
+    'LOG_DESTINATION',
+    'LOG_SYSTEMS',
+  ],
+}
+
+/** LOG_LEVEL, unless the reference's LOG_ENABLED turns logging off. */
+function logLevel(env: Env): string {
+  if (env.LOG_ENABLED !== undefined && env.LOG_ENABLED !== '' && !bool(env.LOG_ENABLED, true)) return 'silent'
+  return env.LOG_LEVEL || (env.NODE_ENV === 'test' ? 'silent' : 'info')
+}
+
+function metricsPort(env: Env, port: number): number | undefined {
+  if (env.PDS_METRICS_PORT === undefined || env.PDS_METRICS_PORT === '') return undefined
+  const metrics = int(env.PDS_METRICS_PORT, 0)
+  if (metrics !== 0 && metrics === port) throw new ConfigError('PDS_METRICS_PORT must differ from PDS_PORT: /metrics has a listener of its own, on 127.0.0.1')
+  if (metrics > 65535) throw new ConfigError('PDS_METRICS_PORT must be a TCP port (1-65535, or 0 for any free port)')
+  return metrics
+}
+
 export async function loadConfig(env: Env = process.env): Promise<Config> {
   const hostname = (env.PDS_HOSTNAME || 'localhost').toLowerCase()
   const port = int(env.PDS_PORT, 2583)
@@ -335,7 +457,7 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
       maxSnapshotAgeMs: int(env.PDS_EXPORT_MAX_SNAPSHOT_AGE_MS, 10 * 60 * 1000),
     },
     maxApplyWrites: 200,
-    logLevel: env.LOG_LEVEL || (env.NODE_ENV === 'test' ? 'silent' : 'info'),
+    logLevel: logLevel(env),
     plcPort: int(env.PDS_PLC_PORT, 2582),
     accessTokenLifetimeMs: int(env.PDS_ACCESS_TOKEN_LIFETIME_MS, 2 * 60 * 60 * 1000),
     refreshTokenLifetimeMs: int(env.PDS_REFRESH_TOKEN_LIFETIME_MS, 90 * 24 * 60 * 60 * 1000),
@@ -364,5 +486,11 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     disableSsrfProtection: bool(env.PDS_DISABLE_SSRF_PROTECTION, false),
     libraryIndex: bool(env.PDS_LIBRARY_INDEX, true),
     ...mail,
+    // Docker stops a container with SIGKILL 10 s after SIGTERM: draining and closing fit inside
+    shutdownGraceMs: int(env.PDS_SHUTDOWN_GRACE_MS, 8_000),
+    metricsPort: metricsPort(env, port),
+    ignoredReferenceVariables: Object.values(IGNORED_REFERENCE_VARIABLES)
+      .flat()
+      .filter((name) => env[name] !== undefined && env[name] !== ''),
   }
 }

@@ -1,13 +1,25 @@
-import { createServer as createHttpServer, type RequestListener, type Server as HttpServer, STATUS_CODES } from 'node:http'
+import {
+  createServer as createHttpServer,
+  type IncomingMessage,
+  type RequestListener,
+  type Server as HttpServer,
+  type ServerResponse,
+  STATUS_CODES,
+} from 'node:http'
 import type { AddressInfo, Socket } from 'node:net'
 import cors from 'cors'
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express'
 import type { AppContext } from './context.js'
 import { SUBSCRIBE_REPOS_PATH, subscribeReposHttpFallback } from './firehose/subscribe-repos.js'
+import type { CarrelMetrics } from './metrics/carrel-metrics.js'
+import { landingPage, ROBOTS_TXT } from './web/landing-page.js'
+import { tlsCheck } from './web/tls-check.js'
 import { registerWellKnown } from './well-known.js'
 import { TRUSTED_PROXIES } from './xrpc/client-ip.js'
 import { XrpcDispatcher } from './xrpc/dispatch.js'
 import { logRequestOnFinish, sendXrpcError } from './xrpc/http-answer.js'
+import { InFlight } from './xrpc/in-flight.js'
+import { instrumentRoutes } from './xrpc/instrument-routes.js'
 import { registerMethods } from './xrpc/index.js'
 import { XrpcRouter } from './xrpc/router.js'
 
@@ -29,7 +41,10 @@ function errorHandler(ctx: AppContext): ErrorRequestHandler {
   }
 }
 
-/** What is not XRPC: the landing page and /.well-known. */
+/** Paths of the web app that count as themselves in the metrics (anything else is "other"). */
+const WEB_PATHS = new Set(['/', '/robots.txt', '/tls-check', '/.well-known/atproto-did'])
+
+/** What is not XRPC: the landing page, robots.txt, the TLS proxy's ask endpoint and /.well-known. */
 function createWebApp(ctx: AppContext): express.Express {
   const app = express()
   app.disable('x-powered-by')
@@ -38,8 +53,20 @@ function createWebApp(ctx: AppContext): express.Express {
   app.set('trust proxy', TRUSTED_PROXIES)
   app.use(requestLog(ctx))
   app.use(cors({ maxAge: 86400 }))
+  const page = landingPage(ctx.cfg)
   app.get('/', (_req, res) => {
-    res.type('text/plain').send('This is an AT Protocol Personal Data Server (Carrel).\n')
+    res.set({
+      'Content-Security-Policy': "default-src 'none'; style-src 'unsafe-inline'",
+      'X-Content-Type-Options': 'nosniff',
+    })
+    res.type('html').send(page)
+  })
+  app.get('/robots.txt', (_req, res) => {
+    res.type('text/plain').send(ROBOTS_TXT)
+  })
+  app.get('/tls-check', (req, res) => {
+    const answer = tlsCheck(req.query.domain, ctx.cfg.hostname, ctx.cfg.serviceHandleDomains, ctx.accounts)
+    res.status(answer.status).json(answer.body)
   })
   registerWellKnown(app, ctx.accounts)
   app.use((_req, res) => {
@@ -49,10 +76,33 @@ function createWebApp(ctx: AppContext): express.Express {
   return app
 }
 
+export type AppOptions = {
+  /** counts every request by method (or web path) and status */
+  metrics?: CarrelMetrics
+  /** XRPC handlers under way, for shutdown to wait for */
+  inFlight?: InFlight
+}
+
+/** The `method` label of a request: a method we answer, `_health`, or the web path; else unknown/other. */
+function metricsMethod(url: string, known: (nsid: string) => boolean): string {
+  const q = url.indexOf('?')
+  const path = q === -1 ? url : url.slice(0, q)
+  if (path.startsWith('/xrpc/')) {
+    const nsid = path.slice(6).replace(/\/$/, '')
+    return known(nsid) ? nsid : 'unknown'
+  }
+  return WEB_PATHS.has(path) ? path : 'other'
+}
+
+function countOnClose(metrics: CarrelMetrics, method: string, res: ServerResponse): void {
+  res.once('close', () => metrics.request(method, res.writableFinished ? String(res.statusCode) : 'aborted'))
+}
+
 /** The HTTP request listener: every `/xrpc/` request through the XRPC dispatcher, the rest through express. */
-export function createApp(ctx: AppContext): RequestListener {
+export function createApp(ctx: AppContext, opts: AppOptions = {}): RequestListener {
   const router = new XrpcRouter(ctx.lexicons)
   registerMethods(router, ctx)
+  instrumentRoutes(router, opts.inFlight ?? new InFlight())
   const xrpc = new XrpcDispatcher(router, {
     logger: ctx.logger,
     jsonLimit: ctx.cfg.jsonBodyLimit,
@@ -62,7 +112,10 @@ export function createApp(ctx: AppContext): RequestListener {
     subscriptions: new Map([[SUBSCRIBE_REPOS_PATH.slice('/xrpc/'.length), subscribeReposHttpFallback]]),
   })
   const web = createWebApp(ctx)
+  const { metrics } = opts
+  const known = (nsid: string) => router.routes.has(nsid) || nsid === '_health' || `/xrpc/${nsid}` === SUBSCRIBE_REPOS_PATH
   return (req, res) => {
+    if (metrics) countOnClose(metrics, metricsMethod(req.url ?? '', known), res)
     if (req.url !== undefined && req.url.startsWith('/xrpc/')) xrpc.handle(req, res)
     else web(req, res)
   }
@@ -99,6 +152,14 @@ export type RunningServer = {
   http: HttpServer
   port: number
   url: string
+  /**
+   * Stops taking connections. Answers under way go on; every connection closes after its
+   * current answer (`Connection: close`), idle ones at once.
+   */
+  stopAccepting(): void
+  /** Resolves true once every request taken has been answered, false if `timeoutMs` passed first. */
+  drain(timeoutMs: number): Promise<boolean>
+  /** answers still under way are cut (their connections closed, not ended) */
   close(): Promise<void>
 }
 
@@ -115,20 +176,77 @@ export async function startHttpServer(ctx: AppContext, listener: RequestListener
   )
   http.keepAliveTimeout = 65_000
   http.on('clientError', answerClientError)
+  const answers = new AnswersUnderWay(http)
   await new Promise<void>((resolve, reject) => {
     http.once('error', reject)
     http.listen(port, () => resolve())
   })
   const actualPort = (http.address() as AddressInfo).port
+  let closed: Promise<void> | undefined
+  const stopAccepting = () => {
+    if (closed) return
+    answers.draining = true
+    closed = new Promise<void>((resolve) => http.close(() => resolve()))
+    http.closeIdleConnections()
+  }
   return {
     http,
     port: actualPort,
     url: `http://localhost:${actualPort}`,
+    stopAccepting,
+    drain: (timeoutMs) => answers.none(timeoutMs),
     async close() {
-      await new Promise<void>((resolve) => {
-        http.close(() => resolve())
-        http.closeAllConnections()
-      })
+      stopAccepting()
+      http.closeAllConnections()
+      await closed
     },
+  }
+}
+
+/**
+ * The requests taken and not yet answered, so that a shutdown can let them finish. While
+ * draining, each answer tells its client the connection closes after it, and connections left
+ * idle are closed.
+ */
+class AnswersUnderWay {
+  draining = false
+  private readonly open = new Set<ServerResponse>()
+  private waiters: (() => void)[] = []
+
+  constructor(private readonly http: HttpServer) {
+    // before the app's listener, which may answer at once
+    http.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
+      this.open.add(res)
+      if (this.draining) res.setHeader('Connection', 'close')
+      res.once('close', () => this.answered(res))
+    })
+  }
+
+  private answered(res: ServerResponse) {
+    this.open.delete(res)
+    if (!this.draining) return
+    // a keep-alive connection whose answer began before draining is idle now
+    setImmediate(() => this.http.closeIdleConnections())
+    if (this.open.size > 0) return
+    const w = this.waiters
+    this.waiters = []
+    for (const resolve of w) resolve()
+  }
+
+  none(timeoutMs: number): Promise<boolean> {
+    for (const res of this.open) if (!res.headersSent) res.setHeader('Connection', 'close')
+    if (this.open.size === 0) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== done)
+        resolve(false)
+      }, timeoutMs)
+      timer.unref()
+      const done = () => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+      this.waiters.push(done)
+    })
   }
 }

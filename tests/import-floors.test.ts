@@ -12,8 +12,10 @@ const src = join(import.meta.dirname, '..', 'src')
 const FLOORS: [string, number][] = [
   ['index', 0],
   ['pds', 0],
+  ['pds-metrics', 0],
   ['server', 1],
   ['well-known', 1],
+  ['web', 1],
   ['xrpc', 2],
   ['context', 3],
   ['lifecycle', 4],
@@ -28,6 +30,7 @@ const FLOORS: [string, number][] = [
   ['config', 7],
   ['dag-cbor', 7],
   ['logger', 7],
+  ['metrics', 7],
   ['paths', 7],
   ['lexicons', 7],
   ['lexicon-validation', 7],

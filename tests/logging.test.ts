@@ -1,6 +1,7 @@
-// What the server logs at debug level, read from its own stdout: every XRPC call as one
-// request line (method, path without the query string, status, time), and never a password,
-// a token, a key or a secret, whatever the client sends and whichever path answers it.
+// What the server logs at debug level, read from its own stdout: every request as one line
+// (request id, method, path without the query string, status, time, the authenticated caller's
+// DID), and never a password, a token, a key or a secret, whatever the client sends and whichever
+// path answers it.
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -58,6 +59,18 @@ test('request lines for every call; no password, token, key or secret in any lin
   await fetch(`${url}/xrpc/com.example.not.here?password=${encodeURIComponent(PASSWORD)}`)
   const session = await agent.com.atproto.server.getSession()
   assert.is(session.data.did, did)
+  // the admin password in a Basic header, a service-auth token, and the web paths
+  const basic = Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')
+  const invite = await fetch(`${url}/xrpc/com.atproto.server.createInviteCode`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${basic}`, 'content-type': 'application/json' },
+    body: JSON.stringify({ useCount: 1 }),
+  })
+  assert.is(invite.status, 200)
+  const serviceToken = (await agent.com.atproto.server.getServiceAuth({ aud: 'did:web:elsewhere.test', lxm: 'com.atproto.repo.getRecord' })).data.token
+  await fetch(`${url}/xrpc/com.atproto.server.getSession`, { headers: { authorization: `Bearer ${serviceToken}` } })
+  const landing = await fetch(`${url}/`)
+  await fetch(`${url}/tls-check?domain=logger.test`)
   await new Promise((r) => setTimeout(r, 300))
 
   const lines = server.output().split('\n').filter(Boolean)
@@ -67,11 +80,32 @@ test('request lines for every call; no password, token, key or secret in any lin
   assert.ok(paths.includes('GET /xrpc/com.atproto.repo.getRecord 400'), paths.join('\n'))
   assert.ok(paths.includes('POST /xrpc/com.atproto.server.createSession 401'), paths.join('\n'))
   assert.ok(paths.includes('GET /xrpc/com.atproto.repo.describeRepo 200'), paths.join('\n'))
-  for (const r of requests) assert.type(r.ms, 'number')
+  assert.ok(paths.includes('GET / 200'), paths.join('\n'))
+  assert.ok(paths.includes('GET /tls-check 200'), paths.join('\n'))
+  for (const r of requests) {
+    assert.type(r.ms, 'number')
+    assert.match(r.reqId, /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/)
+  }
+  assert.is(new Set(requests.map((r) => r.reqId)).size, requests.length, 'request ids are unique')
+  // the id a client is given finds its line
+  const landingLine = requests.find((r) => r.reqId === landing.headers.get('x-request-id'))
+  assert.is(landingLine?.path, '/')
 
-  const secrets = [PASSWORD, encodeURIComponent(PASSWORD), accessJwt, refreshJwt, JWT_SECRET, ADMIN_PASSWORD, ROTATION_KEY]
+  // the DID of the authenticated caller, and only once its credentials were checked
+  const line = (p: string) => requests.filter((r) => `${r.method} ${r.path} ${r.status}` === p)
+  assert.ok(line('POST /xrpc/com.atproto.repo.createRecord 200').every((r) => r.did === did))
+  assert.ok(line('GET /xrpc/com.atproto.server.getSession 200').every((r) => r.did === did))
+  for (const p of ['GET /xrpc/com.atproto.server.getSession 400', 'GET /xrpc/com.atproto.server.getSession 401', 'POST /xrpc/com.atproto.server.createSession 401']) {
+    for (const r of line(p)) assert.is(r.did, undefined, `${p} names no caller`)
+  }
+  assert.ok(line('GET /xrpc/com.atproto.repo.describeRepo 200').every((r) => r.did === undefined))
+  assert.ok(line('POST /xrpc/com.atproto.server.createInviteCode 200').every((r) => r.did === undefined), 'the admin is no DID')
+  const failedSessions = requests.filter((r) => r.path === '/xrpc/com.atproto.server.getSession' && r.status >= 400)
+  assert.ok(failedSessions.length >= 2, 'the garbage token and the service token were refused')
+
+  const secrets = [PASSWORD, encodeURIComponent(PASSWORD), accessJwt, refreshJwt, JWT_SECRET, ADMIN_PASSWORD, ROTATION_KEY, basic, serviceToken]
   // the JWTs' signatures, in case a token is ever logged in part
-  for (const jwt of [accessJwt, refreshJwt]) secrets.push(jwt.split('.')[2])
+  for (const jwt of [accessJwt, refreshJwt, serviceToken]) secrets.push(jwt.split('.')[2])
   // the account's own signing key, as stored, in hex and base64
   const db = new Database(join(dataDir, 'carrel.sqlite'), { readonly: true })
   const { signing_key: key } = db.prepare('SELECT signing_key FROM account WHERE did = ?').get(did) as { signing_key: Buffer }
