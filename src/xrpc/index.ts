@@ -54,6 +54,11 @@ import carrelSyncPutSettings from './app/carrel/sync/putSettings.js'
 // app.carrel.library
 import librarySearchBooks from './app/carrel/library/searchBooks.js'
 import libraryGetStats from './app/carrel/library/getStats.js'
+// app.carrel.update
+import updateCreateDelta from './app/carrel/update/createDelta.js'
+import updateCheckForUpdates from './app/carrel/update/checkForUpdates.js'
+import updateGetInstallStatus from './app/carrel/update/getInstallStatus.js'
+import updateGetAdoption from './app/carrel/update/getAdoption.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -106,6 +111,10 @@ const methods: MethodRegistration[] = [
   carrelSyncPutSettings,
   librarySearchBooks,
   libraryGetStats,
+  updateCreateDelta,
+  updateCheckForUpdates,
+  updateGetInstallStatus,
+  updateGetAdoption,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {
