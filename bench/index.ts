@@ -1,8 +1,8 @@
 // npm run bench -- <name> [more names]: runs bench/<name>.ts (writes, export, firehose, dag-cbor, record-formats,
-// export-stall, big-responses, startup, sync, library)
+// export-stall, big-responses, startup, sync, library, updates)
 const names = process.argv.slice(2)
 if (names.length === 0) {
-  console.error('usage: npm run bench -- writes|export|firehose|dag-cbor|record-formats|export-stall|big-responses|startup|sync|library')
+  console.error('usage: npm run bench -- writes|export|firehose|dag-cbor|record-formats|export-stall|big-responses|startup|sync|library|updates')
   process.exit(2)
 }
 for (const name of names) {
