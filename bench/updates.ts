@@ -323,7 +323,7 @@ export default async function run(): Promise<void> {
           const m = { ms: median(results.map((x) => x.ms)), size: median(results.map((x) => x.size)), peakMb: median(results.map((x) => x.peakMb)), ok: results.every((x) => x.ok) }
           candidates[pairName]![name] = { ...m, pct: (100 * m.size) / newSize }
         }
-        console.log(`\ncodec candidates, ${pairName} (${(newSize / 1e6).toFixed(1)} MB new file; time and peak RSS of the process that makes the patch)`)
+        console.log(`\ncodec candidates, ${pairName} (${(newSize / 1e6).toFixed(1)} MB new file; time and peak RSS of the process that makes the patch; carrel's rows include applying it to check it)`)
         console.log(`${'codec'.padEnd(48)}${'patch'.padStart(12)}${'%'.padStart(8)}${'time'.padStart(10)}${'peak RSS'.padStart(11)}  applies`)
         for (const [name, c] of Object.entries(candidates[pairName]!)) {
           console.log(

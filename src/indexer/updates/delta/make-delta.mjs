@@ -10,8 +10,8 @@ const compress = promisify(zstdCompress)
 /**
  * Chosen with `npm run bench -- updates` (DEVELOPERS.md, "App updates"): 1 MiB segments keep each
  * dictionary small (usually the segment's own stretch of the old file plus a little), so zstd's
- * tables can be small too (hashLog 20, chainLog 21); level 9 made patches within a few per cent of
- * level 19 in a fifth of the time.
+ * tables can be small too (hashLog 20, chainLog 21); on a 50 MB artifact level 9 made patches
+ * within 8 % of level 19's in a quarter of the time, with two thirds of the memory.
  */
 export const DEFAULT_DELTA_OPTIONS = Object.freeze({
   segmentBytes: 1024 * 1024,
