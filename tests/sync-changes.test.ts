@@ -425,6 +425,9 @@ test('an existing database gets the feed by migration: every record, reaching ba
   const db = new Database(join(net.dataDir, 'carrel.sqlite'))
   db.exec(`DROP TABLE sync_settings; DROP TABLE sync_device_state; DROP TABLE sync_change_floor; DROP TABLE sync_change;
            DELETE FROM kysely_migration WHERE name = '006_sync_state'`)
+  // nor those of the later migrations (kysely applies migrations in name order only)
+  db.exec(`DROP TABLE update_release; DROP TABLE update_artifact; DROP TABLE update_delta; DROP TABLE update_install;
+           DROP TABLE update_index_state; DROP TABLE update_rollout_key; DELETE FROM kysely_migration WHERE name = '008_updates'`)
   db.close()
   net.pds = await startPds({ ...net.env, PDS_PORT: port })
 

@@ -149,6 +149,7 @@ test('createDelta refuses, changing nothing: unknown releases, missing artifacts
   const lower = await expectXrpcError(call(publisher, { release: `at://${publisher.did}/${RELEASE}/library-manager:1.0.0`, fromVersion: '1.0.1' }), 400, 'InvalidRequest')
   assert.match(lower.message, /lower than/)
   await expectXrpcError(call(publisher, { fromVersion: 'one' }), 400, 'InvalidRequest')
+  await expectXrpcError(call(publisher, { release: `at://${publisher.did}/app.bsky.feed.post/3kabc` }), 400, 'InvalidRequest')
   await expectXrpcError(call(stranger, {}), 403, 'Forbidden')
   const unauthenticated = await rawXrpc(net.url, 'app.carrel.update.createDelta', {
     body: { release: v2Uri, fromVersion: '1.0.0', platform: 'linux', arch: 'x64' },
@@ -175,7 +176,18 @@ test('a new artifact whose stored bytes no longer hash to its sha256 gets no pat
   } finally {
     writeFileSync(path, good)
   }
-  // with the artifact's bytes back, the same request succeeds: the damage was the reason
+  // an artifact whose blob file is gone
+  const oldPath = join(net.dataDir, 'blobs', didDirName(publisher.did), up.v1.blob.ref.$link)
+  const oldBytes = readFileSync(oldPath)
+  rmSync(oldPath)
+  try {
+    await expectXrpcError(() => createDelta(publisher, { release: v2Uri, fromVersion: '1.0.0', platform: 'linux', arch: 'x64' }), 400, 'BlobNotFound')
+    assert.equal(storedFiles(publisher.did).work, [], 'the worker folder is left empty')
+  } finally {
+    writeFileSync(oldPath, oldBytes)
+  }
+  assert.equal(storedFiles(publisher.did), stored)
+  // with the artifacts' bytes back, the same request succeeds: the damage was the reason
   const again = await createDelta(publisher, { release: v2Uri, fromVersion: '1.0.0', platform: 'linux', arch: 'x64' })
   assert.ok(again.size > 0)
 })
@@ -197,6 +209,12 @@ test("the write path refuses a release whose artifact or delta does not state it
   await bad({ artifacts: [artifact(up.v2)], deltas: [{ fromVersion: '1.0.0', platform: 'linux', arch: 'x64', format: 'carrel-zstd-segments-1', blob: up.src1.blob, sha256: up.src2.sha256, size: up.src1.size }] }, 'deltas/0/sha256')
   await bad({ artifacts: [artifact(up.v2)], deltas: [{ fromVersion: '2.0.0', platform: 'linux', arch: 'x64', format: 'carrel-zstd-segments-1', blob: up.src1.blob, sha256: up.src1.sha256, size: up.src1.size }] }, 'deltas/0/fromVersion')
   await bad({ artifacts: [artifact(up.v2), artifact(up.v1)] }, 'artifacts/1')
+  const badProduct = await expectXrpcError(
+    () => publisher.agent.com.atproto.repo.putRecord({ repo: publisher.did, collection: RELEASE, rkey: '_library-manager:2.0.0', record: release({ version: '2.0.0', artifacts: [artifact(up.v2)] }, '_library-manager') }),
+    400,
+    'InvalidRecord',
+  )
+  assert.match(badProduct.message, /Record\/product/)
   // the key is <product>:<version>, and the version is semver without build metadata
   const misKeyed = await expectXrpcError(
     () => publisher.agent.com.atproto.repo.putRecord({ repo: publisher.did, collection: RELEASE, rkey: 'library-manager:2.0.1', record: release({ version: '2.0.0', artifacts: [artifact(up.v2)] }) }),

@@ -109,6 +109,9 @@ test('install reports from three devices roll up in getAdoption: latest record p
   assert.equal([first.releases.map((r) => r.version), first.cursor], [['1.1.0'], '1.1.0'])
   const second = await adoption({ limit: 1, cursor: first.cursor })
   assert.equal([second.releases.map((r) => r.version), second.cursor], [['1.0.0'], undefined])
+  await expectXrpcError(() => adoption({ cursor: 'not-a-version' }), 400, 'InvalidRequest')
+  await expectXrpcError(() => adoption({ publisher: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' }), 400, 'RepoNotFound')
+  assert.equal(await adoption(), a, 'refusals changed nothing')
 
   // a deactivated account's devices do not count (nor is its status shown), and count again once it is back
   await carol.agent.com.atproto.server.deactivateAccount({})
@@ -128,6 +131,7 @@ test("getInstallStatus: an account's installs per device, newest first, by relea
   assert.equal((await installStatus(alice, { release: r100.uri })).devices, [])
   assert.equal((await installStatus(carol, { release: r100.uri })).devices[0]!.installs[0]!.release.uri, r100.uri)
   await expectXrpcError(() => installStatus({ ...carol, did: 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa' }), 400, 'RepoNotFound')
+  await expectXrpcError(() => installStatus(carol, { release: `at://${publisher.did}/app.bsky.feed.post/3kabc` }), 400, 'InvalidRequest')
 })
 
 test('install records that name no release, or a version other than the release, are refused and nothing is written', async () => {
