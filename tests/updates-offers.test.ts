@@ -143,6 +143,9 @@ test('staged rollout: over 1,000 devices the share offered follows rolloutPercen
   await publish(agent, did, { version: '5.2.0', rolloutPercent: 30, artifacts: [artifact(small)] }, p)
   const both = await offers()
   const got52 = [...both].filter(([, v]) => v === '5.2.0').map(([d]) => d)
+  const tally = new Map<string, number>()
+  for (const v of both.values()) tally.set(v, (tally.get(v) ?? 0) + 1)
+  console.log(`[figure] rollout: ${got52.length} of 1,000 devices offered 5.2.0 at 30 % (${JSON.stringify([...tally])}, ${1000 - both.size} up to date)`)
   assert.ok(Math.abs(got52.length - 300) <= 50, `${got52.length} of 1,000 devices offered 5.2.0 at 30 %`)
   const shared = got52.filter((d) => at30.has(d)).length
   assert.ok(shared < 200, `${shared} of them were also in 5.1.0's first 30 % (about 90 expected by chance, 300 if buckets were per device)`)
