@@ -5,8 +5,8 @@ import { type Kysely, sql } from 'kysely'
 // rebuilt from the repos by reindex, plus one private key. update_index_state starts empty: the
 // server then builds the tables from the records already in the repos at its next start.
 export async function up(db: Kysely<unknown>): Promise<void> {
-  // One row per valid release (did = the publisher). version_key sorts as semver orders versions
-  // (src/indexer/updates/semver.ts), so that "newer than the device's version" is one index range.
+  // One row per valid release (did = the publisher). version_key sorts as the semver package orders
+  // versions (src/indexer/updates/semver.ts), so that "newer than the device's version" is one index range.
   await sql`CREATE TABLE update_release (
     did TEXT NOT NULL,
     rkey TEXT NOT NULL,

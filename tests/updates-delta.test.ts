@@ -227,6 +227,14 @@ test("the write path refuses a release whose artifact or delta does not state it
     400,
     'InvalidRecord',
   )
+  // a number the semver package would compare as a rounded float
+  const huge = '2.0.0-99999999999999999999'
+  const hugeErr = await expectXrpcError(
+    () => publisher.agent.com.atproto.repo.putRecord({ repo: publisher.did, collection: RELEASE, rkey: `library-manager:${huge}`, record: release({ version: huge, artifacts: [artifact(up.v2)] }) }),
+    400,
+    'InvalidRecord',
+  )
+  assert.match(hugeErr.message, /Record\/version/)
   assert.is(await latestRev(publisher.did), rev, 'nothing was written')
   const list = await publisher.agent.com.atproto.repo.listRecords({ repo: publisher.did, collection: RELEASE })
   assert.equal(list.data.records.map((r) => r.uri.split('/').pop()).sort(), ['library-manager:1.0.0', 'library-manager:1.0.1'])

@@ -10,7 +10,7 @@ import type { Logger } from '../../logger.js'
 import type { BlobService } from '../../repo/blob-service.js'
 import { blobCidName, DiskBlobStore, didDirName } from '../../repo/blobstore.js'
 import type { DeltaMade, DeltaMaker } from './delta-maker.js'
-import { keyOf } from './semver.js'
+import { compareVersions, parseVersion } from './semver.js'
 import { RELEASE_COLLECTION, releaseUriParts } from './update-rules.js'
 
 /** The delta format this server makes (src/indexer/updates/delta/format.mjs). */
@@ -29,7 +29,7 @@ export type DeltaEntry = {
   size: number
 }
 
-type ReleaseRow = { product: string; version: string; version_key: string }
+type ReleaseRow = { product: string; version: string }
 type ArtifactRow = { cid: string; sha256: string; size: number }
 
 /**
@@ -52,7 +52,7 @@ export class DeltaCreator {
     },
   ) {
     const s = opts.db.sqlite
-    this.releaseStmt = s.prepare<[string, string], ReleaseRow>('SELECT product, version, version_key FROM update_release WHERE did = ? AND rkey = ?')
+    this.releaseStmt = s.prepare<[string, string], ReleaseRow>('SELECT product, version FROM update_release WHERE did = ? AND rkey = ?')
     this.artifactStmt = s.prepare<[string, string, string, string], ArtifactRow>(
       'SELECT cid, sha256, size FROM update_artifact WHERE did = ? AND rkey = ? AND platform = ? AND arch = ?',
     )
@@ -67,9 +67,9 @@ export class DeltaCreator {
     if (parts.did !== did) throw new ForbiddenError("Only a release's publisher may make its deltas")
     const release = this.releaseStmt.get(did, parts.rkey)
     if (!release) throw new InvalidRequestError(`Could not find release ${req.release}`, 'ReleaseNotFound')
-    const fromKey = keyOf(req.fromVersion)
-    if (fromKey === undefined) throw new InvalidRequestError(`fromVersion is not a semantic version: ${req.fromVersion}`)
-    if (fromKey >= release.version_key) throw new InvalidRequestError(`fromVersion must be lower than the release's version ${release.version}`)
+    const from = parseVersion(req.fromVersion)
+    if (from === undefined) throw new InvalidRequestError(`fromVersion is not a semantic version: ${req.fromVersion}`)
+    if (compareVersions(from, release.version) >= 0) throw new InvalidRequestError(`fromVersion must be lower than the release's version ${release.version}`)
     const fromRkey = `${release.product}:${req.fromVersion}`
     if (!this.releaseStmt.get(did, fromRkey)) {
       throw new InvalidRequestError(`Could not find release at://${did}/${RELEASE_COLLECTION}/${fromRkey}`, 'ReleaseNotFound')

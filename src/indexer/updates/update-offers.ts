@@ -1,7 +1,7 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { Db } from '../../db/index.js'
 import type { RolloutBuckets } from './rollout.js'
-import { keyOf } from './semver.js'
+import { parseRunningVersion, versionKey } from './semver.js'
 import { RELEASE_COLLECTION } from './update-rules.js'
 
 export type UpdateQuery = {
@@ -120,10 +120,11 @@ export class UpdateOffers {
   }
 
   check(q: UpdateQuery): Offer {
+    const running = parseRunningVersion(q.currentVersion)
+    if (running === undefined) throw new InvalidRequestError(`currentVersion is not a semantic version: ${q.currentVersion}`)
     // build metadata does not take part in precedence (semver 2.0.0, item 10)
-    const current = q.currentVersion.split('+')[0]!
-    const currentKey = keyOf(current)
-    if (currentKey === undefined) throw new InvalidRequestError(`currentVersion is not a semantic version: ${q.currentVersion}`)
+    const current = running.version
+    const currentKey = versionKey(running)
     const yanked = this.currentStmt.get(q.publisher, `${q.product}:${current}`)
     const onYanked = yanked?.yanked === 1
     const base: Offer = { status: 'upToDate', currentVersion: current, ...(onYanked ? { currentYanked: true, yankReason: yanked.yank_reason ?? undefined } : {}) }

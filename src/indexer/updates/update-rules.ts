@@ -2,7 +2,7 @@
 // hook's `check`), whatever `validate` says: a release's key is '<product>:<version>' with a
 // semantic version, and every artifact and delta states its blob's own SHA-256 and size; an
 // install names a release record and that release's version.
-import { keyOf } from './semver.js'
+import { compareVersions, parseVersion } from './semver.js'
 
 export const RELEASE_COLLECTION = 'app.carrel.update.release'
 export const INSTALL_COLLECTION = 'app.carrel.update.install'
@@ -46,8 +46,8 @@ export function releaseRuleViolation(rkey: string, record: Record<string, unknow
   if (typeof product === 'string' && !PRODUCT.test(product)) {
     return { path: 'product', problem: "must be ASCII letters, digits, '.', '_' and '-', starting with a letter or digit" }
   }
-  const versionKey = typeof version === 'string' ? keyOf(version) : undefined
-  if (typeof version === 'string' && versionKey === undefined) {
+  const parsed = typeof version === 'string' ? parseVersion(version) : undefined
+  if (typeof version === 'string' && parsed === undefined) {
     return { path: 'version', problem: 'must be a semantic version without build metadata (e.g. 2.4.1 or 2.5.0-beta.2)' }
   }
   if (typeof product === 'string' && typeof version === 'string' && rkey !== `${product}:${version}`) {
@@ -73,9 +73,9 @@ export function releaseRuleViolation(rkey: string, record: Record<string, unknow
     if (violation) return violation
     if (!isObject(d)) continue
     if (typeof d.fromVersion === 'string') {
-      const fromKey = keyOf(d.fromVersion)
-      if (fromKey === undefined) return { path: `deltas/${i}/fromVersion`, problem: 'must be a semantic version without build metadata' }
-      if (versionKey !== undefined && fromKey >= versionKey) return { path: `deltas/${i}/fromVersion`, problem: `must be lower than the release's version ${String(version)}` }
+      const from = parseVersion(d.fromVersion)
+      if (from === undefined) return { path: `deltas/${i}/fromVersion`, problem: 'must be a semantic version without build metadata' }
+      if (parsed !== undefined && compareVersions(from, parsed) >= 0) return { path: `deltas/${i}/fromVersion`, problem: `must be lower than the release's version ${String(version)}` }
     }
     const key = `${String(d.fromVersion)} ${String(d.platform)}/${String(d.arch)}`
     if (seen.has(key)) return { path: `deltas/${i}`, problem: `is a second delta from ${key}` }
@@ -96,14 +96,14 @@ export function installRuleViolation(record: Record<string, unknown>): RuleViola
   const release = record.release
   if (isObject(release) && typeof release.uri === 'string') {
     const parts = releaseUriParts(release.uri)
-    if (!parts || keyOf(parts.version) === undefined) {
+    if (!parts || parseVersion(parts.version) === undefined) {
       return { path: 'release/uri', problem: `must be the AT-URI of an ${RELEASE_COLLECTION} record (at://<DID>/${RELEASE_COLLECTION}/<product>:<version>)` }
     }
     if (typeof record.toVersion === 'string' && record.toVersion !== parts.version) {
       return { path: 'toVersion', problem: `must be the release's version, ${parts.version}` }
     }
   }
-  if (typeof record.fromVersion === 'string' && keyOf(record.fromVersion) === undefined) {
+  if (typeof record.fromVersion === 'string' && parseVersion(record.fromVersion) === undefined) {
     return { path: 'fromVersion', problem: 'must be a semantic version without build metadata' }
   }
   return undefined
