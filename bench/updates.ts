@@ -288,9 +288,15 @@ export default async function run(): Promise<void> {
     const growthMb = delta.serverGrowthMb + delta.workerPeakMb
     console.log(`\napp.carrel.update.* (medians of ${RUNS} runs; server in a child process)`)
     console.log(`checkForUpdates, 1,000 releases in 10 products: p50 ${check.p50.toFixed(2)} ms, p99 ${check.p99.toFixed(2)} ms (bar p99 <= 5 ms); ${check.updates} of ${REQUESTS} answers offered an update`)
+    const each = <T>(xs: T[], pick: (x: T) => number, digits: number) => xs.map((x) => pick(x).toFixed(digits)).join(' / ')
+    console.log(`  per run: p50 ${each(checks, (x) => x.p50, 2)} ms; p99 ${each(checks, (x) => x.p99, 2)} ms`)
     console.log(
       `createDelta, ${(delta.artifactSize / 1e6).toFixed(1)} MB artifact, 1 % changed: ${(delta.ms / 1000).toFixed(2)} s, patch ${(delta.size / 1e3).toFixed(0)} kB = ${patchPercent.toFixed(2)} % (bar <= 5 %); ` +
         `server RSS +${delta.serverGrowthMb.toFixed(0)} MB, delta worker peak ${delta.workerPeakMb.toFixed(0)} MB, together ${growthMb.toFixed(0)} MB (bar <= 100 MB)`,
+    )
+    console.log(
+      `  per run: ${each(deltas, (x) => x.ms / 1000, 2)} s; patch ${each(deltas, (x) => x.size / 1e3, 0)} kB; ` +
+        `server RSS +${each(deltas, (x) => x.serverGrowthMb, 0)} MB; worker peak ${each(deltas, (x) => x.workerPeakMb, 0)} MB`,
     )
 
     const candidates: Record<string, Record<string, Measured & { pct: number }>> = {}

@@ -44,7 +44,8 @@ export class DeltaMaker {
         // one malloc arena: zstd runs on libuv's threads, and an arena per thread kept ~15 MB more
         // of freed contexts resident (the worker's peak for a 50 MB artifact: ~78 MB with one
         // arena, ~93 MB with two, ~120 MB with glibc's default)
-        env: { ...process.env, MALLOC_ARENA_MAX: '1' },
+        // and nothing else of the server's environment: the worker needs none of its secrets
+        env: { MALLOC_ARENA_MAX: '1', ...(process.env.PATH ? { PATH: process.env.PATH } : {}) },
         stdio: ['ignore', 'ignore', 'pipe', 'ipc'],
         serialization: 'json',
       })
