@@ -17,7 +17,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
-import { tmpdir } from 'node:os'
+import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { largeArtifacts, programBuilds, sourceTarballs } from '../tests/_update-artifacts.ts'
 import { request, xrpcPost } from './_client.ts'
@@ -106,7 +106,18 @@ async function publishCatalogue(url: string, s: Session, files: Uploaded[]): Pro
   return { products, versions }
 }
 
-async function checkLatencies(url: string, did: string, products: string[], versions: string[]): Promise<{ p50: number; p99: number; updates: number }> {
+/**
+ * Latencies of checkForUpdates, one request at a time, and the server's CPU time per request: on
+ * the shared machine the p99 follows the load of other processes (also printed), the CPU time
+ * hardly does.
+ */
+async function checkLatencies(
+  server: BenchServer,
+  did: string,
+  products: string[],
+  versions: string[],
+): Promise<{ p50: number; p99: number; updates: number; cpuUs: number; load: number }> {
+  const url = server.url
   let seed = 42
   const rand = (n: number) => {
     seed = (seed * 1103515245 + 12345) & 0x7fffffff
@@ -125,6 +136,7 @@ async function checkLatencies(url: string, did: string, products: string[], vers
   for (let i = 0; i < 200; i++) await request(`${url}/xrpc/app.carrel.update.checkForUpdates?${query()}`) // warm-up
   const samples: number[] = []
   let updates = 0
+  const cpuBefore = server.cpuMs()
   for (let i = 0; i < REQUESTS; i++) {
     const q = query()
     const t = performance.now()
@@ -133,8 +145,9 @@ async function checkLatencies(url: string, did: string, products: string[], vers
     if (res.status !== 200) throw new Error(`checkForUpdates: ${res.status} ${res.body.toString()}`)
     if (res.body.includes('"status":"update"')) updates++
   }
+  const cpuUs = ((server.cpuMs() - cpuBefore) * 1000) / REQUESTS
   samples.sort((a, b) => a - b)
-  return { p50: percentile(samples, 50), p99: percentile(samples, 99), updates }
+  return { p50: percentile(samples, 50), p99: percentile(samples, 99), updates, cpuUs, load: loadavg()[0]! }
 }
 
 function statusKb(pid: number, field: string): number {
@@ -272,11 +285,11 @@ export default async function run(): Promise<void> {
     const checks = []
     const deltas = []
     for (let r = 0; r < RUNS; r++) {
-      checks.push(await checkLatencies(server.url, s.did, products, versions))
+      checks.push(await checkLatencies(server, s.did, products, versions))
       deltas.push(await createDeltaRun(server, s, large, r))
     }
     const med = <T>(xs: T[], pick: (x: T) => number) => median(xs.map(pick))
-    const check = { p50: med(checks, (x) => x.p50), p99: med(checks, (x) => x.p99), updates: med(checks, (x) => x.updates) }
+    const check = { p50: med(checks, (x) => x.p50), p99: med(checks, (x) => x.p99), updates: med(checks, (x) => x.updates), cpuUs: med(checks, (x) => x.cpuUs) }
     const delta = {
       ms: med(deltas, (x) => x.ms),
       size: med(deltas, (x) => x.size),
@@ -289,7 +302,11 @@ export default async function run(): Promise<void> {
     console.log(`\napp.carrel.update.* (medians of ${RUNS} runs; server in a child process)`)
     console.log(`checkForUpdates, 1,000 releases in 10 products: p50 ${check.p50.toFixed(2)} ms, p99 ${check.p99.toFixed(2)} ms (bar p99 <= 5 ms); ${check.updates} of ${REQUESTS} answers offered an update`)
     const each = <T>(xs: T[], pick: (x: T) => number, digits: number) => xs.map((x) => pick(x).toFixed(digits)).join(' / ')
-    console.log(`  per run: p50 ${each(checks, (x) => x.p50, 2)} ms; p99 ${each(checks, (x) => x.p99, 2)} ms`)
+    console.log(`  server CPU ${check.cpuUs.toFixed(0)} µs per request`)
+    console.log(
+      `  per run: p50 ${each(checks, (x) => x.p50, 2)} ms; p99 ${each(checks, (x) => x.p99, 2)} ms; server CPU ${each(checks, (x) => x.cpuUs, 0)} µs/request; ` +
+        `machine load (1 min, ${cpus().length} cores) ${each(checks, (x) => x.load, 1)}`,
+    )
     console.log(
       `createDelta, ${(delta.artifactSize / 1e6).toFixed(1)} MB artifact, 1 % changed: ${(delta.ms / 1000).toFixed(2)} s, patch ${(delta.size / 1e3).toFixed(0)} kB = ${patchPercent.toFixed(2)} % (bar <= 5 %); ` +
         `server RSS +${delta.serverGrowthMb.toFixed(0)} MB, delta worker peak ${delta.workerPeakMb.toFixed(0)} MB, together ${growthMb.toFixed(0)} MB (bar <= 100 MB)`,
@@ -342,7 +359,7 @@ export default async function run(): Promise<void> {
       JSON.stringify({
         bench: 'updates',
         runs: RUNS,
-        checkForUpdates: { p50: +check.p50.toFixed(2), p99: +check.p99.toFixed(2) },
+        checkForUpdates: { p50: +check.p50.toFixed(2), p99: +check.p99.toFixed(2), serverCpuUsPerRequest: Math.round(check.cpuUs) },
         createDelta: {
           artifactBytes: delta.artifactSize,
           ms: Math.round(delta.ms),
