@@ -118,10 +118,14 @@ async function checkLatencies(
   versions: string[],
 ): Promise<{ p50: number; p99: number; updates: number; cpuUs: number; load: number }> {
   const url = server.url
+  // mulberry32: the low bits of a power-of-two LCG repeat with short periods, which tied each
+  // platform to one arch and left some combinations (windows/arm64: no artifact) never asked
   let seed = 42
   const rand = (n: number) => {
-    seed = (seed * 1103515245 + 12345) & 0x7fffffff
-    return seed % n
+    seed = (seed + 0x6d2b79f5) >>> 0
+    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n)
   }
   const query = () =>
     new URLSearchParams({

@@ -133,19 +133,22 @@ export class UpdateOffers {
       (c.channel === 'stable' || c.channel === q.channel) && (c.prerelease === 0 || q.channel !== 'stable')
 
     // a device on a yanked release is offered the newest good one whatever its rollout
-    const newer = this.first(this.newerStmt.all(q.platform, q.arch, q.publisher, q.product, currentKey, q.arch), (c) =>
+    const newer = this.first(this.newerStmt.iterate(q.platform, q.arch, q.publisher, q.product, currentKey, q.arch), (c) =>
       c.yanked === 0 && channelTakes(c) && (onYanked || c.update_type === 'critical' || this.rollout.includes(q.device, uri(c.rkey), c.rollout_percent)),
     )
     if (newer) return this.offer(q, base, 'update', newer, current)
     if (onYanked) {
-      const back = this.first(this.olderRollbackStmt.all(q.platform, q.arch, q.publisher, q.product, currentKey, q.arch), channelTakes)
+      const back = this.first(this.olderRollbackStmt.iterate(q.platform, q.arch, q.publisher, q.product, currentKey, q.arch), channelTakes)
       if (back) return this.offer(q, base, 'rollback', back, current)
     }
     return base
   }
 
-  /** The first release (rows come one or two per release, its best artifact first) that `offered` accepts. */
-  private first(rows: Candidate[], offered: (c: Candidate) => boolean): Candidate | undefined {
+  /**
+   * The first release (rows come one or two per release, its best artifact first) that `offered`
+   * accepts. The rows are read as they come and no further: usually the newest release is the one.
+   */
+  private first(rows: Iterable<Candidate>, offered: (c: Candidate) => boolean): Candidate | undefined {
     let last: string | undefined
     for (const row of rows) {
       if (row.rkey === last) continue
