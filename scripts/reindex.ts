@@ -8,6 +8,7 @@ import { dataPaths } from '../src/config.ts'
 import { migrateToLatest } from '../src/db/index.ts'
 import { LibraryIndex } from '../src/indexer/library/library-index.ts'
 import { rebuildIndexes } from '../src/indexer/rebuild.ts'
+import { UpdatesIndex } from '../src/indexer/updates/updates-index.ts'
 import { loadLexicons } from '../src/lexicons.ts'
 
 function fail(message: string): never {
@@ -39,12 +40,16 @@ try {
   const started = performance.now()
   let counts: Record<string, number>
   try {
-    counts = rebuildIndexes(db, [new LibraryIndex({ db, lexicons, enabled: true })])
+    counts = rebuildIndexes(db, [new LibraryIndex({ db, lexicons, enabled: true }), new UpdatesIndex({ db, lexicons })])
   } catch (err) {
     fail(`nothing changed: ${(err as Error).message}`)
   }
   const books = sqlite.prepare('SELECT count(*) FROM library_book').pluck().get()
-  console.log(`reindex: library: ${books} books indexed from ${counts.library} records in ${Math.round(performance.now() - started)} ms`)
+  const ms = Math.round(performance.now() - started)
+  console.log(`reindex: library: ${books} books indexed from ${counts.library} records in ${ms} ms`)
+  const releases = sqlite.prepare('SELECT count(*) FROM update_release').pluck().get()
+  const installs = sqlite.prepare('SELECT count(*) FROM update_install').pluck().get()
+  console.log(`reindex: updates: ${releases} releases and ${installs} installs indexed from ${counts.updates} records`)
 } finally {
   await db.close()
 }

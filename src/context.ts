@@ -1,3 +1,4 @@
+import { join } from 'node:path'
 import type { LexiconDoc, Lexicons } from '@atproto/lexicon'
 import { AccountStore } from './accounts/account-store.js'
 import { TakedownStore } from './accounts/takedown-store.js'
@@ -40,6 +41,7 @@ import { DiskBlobStore } from './repo/blobstore.js'
 import { openLibraryIndex } from './indexer/library/library-index.js'
 import { RepoExporter } from './repo/car-export.js'
 import { SyncService } from './indexer/sync/index.js'
+import { UpdatesService } from './indexer/updates/index.js'
 
 /** The stores and services that XRPC handlers receive. Built once at start-up. */
 export type AppContext = {
@@ -97,6 +99,8 @@ export type AppContext = {
   passwordReset: PasswordReset
   /** com.atproto.admin.sendEmail */
   adminEmail: AdminEmail
+  /** app updates: release and install tables, checkForUpdates, adoption, server-made deltas */
+  updates: UpdatesService
   /** closes services in reverse order of creation */
   close(): Promise<void>
 }
@@ -123,6 +127,16 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const sync = new SyncService({ db, repo, changesRetentionMs: cfg.syncChangesRetentionMs })
   repo.hooks.push(sync.hook)
   repo.hooks.push(openLibraryIndex({ db, lexicons, logger, enabled: cfg.libraryIndex }).hook)
+  const updates = new UpdatesService({
+    db,
+    lexicons,
+    accounts,
+    blobs,
+    publicUrl: () => cfg.publicUrl,
+    workDir: join(cfg.dataDirectory, 'delta-work'),
+    logger,
+  })
+  repo.hooks.push(updates.hook)
   const exporter = new RepoExporter(cfg.dbPath)
   const tokens = new TokenService(cfg.jwtSecret, {
     serviceDid: cfg.serviceDid,
@@ -224,8 +238,10 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     accountEmail,
     passwordReset,
     adminEmail,
+    updates,
     async close() {
       smtp?.close()
+      updates.close()
       await blobs.stopSweeper()
       exporter.close()
       await checkpointer.stop()

@@ -81,6 +81,11 @@ import resetPassword from './com/atproto/server/resetPassword.js'
 import adminSendEmail from './com/atproto/admin/sendEmail.js'
 // rate limits: the layer's settings from the config
 import configureRateLimits from './rate-limit/register.js'
+// app.carrel.update
+import updateCreateDelta from './app/carrel/update/createDelta.js'
+import updateCheckForUpdates from './app/carrel/update/checkForUpdates.js'
+import updateGetInstallStatus from './app/carrel/update/getInstallStatus.js'
+import updateGetAdoption from './app/carrel/update/getAdoption.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -155,6 +160,10 @@ const methods: MethodRegistration[] = [
   requestPasswordReset,
   resetPassword,
   adminSendEmail,
+  updateCreateDelta,
+  updateCheckForUpdates,
+  updateGetInstallStatus,
+  updateGetAdoption,
   configureRateLimits,
 ]
 
