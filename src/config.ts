@@ -1,6 +1,7 @@
 import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
+import { isValidDid } from '@atproto/syntax'
 import secp256k1 from 'secp256k1'
 
 export type Config = {
@@ -59,6 +60,25 @@ export type Config = {
   disableSsrfProtection: boolean
   /** keep the library index (searchBooks, getStats) in each commit; off: those answer 501 */
   libraryIndex: boolean
+  /** where app.bsky.* calls without an atproto-proxy header go (its `#bsky_appview`); unset: nowhere */
+  bskyAppView: ServiceRef | undefined
+  /** where chat.bsky.* calls without an atproto-proxy header go (its `#bsky_chat`) */
+  bskyChat: ServiceRef | undefined
+  /** where com.atproto.moderation.createReport goes without an atproto-proxy header (its `#atproto_labeler`) */
+  reportService: ServiceRef | undefined
+  proxy: ProxyLimits
+}
+
+/** A service the operator configured: trusted, reached at `url` (any address and port). */
+export type ServiceRef = { url: string; did: string }
+
+export type ProxyLimits = {
+  /** an upstream must send its answer's headers within this time, else 504 UpstreamTimeout */
+  headersTimeoutMs: number
+  /** an answer whose body stops arriving for this long is cut */
+  bodyTimeoutMs: number
+  /** largest upstream answer passed on, in bytes (a larger declared length is 502; a longer body is cut) */
+  maxResponseBytes: number
 }
 
 export type ExportLimits = {
@@ -95,6 +115,26 @@ function list(v: string | undefined): string[] {
 
 /** A configuration the server refuses to start with; the message names the variable or file, never a value. */
 export class ConfigError extends Error {}
+
+/**
+ * A service named by two variables, `<prefix>_URL` and `<prefix>_DID`: both or neither. The URL
+ * must be http(s) (its path is not used: calls go to `/xrpc/<method>` at its origin).
+ */
+function serviceRef(env: Env, prefix: string): ServiceRef | undefined {
+  const url = env[`${prefix}_URL`] || undefined
+  const did = env[`${prefix}_DID`] || undefined
+  if (!url && !did) return undefined
+  if (!url || !did) throw new ConfigError(`${prefix}_URL and ${prefix}_DID must be set together`)
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new ConfigError(`${prefix}_URL is not a URL`)
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(`${prefix}_URL must be an http(s) URL`)
+  if (!isValidDid(did)) throw new ConfigError(`${prefix}_DID is not a DID`)
+  return { url: parsed.origin, did }
+}
 
 type Secrets = {
   plcRotationKeyHex: string
@@ -280,5 +320,14 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     },
     disableSsrfProtection: bool(env.PDS_DISABLE_SSRF_PROTECTION, false),
     libraryIndex: bool(env.PDS_LIBRARY_INDEX, true),
+    bskyAppView: serviceRef(env, 'PDS_BSKY_APP_VIEW'),
+    bskyChat: serviceRef(env, 'PDS_BSKY_CHAT'),
+    reportService: serviceRef(env, 'PDS_REPORT_SERVICE'),
+    // the reference's defaults
+    proxy: {
+      headersTimeoutMs: int(env.PDS_PROXY_HEADERS_TIMEOUT, 10_000),
+      bodyTimeoutMs: int(env.PDS_PROXY_BODY_TIMEOUT, 30_000),
+      maxResponseBytes: int(env.PDS_PROXY_MAX_RESPONSE_SIZE, 10 * 1024 * 1024),
+    },
   }
 }

@@ -57,6 +57,11 @@ import libraryGetStats from './app/carrel/library/getStats.js'
 // migration in and out
 import getServiceAuth from './com/atproto/server/getServiceAuth.js'
 import importRepo from './com/atproto/repo/importRepo.js'
+// app.bsky: preferences here, push registration and every other call forwarded (./proxy)
+import bskyGetPreferences from './app/bsky/actor/getPreferences.js'
+import bskyPutPreferences from './app/bsky/actor/putPreferences.js'
+import bskyRegisterPush from './app/bsky/notification/registerPush.js'
+import { XrpcProxy } from './proxy/index.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -111,8 +116,12 @@ const methods: MethodRegistration[] = [
   libraryGetStats,
   getServiceAuth,
   importRepo,
+  bskyGetPreferences,
+  bskyPutPreferences,
+  bskyRegisterPush,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {
   for (const register of methods) register(server, ctx)
+  server.proxy = new XrpcProxy(ctx)
 }

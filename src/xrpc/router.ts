@@ -1,5 +1,5 @@
 import type { LexXrpcProcedure, LexXrpcQuery, Lexicons } from '@atproto/lexicon'
-import type { MethodConfig } from './types.js'
+import type { MethodConfig, ProxyStep } from './types.js'
 
 export type InputKind = 'none' | 'json' | 'stream'
 
@@ -14,6 +14,8 @@ export type Route = {
 /** The XRPC methods this server implements, each with its lexicon definition, by NSID. */
 export class XrpcRouter {
   readonly routes = new Map<string, Route>()
+  /** where calls without a route go to another service, if anywhere */
+  proxy: ProxyStep | undefined
 
   constructor(readonly lexicons: Lexicons) {}
 

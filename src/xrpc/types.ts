@@ -40,3 +40,14 @@ export type MethodConfig<A = undefined> = {
    */
   inputLimit?: number
 }
+
+/**
+ * Forwarding to other services (src/xrpc/proxy): the dispatcher hands it the calls it has no
+ * handler for.
+ */
+export type ProxyStep = {
+  /** whether the call goes to another service: an `atproto-proxy` header, or a default service for the method */
+  forwards(nsid: string, req: IncomingMessage): boolean
+  /** forwards it and writes the answer; throws XRPC errors for what is refused before an answer begins */
+  forward(nsid: string, req: IncomingMessage, res: ServerResponse): Promise<void>
+}
