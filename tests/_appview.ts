@@ -40,6 +40,10 @@ export type AppViewStandIn = {
   refused: { url: string; reason: string }[]
   /** TCP connections accepted */
   connections: number
+  /** `did:web:localhost%3A<port>`: its document (served at /.well-known/did.json) names this stand-in as `#bsky_appview` */
+  webDid: string
+  /** requests for that document */
+  didDocReads: number
   /** answers a verified call itself when it returns true (after the token check) */
   script: ((req: IncomingMessage, res: ServerResponse, call: VerifiedCall) => boolean) | null
   /** reads `did`'s posts and profile from its PDS, as an AppView's indexer would */
@@ -123,6 +127,14 @@ export async function startAppView(opts: { did: string; plcUrl: string }): Promi
   })
 
   const app = express()
+  app.get('/.well-known/did.json', (_req, res) => {
+    standIn.didDocReads++
+    res.json({
+      '@context': ['https://www.w3.org/ns/did/v1'],
+      id: standIn.webDid,
+      service: [{ id: '#bsky_appview', type: 'BskyAppView', serviceEndpoint: standIn.url }],
+    })
+  })
   // xrpc-server's verifier on every request, before anything else answers it
   app.use((req, res, next) => {
     const nsid = req.path.startsWith('/xrpc/') ? req.path.slice('/xrpc/'.length) : ''
@@ -171,8 +183,11 @@ export async function startAppView(opts: { did: string; plcUrl: string }): Promi
     s.on('close', () => sockets.delete(s))
   })
   await new Promise<void>((resolve) => http.listen(0, '127.0.0.1', resolve))
+  const port = (http.address() as AddressInfo).port
   const standIn: AppViewStandIn = {
-    url: `http://127.0.0.1:${(http.address() as AddressInfo).port}`,
+    url: `http://127.0.0.1:${port}`,
+    webDid: `did:web:localhost%3A${port}`,
+    didDocReads: 0,
     dids: new Set([opts.did]),
     calls: [],
     refused: [],
