@@ -493,6 +493,51 @@ test('a client that goes away mid-answer: the connection to the AppView is close
   await closed
 })
 
+test('registerPush goes to the notification service the body names, with a token for it; its errors and timeouts come back', async () => {
+  const push = { serviceDid: APPVIEW_DID, token: 'device-token-1', platform: 'ios', appId: 'xyz.blueskyweb.app' }
+  let received: any
+  appView.script = (req, res, c) => {
+    if (c.nsid !== 'app.bsky.notification.registerPush') return false
+    let text = ''
+    req.on('data', (d: Buffer) => (text += d))
+    req.on('end', () => {
+      received = JSON.parse(text)
+      res.writeHead(200).end()
+    })
+    return true
+  }
+  await alice.agent.app.bsky.notification.registerPush(push)
+  assert.equal(received, push)
+  const c = appView.calls.at(-1)!
+  assert.is(c.aud, APPVIEW_DID)
+  assert.is(c.lxm, 'app.bsky.notification.registerPush')
+  assert.is(c.iss, alice.did)
+
+  appView.script = (_req, res) => {
+    res.writeHead(400, { 'content-type': 'application/json' }).end(JSON.stringify({ error: 'InvalidAppId', message: 'unknown app' }))
+    return true
+  }
+  const refused = await call('/xrpc/app.bsky.notification.registerPush', { body: JSON.stringify(push), headers: { 'content-type': 'application/json' } })
+  assert.is(refused.status, 400)
+  assert.equal(refused.json, { error: 'InvalidAppId', message: 'unknown app' })
+
+  appView.script = () => true // never answers
+  const slow = await call('/xrpc/app.bsky.notification.registerPush', { body: JSON.stringify(push), headers: { 'content-type': 'application/json' } })
+  assert.is(slow.status, 504)
+  assert.is(slow.json.error, 'UpstreamTimeout')
+
+  // a service DID whose document names no notification service: nothing is sent
+  const before = appView.calls.length + appView.connections
+  const keyless = await createKeylessDid(net.plc.url, 'nopush.example.com')
+  const none = await call('/xrpc/app.bsky.notification.registerPush', { body: JSON.stringify({ ...push, serviceDid: keyless }), headers: { 'content-type': 'application/json' } })
+  assert.is(none.status, 400)
+  assert.is(none.json.error, 'InvalidRequest')
+  assert.match(none.json.message, /could not resolve proxy did service url/)
+  const anonymous = await call('/xrpc/app.bsky.notification.registerPush', { token: null, body: JSON.stringify(push), headers: { 'content-type': 'application/json' } })
+  assert.is(anonymous.status, 401)
+  assert.is(appView.calls.length + appView.connections, before)
+})
+
 test('no default service configured: 501 MethodNotImplemented naming the variables; the header still works', async () => {
   const bare = await startNetwork()
   try {
