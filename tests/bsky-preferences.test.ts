@@ -31,7 +31,7 @@ const put = (token: string, preferences: unknown[]) => rawXrpc(net.url, 'app.bsk
 /** What is stored for the account, as the account's own password sees it. */
 async function stored(): Promise<unknown[]> {
   const res = await get(full)
-  assert.is(res.status, 200, res.text)
+  assert.is(res.status, 200, JSON.stringify(res.body))
   return res.body.preferences
 }
 
@@ -58,7 +58,7 @@ test('an account starts with none; what is put comes back in its order, and noth
   assert.equal(await stored(), [])
   const prefs = [FEEDS, ADULT(true), { $type: 'app.bsky.actor.defs#contentLabelPref', label: 'nsfw', visibility: 'warn' }]
   const res = await put(full, prefs)
-  assert.is(res.status, 200, res.text)
+  assert.is(res.status, 200, JSON.stringify(res.body))
   assert.equal(await stored(), prefs)
   // a replacement replaces the whole list
   assert.is((await put(full, [ADULT(false)])).status, 200)
@@ -105,7 +105,7 @@ test('refused, with nothing changed: other namespaces, a malformed preference, a
   ]
   for (const [body, status, error, message] of cases) {
     const res = await rawXrpc(net.url, 'app.bsky.actor.putPreferences', { token: full, body })
-    assert.is(res.status, status, `${JSON.stringify(body)}: ${res.text}`)
+    assert.is(res.status, status, `${JSON.stringify(body)}: ${JSON.stringify(res.body)}`)
     assert.is(res.body.error, error)
     assert.match(res.body.message, message)
     assert.equal(await stored(), [ADULT(true)])
