@@ -106,6 +106,16 @@ test('getTimeline, getProfile and getPostThread reach the AppView with a fresh t
   assert.is(thread.json.thread.post.uri, post.uri)
 })
 
+test('the upstream path is the method, rebuilt here; only the query is taken as the client sent it', async () => {
+  appView.script = (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"feed":[]}')
+    return true
+  }
+  const res = await call('/xrpc/app.bsky.feed.getTimeline/?limit=2&cursor=a%2Fb')
+  assert.is(res.status, 200, res.text)
+  assert.is(appView.calls.at(-1)!.url, '/xrpc/app.bsky.feed.getTimeline?limit=2&cursor=a%2Fb')
+})
+
 test("the client's own token never leaves the server; the headers that matter go both ways, others do not", async () => {
   appView.script = (_req, res) => {
     res.writeHead(200, {

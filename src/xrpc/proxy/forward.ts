@@ -38,9 +38,11 @@ export function isJsonType(contentType: string | undefined): boolean {
 
 export type ForwardedCall = {
   send: OutboundStream
-  /** the service's endpoint; the call goes to the client's path and query at its origin */
+  /** the service's endpoint (its origin is used) */
   endpoint: string
   req: IncomingMessage
+  /** the method called: the call goes to `/xrpc/<nsid>` with the client's query as sent */
+  nsid: string
   /** a fresh service-auth token for the service */
   token: string
   /** largest request body passed on (bytes as sent) */
@@ -74,7 +76,9 @@ export async function sendCall(call: ForwardedCall, signal: AbortSignal): Promis
     // a query's body is not passed on
     req.resume()
   }
-  const url = new URL(req.url!, call.endpoint)
+  // the path is rebuilt from the method rather than taken from the client
+  const q = req.url!.indexOf('?')
+  const url = new URL(`/xrpc/${call.nsid}${q === -1 ? '' : req.url!.slice(q)}`, call.endpoint)
   try {
     return await call.send({ url, method, headers, body: limit ? req.pipe(limit) : undefined, signal })
   } catch (err) {

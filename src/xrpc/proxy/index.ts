@@ -92,7 +92,7 @@ export class XrpcProxy implements ProxyStep {
       if (!res.writableFinished) abort.abort()
     })
     const bodyLimit = def.type === 'procedure' && def.input?.encoding === 'application/json' ? ctx.cfg.jsonBodyLimit : ctx.cfg.blobUploadLimit
-    const answer = await sendCall({ send: target.send, endpoint: target.endpoint, req, token, bodyLimit }, abort.signal)
+    const answer = await sendCall({ send: target.send, endpoint: target.endpoint, req, nsid, token, bodyLimit }, abort.signal)
     const readAfterWrite = this.readAfterWrite.applies(nsid)
     if (answer.status >= 400) {
       if (!isJsonType(answer.headers['content-type'])) throw nonXrpcError(answer)
