@@ -301,6 +301,43 @@ test('a request body streams through: the AppView reads its first part before th
   assert.is(c.lxm, 'chat.bsky.convo.sendMessage')
 })
 
+test("a client's slow upload is not the service's slowness: the wait for an answer starts once the body is sent", async () => {
+  let firstPartSeen!: () => void
+  const seenFirst = new Promise<void>((r) => (firstPartSeen = r))
+  appView.script = (req, res, c) => {
+    if (c.nsid !== 'chat.bsky.convo.sendMessage') return false
+    let n = 0
+    req.on('data', (d: Buffer) => {
+      n += d.length
+      firstPartSeen()
+    })
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ received: n })))
+    return true
+  }
+  const first = '{"convoId":"c1","message":{"text":"slow'
+  const rest = '"}}'
+  const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
+    const url = new URL(`${net.url}/xrpc/chat.bsky.convo.sendMessage`)
+    const req = request(
+      { host: '127.0.0.1', port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${alice.agent.session!.accessJwt}` } },
+      (res) => {
+        let body = ''
+        res.on('data', (d) => (body += d))
+        res.on('end', () => resolve({ status: res.statusCode!, body }))
+      },
+    )
+    req.on('error', reject)
+    req.write(first)
+    // the rest after longer than PDS_PROXY_HEADERS_TIMEOUT (1.5 s here), within the idle limit
+    void seenFirst.then(() => {
+      setTimeout(() => req.write(' '), 900)
+      setTimeout(() => req.end(rest), 1800)
+    })
+  })
+  assert.is(answer.status, 200, answer.body)
+  assert.is(JSON.parse(answer.body).received, first.length + 1 + rest.length)
+})
+
 test('chat goes to the chat service and reports to the report service, by default or as the header names them', async () => {
   const answerEmpty = () => {
     appView.script = (_req, res) => {

@@ -308,10 +308,19 @@ export function createOutboundStream(policy: OutboundStreamPolicy, resolver: Res
         signal: req.signal,
       })
       let answered = false
-      const headersTimer = setTimeout(
-        () => out.destroy(new OutboundFetchError('timeout', `no answer within ${policy.headersTimeoutMs} ms`)),
-        policy.headersTimeoutMs,
-      )
+      // the wait for an answer starts once the request is sent whole (a client's slow upload
+      // is not the host's slowness); until then a connection that stays idle is given up on
+      let headersTimer: NodeJS.Timeout | undefined
+      out.once('finish', () => {
+        if (answered) return
+        headersTimer = setTimeout(
+          () => out.destroy(new OutboundFetchError('timeout', `no answer within ${policy.headersTimeoutMs} ms`)),
+          policy.headersTimeoutMs,
+        )
+      })
+      out.setTimeout(policy.bodyTimeoutMs, () => {
+        if (!answered) out.destroy(new OutboundFetchError('timeout', `the connection was idle for ${policy.bodyTimeoutMs} ms`))
+      })
       out.on('error', (err) => {
         clearTimeout(headersTimer)
         if (!answered) reject(outboundFailure(err))
