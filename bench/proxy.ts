@@ -10,6 +10,7 @@
 //            another and one all at once: throughput direct and proxied, Carrel's CPU per MiB,
 //            and its RSS before and at its peak while streaming (sampled every 5 ms). A server
 //            that buffered answers would grow with each round; a streaming one levels off.
+//            Then BENCH_PROXY_BIG clients that read nothing for 2 s: RSS while they hold back.
 import { createServer, request, Agent, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createAccount, percentile, startBenchServer, type BenchServer } from './_server.ts'
@@ -88,6 +89,47 @@ async function load(url: string, token: string, calls: number, concurrency: numb
   return latencies.sort((a, b) => a - b)
 }
 
+/**
+ * `count` GETs whose answers are not read for `holdMs` after their headers arrive, then read to
+ * the end: Carrel's RSS peak meanwhile. A proxy that buffered would hold every answer whole.
+ */
+async function stalled(url: string, token: string, server: BenchServer, count: number, holdMs: number) {
+  const before = server.rss().currentMb
+  let peak = before
+  const sampler = setInterval(() => (peak = Math.max(peak, server.rss().currentMb)), 5)
+  const answers = await Promise.all(
+    Array.from(
+      { length: count },
+      () =>
+        new Promise<IncomingMessage>((resolve, reject) => {
+          const req = request(url, { agent, headers: { authorization: `Bearer ${token}` } }, (res) => {
+            res.pause()
+            resolve(res)
+          })
+          req.on('error', reject)
+          req.end()
+        }),
+    ),
+  )
+  await new Promise((r) => setTimeout(r, holdMs))
+  const heldPeak = peak
+  let bytes = 0
+  await Promise.all(
+    answers.map(
+      (res) =>
+        new Promise<void>((resolve, reject) => {
+          res.on('data', (d: Buffer) => (bytes += d.length))
+          res.on('end', resolve)
+          res.on('error', reject)
+          res.resume()
+        }),
+    ),
+  )
+  clearInterval(sampler)
+  if (bytes !== count * BIG_BYTES) throw new Error(`got ${bytes} bytes`)
+  return { before, heldPeak }
+}
+
 async function streamed(url: string, token: string, server: BenchServer, parallel: number) {
   const before = server.rss()
   let peak = before.currentMb
@@ -150,6 +192,9 @@ export default async function main(): Promise<void> {
       console.log(`  direct   ${fmt(sd.mbPerS)} MiB/s`)
       console.log(`  proxied  ${fmt(sp.mbPerS)} MiB/s, server CPU ${fmt(cpuPerMb)} ms per MiB; server RSS ${fmt(sp.rssBefore)} MB before, peak ${fmt(sp.rssPeak)} MB (+${fmt(sp.rssPeak - sp.rssBefore)} MB)`)
     }
+    const held = await stalled(bigProxied, accessJwt, server, BIG, 2000)
+    console.log(`proxy stream stalled (${BIG} answers of 5 MiB whose clients read nothing for 2 s, then everything):`)
+    console.log(`  server RSS ${fmt(held.before)} MB before, peak ${fmt(held.heldPeak)} MB while held (+${fmt(held.heldPeak - held.before)} MB; ${BIG * 5} MiB were on offer)`)
   } finally {
     agent.destroy()
     await server.stop()
