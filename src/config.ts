@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto'
 import { existsSync, mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs'
 import { isIP } from 'node:net'
 import { join, resolve } from 'node:path'
+import { isValidDid } from '@atproto/syntax'
 import secp256k1 from 'secp256k1'
 
 export type Config = {
@@ -76,6 +77,25 @@ export type Config = {
   metricsPort: number | undefined
   /** variables of the reference PDS that are set here and that Carrel does not read (names only) */
   ignoredReferenceVariables: string[]
+  /** where app.bsky.* calls without an atproto-proxy header go (its `#bsky_appview`); unset: nowhere */
+  bskyAppView: ServiceRef | undefined
+  /** where chat.bsky.* calls without an atproto-proxy header go (its `#bsky_chat`) */
+  bskyChat: ServiceRef | undefined
+  /** where com.atproto.moderation.createReport goes without an atproto-proxy header (its `#atproto_labeler`) */
+  reportService: ServiceRef | undefined
+  proxy: ProxyLimits
+}
+
+/** A service the operator configured: trusted, reached at `url` (any address and port). */
+export type ServiceRef = { url: string; did: string }
+
+export type ProxyLimits = {
+  /** an upstream must send its answer's headers within this time, else 504 UpstreamTimeout */
+  headersTimeoutMs: number
+  /** an answer whose body stops arriving for this long is cut */
+  bodyTimeoutMs: number
+  /** largest upstream answer passed on, in bytes (a larger declared length is 502; a longer body is cut) */
+  maxResponseBytes: number
 }
 
 export type ExportLimits = {
@@ -154,6 +174,26 @@ export function listenRefusal(err: unknown, variable: string, address: string): 
   if (code === 'EADDRINUSE') return new ConfigError(`${variable}: cannot listen on ${address}: something else listens there`)
   if (code === 'EACCES') return new ConfigError(`${variable}: cannot listen on ${address}: not permitted (a port below 1024 needs privileges)`)
   return err
+}
+
+/**
+ * A service named by two variables, `<prefix>_URL` and `<prefix>_DID`: both or neither. The URL
+ * must be http(s) (its path is not used: calls go to `/xrpc/<method>` at its origin).
+ */
+function serviceRef(prefix: string, urlValue: string | undefined, didValue: string | undefined): ServiceRef | undefined {
+  const url = urlValue || undefined
+  const did = didValue || undefined
+  if (!url && !did) return undefined
+  if (!url || !did) throw new ConfigError(`${prefix}_URL and ${prefix}_DID must be set together`)
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new ConfigError(`${prefix}_URL is not a URL`)
+  }
+  if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') throw new ConfigError(`${prefix}_URL must be an http(s) URL`)
+  if (!isValidDid(did)) throw new ConfigError(`${prefix}_DID is not a DID`)
+  return { url: parsed.origin, did }
 }
 
 type Secrets = {
@@ -295,17 +335,10 @@ export function dataPaths(env: Env = process.env): { dataDirectory: string; dbPa
  * makes Carrel read one removes it here (tests/env-docs.test.ts keeps the README's list in step).
  */
 export const IGNORED_REFERENCE_VARIABLES: Record<string, string[]> = {
-  'proxying to a Bluesky AppView, moderation and report services': [
-    'PDS_BSKY_APP_VIEW_URL',
-    'PDS_BSKY_APP_VIEW_DID',
+  'other proxying and moderation settings': [
     'PDS_BSKY_APP_VIEW_CDN_URL_PATTERN',
-    'PDS_REPORT_SERVICE_URL',
-    'PDS_REPORT_SERVICE_DID',
     'PDS_MOD_SERVICE_URL',
     'PDS_MOD_SERVICE_DID',
-    'PDS_PROXY_BODY_TIMEOUT',
-    'PDS_PROXY_HEADERS_TIMEOUT',
-    'PDS_PROXY_MAX_RESPONSE_SIZE',
     'PDS_PROXY_MAX_RETRIES',
     'PDS_PROXY_PREFER_COMPRESSED',
     'PDS_PROXY_ALLOW_HTTP2',
@@ -492,5 +525,14 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     ignoredReferenceVariables: Object.values(IGNORED_REFERENCE_VARIABLES)
       .flat()
       .filter((name) => env[name] !== undefined && env[name] !== ''),
+    bskyAppView: serviceRef('PDS_BSKY_APP_VIEW', env.PDS_BSKY_APP_VIEW_URL, env.PDS_BSKY_APP_VIEW_DID),
+    bskyChat: serviceRef('PDS_BSKY_CHAT', env.PDS_BSKY_CHAT_URL, env.PDS_BSKY_CHAT_DID),
+    reportService: serviceRef('PDS_REPORT_SERVICE', env.PDS_REPORT_SERVICE_URL, env.PDS_REPORT_SERVICE_DID),
+    // the reference's defaults
+    proxy: {
+      headersTimeoutMs: int(env.PDS_PROXY_HEADERS_TIMEOUT, 10_000),
+      bodyTimeoutMs: int(env.PDS_PROXY_BODY_TIMEOUT, 30_000),
+      maxResponseBytes: int(env.PDS_PROXY_MAX_RESPONSE_SIZE, 10 * 1024 * 1024),
+    },
   }
 }

@@ -42,6 +42,10 @@ import { openLibraryIndex } from './indexer/library/library-index.js'
 import { RepoExporter } from './repo/car-export.js'
 import { SyncService } from './indexer/sync/index.js'
 import { UpdatesService } from './indexer/updates/index.js'
+import { DidResolver } from './identity/did-resolver.js'
+import { createOutboundDns, createOutboundStream, type OutboundStream, type OutboundStreamPolicy } from './identity/safe-fetch.js'
+import { ServiceEndpoints } from './identity/service-endpoint.js'
+import { PreferencesStore } from './accounts/preferences.js'
 
 /** The stores and services that XRPC handlers receive. Built once at start-up. */
 export type AppContext = {
@@ -101,6 +105,15 @@ export type AppContext = {
   adminEmail: AdminEmail
   /** app updates: release and install tables, checkForUpdates, adoption, server-made deltas */
   updates: UpdatesService
+  /** app.bsky.actor.getPreferences / putPreferences: private, per account */
+  preferences: PreferencesStore
+  /** the endpoints DID documents name for services (atproto-proxy), cached */
+  serviceEndpoints: ServiceEndpoints
+  /**
+   * Streamed requests for forwarded calls: to the services the operator configured (trusted:
+   * any address and port), and to services DID documents name (the SSRF rules apply)
+   */
+  upstreams: { configured: OutboundStream; named: OutboundStream }
   /** closes services in reverse order of creation */
   close(): Promise<void>
 }
@@ -144,6 +157,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     refreshLifetimeMs: cfg.refreshTokenLifetimeMs,
   })
   const sessions = new SessionStore(db)
+  const preferences = new PreferencesStore(db)
   const appPasswordStore = new AppPasswordStore(db)
   const invites = new InviteStore(db)
   const identity = new IdentityService(cfg, accounts)
@@ -193,11 +207,12 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     sequencer,
     repo,
     blobs,
-    privateState: [sync, takedownStore],
+    privateState: [sync, takedownStore, preferences],
     logger,
   })
   const takedowns = new Takedowns({ db, accounts, store: takedownStore, sessions, accountTokens, outbox, sequencer, repo, blobs, logger })
   const accountAdmin = new AccountAdmin({ db, accounts, sessions, accountTokens, outbox, sequencer, logger })
+  const { serviceEndpoints, upstreams } = proxyServices(cfg, identity)
   const repoImports = new RepoImportFlow({
     accounts,
     identity,
@@ -239,13 +254,37 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     passwordReset,
     adminEmail,
     updates,
+    preferences,
+    serviceEndpoints,
+    upstreams,
     async close() {
       smtp?.close()
       updates.close()
+      upstreams.configured.close()
+      upstreams.named.close()
       await blobs.stopSweeper()
       exporter.close()
       await checkpointer.stop()
       await db.close()
     },
+  }
+}
+
+/**
+ * What forwarding calls to other services needs. A client chooses the DID in `atproto-proxy`, so
+ * its document is read through the outbound policy (a did:web on a private address is refused,
+ * dev mode included) and the endpoint it names is reached by HTTPS on 443 at a public address
+ * only, unless PDS_DISABLE_SSRF_PROTECTION is set. The operator's configured services are trusted.
+ */
+function proxyServices(cfg: Config, identity: IdentityService) {
+  const open = cfg.disableSsrfProtection
+  const dns = createOutboundDns()
+  const resolver = new DidResolver({ plcUrl: () => identity.plcUrl, allowHttpLocalhost: open, disableSsrfProtection: open, dns })
+  const timing = { headersTimeoutMs: cfg.proxy.headersTimeoutMs, bodyTimeoutMs: cfg.proxy.bodyTimeoutMs, maxBodyBytes: cfg.proxy.maxResponseBytes }
+  const trusted: OutboundStreamPolicy = { protocols: ['http:', 'https:'], allowCustomPort: true, allowNonPublicAddresses: true, ...timing }
+  const named: OutboundStreamPolicy = open ? trusted : { protocols: ['https:'], allowCustomPort: false, allowNonPublicAddresses: false, ...timing }
+  return {
+    serviceEndpoints: new ServiceEndpoints({ resolver }),
+    upstreams: { configured: createOutboundStream(trusted, dns), named: createOutboundStream(named, dns) },
   }
 }

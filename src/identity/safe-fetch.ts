@@ -1,7 +1,11 @@
 import dns, { type LookupAddress } from 'node:dns'
 import { Resolver } from 'node:dns/promises'
+import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:http'
+import https from 'node:https'
 import { createRequire } from 'node:module'
 import type { LookupFunction } from 'node:net'
+import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream'
+import { urlToHttpOptions } from 'node:url'
 import type * as FetchNode from '@atproto-labs/fetch-node'
 import ipaddr from 'ipaddr.js'
 import { keepingGlobalFetchDispatcher } from './global-fetch-guard.js'
@@ -196,4 +200,170 @@ export function createOutboundFetch(policy: OutboundPolicy, resolver: Resolver):
       throw failure(err, signal)
     }
   }
+}
+
+/** What a streamed outbound request may reach, and how long and large its answer may be. */
+export type OutboundStreamPolicy = {
+  protocols: readonly ('http:' | 'https:')[]
+  /** false: only the protocol's own port (443 for https, 80 for http) */
+  allowCustomPort: boolean
+  /** false (SSRF protection): refuse every address that is not public unicast */
+  allowNonPublicAddresses: boolean
+  /** the answer's status and headers must arrive within this time */
+  headersTimeoutMs: number
+  /** the answer's body may stop arriving for at most this long */
+  bodyTimeoutMs: number
+  /** largest body passed on, in bytes as sent (a larger declared length is refused before reading) */
+  maxBodyBytes: number
+}
+
+export type OutboundStreamRequest = {
+  url: URL
+  method: 'GET' | 'HEAD' | 'POST'
+  headers: OutgoingHttpHeaders
+  /** streamed to the host as it arrives; its errors end the request */
+  body?: Readable
+  /** aborts the request (and the answer's body) */
+  signal?: AbortSignal
+}
+
+/**
+ * An answer whose body has not been read: it streams as it arrives, as sent (never decompressed),
+ * and fails with an OutboundFetchError (`too-large`, `timeout`) past the policy's bounds.
+ */
+export type OutboundStreamResponse = { status: number; headers: IncomingHttpHeaders; body: Readable }
+
+export type OutboundStream = {
+  (req: OutboundStreamRequest): Promise<OutboundStreamResponse>
+  /** closes the pooled connections */
+  close(): void
+}
+
+/** Why the policy forbids the URL before anything is resolved or sent (undefined: allowed so far). */
+export function outboundUrlProblem(url: URL, policy: Pick<OutboundStreamPolicy, 'protocols' | 'allowCustomPort' | 'allowNonPublicAddresses'>): string | undefined {
+  if (!(policy.protocols as readonly string[]).includes(url.protocol)) return `protocol ${url.protocol} is not allowed`
+  // URL leaves the port empty when it is the protocol's own
+  if (!policy.allowCustomPort && url.port !== '') return `port ${url.port} is not allowed`
+  if (url.username || url.password) return 'credentials in the URL are not allowed'
+  if (!policy.allowNonPublicAddresses) {
+    // a literal address is connected to without a lookup, so it is judged here
+    const host = url.hostname.startsWith('[') ? url.hostname.slice(1, -1) : url.hostname
+    if (ipaddr.isValid(host) && !isPublicAddress(host)) return `${host} is not a public address`
+  }
+  return undefined
+}
+
+/** Counts a stream's bytes as they pass and fails it with `error()` past `max` bytes. */
+export class ByteLimit extends Transform {
+  private size = 0
+  exceeded = false
+
+  constructor(
+    private readonly max: number,
+    readonly error: () => Error,
+  ) {
+    super()
+  }
+
+  override _transform(chunk: Buffer, _enc: BufferEncoding, done: TransformCallback): void {
+    this.size += chunk.length
+    if (this.size > this.max) {
+      this.exceeded = true
+      return done(this.error())
+    }
+    done(null, chunk)
+  }
+}
+
+/** idle pooled connections are closed after this long (below the 5 s most servers keep them) */
+const IDLE_SOCKET_MS = 4_000
+
+/**
+ * A streamed request (service proxying): the request body is sent as it arrives and the answer
+ * is handed back as soon as its headers are in, its body unread, so neither is ever held whole.
+ * The same rules as `createOutboundFetch` decide what may be reached: the URL's protocol and port
+ * by the policy, a literal address before anything happens, every other address by the checked
+ * `lookup` that the connection then uses (so the checked address is the one connected to, with
+ * no second lookup). Redirects are answers like any other (never followed). On Node's own HTTP
+ * client, with keep-alive connections (idle ones closed after a few seconds): proxied calls
+ * are many and small, and a new TCP and TLS handshake for each would double their latency.
+ */
+export function createOutboundStream(policy: OutboundStreamPolicy, resolver: Resolver): OutboundStream {
+  const agentOptions = { keepAlive: true, timeout: IDLE_SOCKET_MS, maxFreeSockets: 32, scheduling: 'lifo' as const }
+  const agents = { 'http:': new http.Agent(agentOptions), 'https:': new https.Agent(agentOptions) }
+  // without protection, names resolve as the system does (hosts file included)
+  const lookup = policy.allowNonPublicAddresses ? undefined : publicAddressLookup(resolver)
+
+  const send = (req: OutboundStreamRequest): Promise<OutboundStreamResponse> =>
+    new Promise((resolve, reject) => {
+      const problem = outboundUrlProblem(req.url, policy)
+      if (problem) return reject(new OutboundFetchError('refused', problem))
+      const https_ = req.url.protocol === 'https:'
+      const out = (https_ ? https : http).request({
+        ...urlToHttpOptions(req.url),
+        method: req.method,
+        headers: req.headers,
+        agent: agents[https_ ? 'https:' : 'http:'],
+        lookup,
+        signal: req.signal,
+      })
+      let answered = false
+      // the wait for an answer starts once the request is sent whole (a client's slow upload
+      // is not the host's slowness); until then a connection that stays idle is given up on
+      let headersTimer: NodeJS.Timeout | undefined
+      out.once('finish', () => {
+        if (answered) return
+        headersTimer = setTimeout(
+          () => out.destroy(new OutboundFetchError('timeout', `no answer within ${policy.headersTimeoutMs} ms`)),
+          policy.headersTimeoutMs,
+        )
+      })
+      out.setTimeout(policy.bodyTimeoutMs, () => {
+        if (!answered) out.destroy(new OutboundFetchError('timeout', `the connection was idle for ${policy.bodyTimeoutMs} ms`))
+      })
+      out.on('error', (err) => {
+        clearTimeout(headersTimer)
+        if (!answered) reject(outboundFailure(err))
+      })
+      out.on('response', (res) => {
+        answered = true
+        clearTimeout(headersTimer)
+        const declared = Number(res.headers['content-length'] ?? 0)
+        if (declared > policy.maxBodyBytes) {
+          res.destroy()
+          return reject(new OutboundFetchError('too-large', `Content-Length ${declared} is over ${policy.maxBodyBytes} bytes`))
+        }
+        res.setTimeout(policy.bodyTimeoutMs, () =>
+          res.destroy(new OutboundFetchError('timeout', `the body stopped arriving for ${policy.bodyTimeoutMs} ms`)),
+        )
+        const limit = new ByteLimit(policy.maxBodyBytes, () => new OutboundFetchError('too-large', `body is over ${policy.maxBodyBytes} bytes`))
+        const body = pipeline(res, limit, () => {})
+        // whoever reads the body sees its errors; one that comes before a reader is attached
+        // must not be an uncaught 'error' event
+        body.on('error', () => {})
+        resolve({ status: res.statusCode ?? 502, headers: res.headers, body })
+      })
+      if (req.body) {
+        // not pipeline(): a failed request must leave the body's source (a client's request,
+        // still to be answered) as it is; pipe() only unpipes when the request fails
+        req.body.on('error', () => out.destroy(new OutboundFetchError('failed', 'the request body was cut off')))
+        req.body.pipe(out)
+      } else {
+        out.end()
+      }
+    })
+
+  return Object.assign(send, {
+    close() {
+      agents['http:'].destroy()
+      agents['https:'].destroy()
+    },
+  })
+}
+
+function outboundFailure(err: unknown): OutboundFetchError {
+  if (err instanceof OutboundFetchError) return err
+  if (err instanceof AddressRefusedError) return new OutboundFetchError('refused', err.message)
+  const code = (err as { code?: string })?.code
+  return new OutboundFetchError('failed', code ?? (err as Error)?.message ?? 'request failed')
 }

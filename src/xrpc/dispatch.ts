@@ -8,7 +8,7 @@ import { logRequestOnFinish, sendXrpcError } from './http-answer.js'
 import { writeOutput } from './output.js'
 import { parseParams } from './params.js'
 import type { Route, XrpcRouter } from './router.js'
-import type { XrpcInput } from './types.js'
+import type { ProxyStep, XrpcInput } from './types.js'
 
 /** A request body that lexicon conversion refused (a float, a malformed $link...), with where. */
 export class InputDataError extends InvalidRequestError {
@@ -86,7 +86,7 @@ export class XrpcDispatcher {
     } catch (err) {
       // answered before the body was read (e.g. auth failed): the connection cannot be reused
       if (!req.complete && bodyPresence(req) === 'present' && !res.headersSent) res.setHeader('Connection', 'close')
-      this.fail(route, res, err)
+      this.fail(route.nsid, route.config.mapError, res, err)
     }
   }
 
@@ -129,8 +129,8 @@ export class XrpcDispatcher {
     }
   }
 
-  /** A path this server has no handler for: a WebSocket endpoint, a known method, or nothing. */
-  private noRoute(nsid: string, req: IncomingMessage, res: ServerResponse): void {
+  /** A path this server has no handler for: a WebSocket endpoint, a call for another service, a known method, or nothing. */
+  private noRoute(nsid: string, req: IncomingMessage, res: ServerResponse): void | Promise<void> {
     if (nsid === '_health') {
       const body = JSON.stringify({ version: this.opts.version })
       res.setHeader('Content-Type', 'application/json; charset=utf-8')
@@ -145,25 +145,30 @@ export class XrpcDispatcher {
     if (expected && method !== expected) {
       return sendXrpcError(res, 400, { error: 'InvalidRequest', message: `Incorrect HTTP method (${req.method}) expected ${expected}` })
     }
-    if (req.headers['atproto-proxy'] !== undefined) {
-      return sendXrpcError(res, 400, {
-        error: 'InvalidRequest',
-        message: `This server does not proxy requests to other services (atproto-proxy) yet, and does not implement ${nsid} itself`,
-      })
-    }
+    const proxy = this.router.proxy
+    if (proxy?.forwards(nsid, req)) return this.forward(proxy, nsid, req, res)
     const err = new MethodNotImplementedError(def ? `${nsid} is not implemented by this server` : 'Method Not Implemented')
     sendXrpcError(res, err.statusCode, err.payload)
   }
 
-  private fail(route: Route, res: ServerResponse, err: unknown): void {
+  private async forward(proxy: ProxyStep, nsid: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
+    try {
+      await proxy.forward(nsid, req, res)
+    } catch (err) {
+      if (!req.complete && bodyPresence(req) === 'present' && !res.headersSent) res.setHeader('Connection', 'close')
+      this.fail(nsid, undefined, res, err)
+    }
+  }
+
+  private fail(nsid: string, mapError: ((err: unknown) => unknown) | undefined, res: ServerResponse, err: unknown): void {
     if (err instanceof BodyError) {
       return sendXrpcError(res, err.status, { error: err.errorName, message: err.message })
     }
-    const mapped = route.config.mapError ? route.config.mapError(err) : err
+    const mapped = mapError ? mapError(err) : err
     const xrpcErr = XRPCError.fromError(mapped)
     if (xrpcErr.statusCode >= 500 && !(mapped instanceof XRPCError)) {
       const e = mapped as Error
-      this.opts.logger.error({ nsid: route.nsid, err: { name: e?.name, message: e?.message, stack: e?.stack } }, 'handler failed')
+      this.opts.logger.error({ nsid, err: { name: e?.name, message: e?.message, stack: e?.stack } }, 'handler failed')
     }
     sendXrpcError(res, xrpcErr.statusCode, xrpcErr.payload)
   }

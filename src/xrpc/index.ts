@@ -86,6 +86,11 @@ import updateCreateDelta from './app/carrel/update/createDelta.js'
 import updateCheckForUpdates from './app/carrel/update/checkForUpdates.js'
 import updateGetInstallStatus from './app/carrel/update/getInstallStatus.js'
 import updateGetAdoption from './app/carrel/update/getAdoption.js'
+// app.bsky: preferences here, push registration and every other call forwarded (./proxy)
+import bskyGetPreferences from './app/bsky/actor/getPreferences.js'
+import bskyPutPreferences from './app/bsky/actor/putPreferences.js'
+import bskyRegisterPush from './app/bsky/notification/registerPush.js'
+import { XrpcProxy } from './proxy/index.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -164,9 +169,13 @@ const methods: MethodRegistration[] = [
   updateCheckForUpdates,
   updateGetInstallStatus,
   updateGetAdoption,
+  bskyGetPreferences,
+  bskyPutPreferences,
+  bskyRegisterPush,
   configureRateLimits,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {
   for (const register of methods) register(server, ctx)
+  server.proxy = new XrpcProxy(ctx)
 }

@@ -1,7 +1,7 @@
 import type { LexXrpcProcedure, LexXrpcQuery, Lexicons } from '@atproto/lexicon'
 import { RateLimitLayer } from './rate-limit/layer.js'
 import { PRESET_LIMITS } from './rate-limit/presets.js'
-import type { MethodConfig } from './types.js'
+import type { MethodConfig, ProxyStep } from './types.js'
 
 export type InputKind = 'none' | 'json' | 'stream'
 
@@ -18,6 +18,8 @@ export class XrpcRouter {
   readonly routes = new Map<string, Route>()
   /** the rate limits of every call (configured from the server's config by a registration) */
   readonly rateLimits = new RateLimitLayer()
+  /** where calls without a route go to another service, if anywhere */
+  proxy: ProxyStep | undefined
 
   constructor(readonly lexicons: Lexicons) {}
 

@@ -43,3 +43,14 @@ export type MethodConfig<A = undefined> = {
   /** this method's rate limits (src/xrpc/rate-limit/spec.ts); the per-address limit applies anyway */
   rateLimit?: RateLimitSpec<A>[]
 }
+
+/**
+ * Forwarding to other services (src/xrpc/proxy): the dispatcher hands it the calls it has no
+ * handler for.
+ */
+export type ProxyStep = {
+  /** whether the call goes to another service: an `atproto-proxy` header, or a default service for the method */
+  forwards(nsid: string, req: IncomingMessage): boolean
+  /** forwards it and writes the answer; throws XRPC errors for what is refused before an answer begins */
+  forward(nsid: string, req: IncomingMessage, res: ServerResponse): Promise<void>
+}

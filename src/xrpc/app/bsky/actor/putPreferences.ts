@@ -1,0 +1,23 @@
+import { lexToJson, type LexValue } from '@atproto/lexicon'
+import { AuthRequiredError } from '@atproto/xrpc-server'
+import type { Preference } from '../../../../accounts/preferences.js'
+import { accountStatus } from '../../../../accounts/status.js'
+import { ACCESS_SCOPE } from '../../../../auth/tokens.js'
+import type { AppContext } from '../../../../context.js'
+import type { XrpcRouter } from '../../../router.js'
+import { inputBody } from '../../../util.js'
+
+/** Replaces the account's Bluesky preferences (validated against the lexicon by the dispatcher). */
+export default function (server: XrpcRouter, ctx: AppContext): void {
+  server.method('app.bsky.actor.putPreferences', {
+    auth: ctx.auth.accessStandard,
+    handler: ({ auth, input }) => {
+      const { did, scope } = auth.credentials
+      if (accountStatus(ctx.accounts.getByDid(did)).status === 'takendown') {
+        throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+      }
+      const { preferences } = inputBody<{ preferences: LexValue[] }>(input)
+      ctx.preferences.put(did, preferences.map((p) => lexToJson(p) as Preference), { full: scope === ACCESS_SCOPE })
+    },
+  })
+}
