@@ -28,6 +28,10 @@ export type Config = {
   jwtSecret: string
   adminPassword: string
   inviteRequired: boolean
+  /** with invites required: an account earns an invite code every this many ms (null: never) */
+  inviteInterval: number | null
+  /** earned invite codes count from this time (ms since 1970) */
+  inviteEpoch: number
   serviceHandleDomains: string[]
   contactEmail: string | undefined
   privacyPolicyUrl: string | undefined
@@ -83,6 +87,12 @@ function int(v: string | undefined, fallback: number): number {
   if (v === undefined || v === '') return fallback
   const n = Number(v)
   if (!Number.isSafeInteger(n) || n < 0) throw new Error(`expected a non-negative integer, got ${v}`)
+  return n
+}
+
+function positiveInt(v: string, name: string): number {
+  const n = int(v, 0)
+  if (n === 0) throw new Error(`${name} must be a positive integer, got ${v}`)
   return n
 }
 
@@ -245,6 +255,8 @@ export async function loadConfig(env: Env = process.env): Promise<Config> {
     jwtSecret: secrets.jwtSecret,
     adminPassword: secrets.adminPassword,
     inviteRequired: bool(env.PDS_INVITE_REQUIRED, false),
+    inviteInterval: env.PDS_INVITE_INTERVAL ? positiveInt(env.PDS_INVITE_INTERVAL, 'PDS_INVITE_INTERVAL') : null,
+    inviteEpoch: int(env.PDS_INVITE_EPOCH, 0),
     serviceHandleDomains: handleDomains.length > 0 ? handleDomains : devMode ? ['.test'] : [`.${hostname}`],
     contactEmail: env.PDS_CONTACT_EMAIL_ADDRESS || undefined,
     privacyPolicyUrl: env.PDS_PRIVACY_POLICY_URL || undefined,

@@ -1,5 +1,6 @@
 import type { LexiconDoc, Lexicons } from '@atproto/lexicon'
 import { AccountStore } from './accounts/account-store.js'
+import { TakedownStore } from './accounts/takedown-store.js'
 import { AccountTokenStore } from './auth/account-tokens.js'
 import { AppPasswordStore } from './auth/app-password-store.js'
 import { AppPasswords } from './auth/app-passwords.js'
@@ -24,6 +25,8 @@ import { RepoImporter } from './repo/repo-import.js'
 import { AccountDeactivator } from './lifecycle/deactivate-account.js'
 import { AccountDeleter } from './lifecycle/delete-account.js'
 import { Outbox } from './lifecycle/outbox.js'
+import { Takedowns } from './lifecycle/takedown.js'
+import { AccountAdmin } from './lifecycle/account-admin.js'
 import { loadLexicons } from './lexicons.js'
 import { createLogger, type Logger } from './logger.js'
 import { RepoService } from './repo/service.js'
@@ -65,8 +68,14 @@ export type AppContext = {
   accountDeactivator: AccountDeactivator
   /** activateAccount (after checking the DID document) */
   accountActivator: AccountActivator
-  /** requestAccountDelete / deleteAccount */
+  /** requestAccountDelete / deleteAccount (and the admin's deleteAccount) */
   accountDeleter: AccountDeleter
+  /** records and blobs the host took down (status.ts decides what is served) */
+  takedownStore: TakedownStore
+  /** the admin's takedowns of accounts, records and blobs, and lifting them */
+  takedowns: Takedowns
+  /** the admin's changes to an account's email and password */
+  accountAdmin: AccountAdmin
   /** importRepo: a CAR checked, then replacing the account's repo in one transaction */
   repoImports: RepoImportFlow
   /** uploads, blob lifecycle (commit hook, sweeper), blob reads */
@@ -137,19 +146,24 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const appPasswords = new AppPasswords({ store: appPasswordStore, accounts })
   const accountDeactivator = new AccountDeactivator({ db, accounts, sequencer, logger })
   const accountActivator = new AccountActivator({ cfg, identity, repo, db, accounts, sequencer, logger })
+  const accountTokens = new AccountTokenStore(db)
+  const outbox = new Outbox(cfg.dataDirectory)
+  const takedownStore = new TakedownStore(db)
   const accountDeleter = new AccountDeleter({
     accounts,
     sessions,
     sessionManager,
     appPasswords: appPasswordStore,
-    accountTokens: new AccountTokenStore(db),
-    outbox: new Outbox(cfg.dataDirectory),
+    accountTokens,
+    outbox,
     sequencer,
     repo,
     blobs,
-    privateState: [sync],
+    privateState: [sync, takedownStore],
     logger,
   })
+  const takedowns = new Takedowns({ db, accounts, store: takedownStore, sessions, accountTokens, outbox, sequencer, repo, blobs, logger })
+  const accountAdmin = new AccountAdmin({ db, accounts, sessions, accountTokens, outbox, sequencer, logger })
   const repoImports = new RepoImportFlow({
     accounts,
     identity,
@@ -179,6 +193,9 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     accountDeactivator,
     accountActivator,
     accountDeleter,
+    takedownStore,
+    takedowns,
+    accountAdmin,
     repoImports,
     blobs,
     exporter,

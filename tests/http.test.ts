@@ -69,7 +69,7 @@ test('every /xrpc/ request gets an XRPC JSON answer: known but unimplemented met
   const token = alice.agent.session!.accessJwt
   const cases: [string, RequestInit, number, string][] = [
     ['/xrpc/app.bsky.actor.getPreferences', { headers: { authorization: `Bearer ${token}` } }, 501, 'MethodNotImplemented'],
-    ['/xrpc/com.atproto.admin.getAccountInfo?did=did:plc:x', {}, 501, 'MethodNotImplemented'],
+    ['/xrpc/com.atproto.admin.searchAccounts?email=x', {}, 501, 'MethodNotImplemented'],
     ['/xrpc/com.atproto.server.reserveSigningKey', { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }, 501, 'MethodNotImplemented'],
     ['/xrpc/com.atproto.label.subscribeLabels', {}, 501, 'MethodNotImplemented'],
     // a known method with the wrong HTTP method is InvalidRequest, as for implemented ones

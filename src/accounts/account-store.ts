@@ -11,6 +11,8 @@ export type AccountRow = {
   takedown_ref: string | null
   /** deactivateAccount's deleteAfter (a recommendation; nothing acts on it yet) */
   delete_after: string | null
+  /** 1: the account earns no usable invite codes (admin disableAccountInvites) */
+  invites_disabled: number
 }
 
 const MAX_CACHED_ACCOUNTS = 10_000
@@ -28,6 +30,9 @@ export class AccountStore {
   private setDeactivatedStmt
   private setTakedownStmt
   private setHandleStmt
+  private setEmailStmt
+  private setPasswordHashStmt
+  private setInvitesDisabledStmt
   private insertStmt
   private deleteStmt
 
@@ -44,6 +49,9 @@ export class AccountStore {
     this.deleteStmt = s.prepare('DELETE FROM account WHERE did = ?')
     this.setTakedownStmt = s.prepare('UPDATE account SET takedown_ref = ? WHERE did = ?')
     this.setHandleStmt = s.prepare<[string, string]>('UPDATE account SET handle = ? WHERE did = ?')
+    this.setEmailStmt = s.prepare<[string, string]>('UPDATE account SET email = ? WHERE did = ?')
+    this.setPasswordHashStmt = s.prepare<[string, string]>('UPDATE account SET password_hash = ? WHERE did = ?')
+    this.setInvitesDisabledStmt = s.prepare<[number, string]>('UPDATE account SET invites_disabled = ? WHERE did = ?')
   }
 
   getByDid(did: string): AccountRow | undefined {
@@ -84,6 +92,25 @@ export class AccountStore {
     this.invalidate(did)
   }
 
+  /** call inside a write transaction; an email another account has fails the UNIQUE constraint */
+  setEmail(did: string, email: string): void {
+    this.setEmailStmt.run(email.toLowerCase(), did)
+    this.invalidate(did)
+  }
+
+  /** call inside a write transaction (the account's sessions end in the same one) */
+  setPasswordHash(did: string, passwordHash: string): void {
+    this.setPasswordHashStmt.run(passwordHash, did)
+    this.invalidate(did)
+  }
+
+  /** Returns false when there is no such account. */
+  setInvitesDisabled(did: string, disabled: boolean): boolean {
+    const changed = this.setInvitesDisabledStmt.run(disabled ? 1 : 0, did).changes > 0
+    this.invalidate(did)
+    return changed
+  }
+
   /** call inside a write transaction; a handle another account has fails the UNIQUE constraint */
   setHandle(did: string, handle: string): void {
     this.setHandleStmt.run(handle.toLowerCase(), did)
@@ -115,7 +142,9 @@ export class AccountStore {
    * call inside a write transaction; `deactivated_at` set = the account starts deactivated (an
    * account migrating in, activated once its DID document points here)
    */
-  insert(row: Omit<AccountRow, 'deactivated_at' | 'takedown_ref' | 'delete_after'> & { deactivated_at?: string | null }): void {
+  insert(
+    row: Omit<AccountRow, 'deactivated_at' | 'takedown_ref' | 'delete_after' | 'invites_disabled'> & { deactivated_at?: string | null },
+  ): void {
     this.insertStmt.run({
       ...row,
       handle: row.handle.toLowerCase(),

@@ -1,5 +1,6 @@
 import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountRow, AccountStore } from './account-store.js'
+import type { TakedownStore } from './takedown-store.js'
 
 export type AccountStatus = { active: boolean; status?: 'takendown' | 'suspended' | 'deactivated' | 'deleted' }
 
@@ -15,7 +16,8 @@ export function accountStatus(row: Pick<AccountRow, 'deactivated_at' | 'takedown
  * The one place that decides whether a repo is served. Repo and sync reads (repo.getRecord,
  * listRecords, describeRepo; sync getRepo, getRecord, getBlob, getBlocks, getLatestCommit,
  * listBlobs) serve only hosted, active repos: RepoNotFound, RepoTakendown, RepoSuspended or
- * RepoDeactivated otherwise. `repo` is what the caller named (a DID or a handle).
+ * RepoDeactivated otherwise. `repo` is what the caller named (a DID or a handle). Within a
+ * served repo, records and blobs the host took down are not served either (below).
  */
 export function assertServed(account: AccountRow | undefined, repo: string): AccountRow {
   if (!account) throw new InvalidRequestError(`Could not find repo: ${repo}`, 'RepoNotFound')
@@ -36,6 +38,34 @@ export function assertServed(account: AccountRow | undefined, repo: string): Acc
 /** `assertServed` for a repo named by its DID (the sync API). */
 export function assertRepoServed(accounts: AccountStore, did: string): AccountRow {
   return assertServed(accounts.getByDid(did), did)
+}
+
+/**
+ * A record of a served repo is served unless the host took it down: RecordNotFound, as for a
+ * record that is not there (repo.getRecord, sync.getRecord). The CAR exports (getRepo,
+ * getBlocks) keep it, as the reference does: it is part of the signed tree, and an account
+ * moving away needs every block of its repo (an import refuses a tree with a record missing).
+ */
+export function assertRecordServed(takedowns: TakedownStore, did: string, collection: string, rkey: string): void {
+  if (takedowns.record(did, collection, rkey)) {
+    throw new InvalidRequestError(`Could not locate record: at://${did}/${collection}/${rkey}`, 'RecordNotFound')
+  }
+}
+
+/**
+ * For listings (listRecords, the derived views that hold record values): whether a record of
+ * `did` may be served. One read of the repo's takedowns (almost always none) per listing.
+ */
+export function servedRecordFilter(takedowns: TakedownStore, did: string): (collection: string, rkey: string) => boolean {
+  const hidden = takedowns.recordPathsOf(did)
+  if (hidden.length === 0) return () => true
+  const set = new Set(hidden)
+  return (collection, rkey) => !set.has(`${collection}/${rkey}`)
+}
+
+/** A blob of a served repo is served unless the host took it down: BlobNotFound, as for one not stored. */
+export function assertBlobServed(takedowns: TakedownStore, did: string, cid: string): void {
+  if (takedowns.blob(did, cid)) throw new InvalidRequestError(`Blob not found: ${cid}`, 'BlobNotFound')
 }
 
 /** Writes go only to an active account's repo: AccountTakedown or AccountDeactivated otherwise. */

@@ -1,12 +1,11 @@
-import { parseCid } from '@atproto/lex-data'
 import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../accounts/account-store.js'
 import { accountStatus } from '../accounts/status.js'
 import type { Db } from '../db/index.js'
 import type { Sequencer } from '../firehose/sequencer.js'
 import type { Logger } from '../logger.js'
-import { encodeCar } from '../repo/car.js'
 import { writeTransaction } from '../repo/transaction.js'
+import { announceActiveInTx } from './announce-active.js'
 import { assertDidDocForService, type DidDocCheckDeps } from './did-doc-check.js'
 
 /**
@@ -33,14 +32,8 @@ export class AccountActivator {
     writeTransaction(this.d.db, this.d.sequencer, () => {
       // again inside the transaction: it may have been deleted or taken down while we read PLC
       const account = this.usable(did)
-      const root = this.d.repo.roots.get(did)
-      if (!root) throw new InvalidRequestError(`Could not find repo: ${did}`, 'RepoNotFound')
-      const commitBytes = this.d.repo.storage(did).getBytesSync(root.cid)
-      if (!commitBytes) throw new Error(`commit block ${root.cid} of ${did} is missing`)
       this.d.accounts.setDeactivated(did, null)
-      this.d.sequencer.appendIdentityInTx(did, account.handle)
-      this.d.sequencer.appendAccountInTx(did, true)
-      this.d.sequencer.appendSyncInTx(did, root.rev, encodeCar(parseCid(root.cid), [[root.cid, commitBytes]]))
+      announceActiveInTx(this.d, did, account.handle)
     })
     this.d.logger.info({ did }, 'account activated')
   }

@@ -2,7 +2,7 @@ import { parseDidKey } from '@atproto/crypto'
 import { AuthRequiredError, InvalidRequestError, UpstreamFailureError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../accounts/account-store.js'
 import type { InviteStore } from '../auth/invite-store.js'
-import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../auth/password.js'
+import { hashPassword } from '../auth/password.js'
 import { RateLimitedError, WindowCounter } from '../auth/rate-limiter.js'
 import type { SessionStore } from '../auth/session-store.js'
 import type { TokenService } from '../auth/tokens.js'
@@ -13,6 +13,7 @@ import { IdentityService, PlcRequestError } from '../identity/service.js'
 import type { Logger } from '../logger.js'
 import type { RepoService } from '../repo/service.js'
 import { SigningKey } from '../repo/signing-key.js'
+import { checkedEmail, checkedNewPassword, isUniqueViolation } from './account-fields.js'
 
 export type CreateAccountInput = {
   handle: string
@@ -26,13 +27,6 @@ export type CreateAccountInput = {
 }
 
 export type CreatedAccount = { did: string; handle: string; accessJwt: string; refreshJwt: string; didDoc?: unknown }
-
-const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
-
-function isUniqueViolation(err: unknown, column: string): boolean {
-  const e = err as { code?: string; message?: string }
-  return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' && (e.message ?? '').includes(column)
-}
 
 function isPrimaryKeyViolation(err: unknown): boolean {
   return (err as { code?: string })?.code === 'SQLITE_CONSTRAINT_PRIMARYKEY'
@@ -101,15 +95,8 @@ export class AccountCreator {
     if (existingDid !== undefined && existingDid !== (await requester())) {
       throw new AuthRequiredError(`Missing auth to create account with did: ${existingDid}`)
     }
-    const email = (input.email ?? '').trim().toLowerCase()
-    if (!email) throw new InvalidRequestError('Email is required')
-    if (email.length > 254 || !EMAIL_RE.test(email)) throw new InvalidRequestError('Email address is not valid')
-    const password = input.password ?? ''
-    if (!password) throw new InvalidRequestError('Password is required')
-    if (password.length < MIN_PASSWORD_LENGTH) {
-      throw new InvalidRequestError(`Password must be at least ${MIN_PASSWORD_LENGTH} characters`)
-    }
-    if (password.length > MAX_PASSWORD_LENGTH) throw new InvalidRequestError('Password is too long')
+    const email = checkedEmail(input.email)
+    const password = checkedNewPassword(input.password)
     const handle =
       existingDid === undefined
         ? normalizeAndValidateHandle(input.handle, cfg.serviceHandleDomains)

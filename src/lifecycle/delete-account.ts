@@ -40,7 +40,7 @@ export class AccountDeleter {
       sequencer: Sequencer
       repo: RepoService
       blobs: BlobService
-      /** stores of private per-account state that no repo holds (settings, device state) */
+      /** stores of per-account state that no repo holds (settings, device state, takedowns) */
       privateState: { deleteAccountInTx(did: string): void }[]
       logger: Logger
     },
@@ -73,10 +73,29 @@ export class AccountDeleter {
       throw new AuthRequiredError('Invalid did or password')
     }
     this.assertToken(did, input.token)
-    await this.d.repo.destroyRepo(did, () => {
-      // again inside the transaction: the token is single-use, even for two requests at once
+    // again inside the transaction: the token is single-use, even for two requests at once
+    await this.destroy(did, () => {
       if (!this.d.accounts.getByDid(did)) throw new InvalidRequestError('account not found')
       this.assertToken(did, input.token)
+    })
+  }
+
+  /**
+   * com.atproto.admin.deleteAccount: the same deletion, without the account holder's password or
+   * token, whatever the account's status (a taken-down account's data goes now).
+   */
+  async deleteByAdmin(did: string): Promise<void> {
+    const missing = () => new InvalidRequestError(`Account not found: ${did}`, 'AccountNotFound')
+    if (!this.d.accounts.getByDid(did)) throw missing()
+    await this.destroy(did, () => {
+      if (!this.d.accounts.getByDid(did)) throw missing()
+    })
+  }
+
+  /** `recheck` runs first inside the transaction, which it aborts by throwing. */
+  private async destroy(did: string, recheck: () => void): Promise<void> {
+    await this.d.repo.destroyRepo(did, () => {
+      recheck()
       this.d.accounts.delete(did)
       this.d.sessions.revokeAllForDid(did)
       this.d.appPasswords.deleteAllForDid(did)

@@ -1,6 +1,6 @@
 import { InvalidRequestError, UpstreamFailureError } from '@atproto/xrpc-server'
-import type { AccountStore } from '../accounts/account-store.js'
-import { assertAccountWritable } from '../accounts/status.js'
+import type { AccountRow, AccountStore } from '../accounts/account-store.js'
+import { accountStatus, assertAccountWritable } from '../accounts/status.js'
 import { RateLimitedError, WindowCounter } from '../auth/rate-limiter.js'
 import type { Config } from '../config.js'
 import type { Db } from '../db/index.js'
@@ -30,6 +30,12 @@ function isHandleTaken(err: unknown): boolean {
  * the handle); then, in one transaction, the account row takes the new handle (the old one is
  * free from that moment) and `#identity` is appended. Changing to the current handle re-checks
  * it and announces it again.
+ *
+ * The admin (com.atproto.admin.updateAccountHandle, `byAdmin`) goes the same way under the same
+ * name rules, without the per-account limits, and may also rename an account that is not active
+ * (deactivated or taken down, as the reference's admin may; e.g. to free a handle that a
+ * taken-down account impersonated with): its `#identity` is then left to the activation or the
+ * lifted takedown, which announces the handle (as the PLC operation flow leaves it).
  */
 export class HandleUpdater {
   private counters = LIMITS.map((l) => new WindowCounter(l.windowMs, l.limit))
@@ -45,12 +51,16 @@ export class HandleUpdater {
     },
   ) {}
 
-  async updateHandle(did: string, requested: string): Promise<void> {
-    this.count(did)
+  async updateHandle(did: string, requested: string, opts: { byAdmin?: boolean } = {}): Promise<void> {
+    const byAdmin = opts.byAdmin === true
+    if (!byAdmin) this.count(did)
     const { accounts, identity } = this.d
-    const account = accounts.getByDid(did)
-    if (!account) throw new InvalidRequestError(`Could not find account: ${did}`)
-    assertAccountWritable(account)
+    const usable = (account: AccountRow | undefined): AccountRow => {
+      if (!account) throw new InvalidRequestError(`Could not find account: ${did}`, byAdmin ? 'AccountNotFound' : undefined)
+      if (!byAdmin) assertAccountWritable(account)
+      return account
+    }
+    usable(accounts.getByDid(did))
     const { handle, external } = normalizeHandleChange(requested, this.d.cfg.serviceHandleDomains)
     const holder = accounts.getByHandle(handle)
     if (holder && holder.did !== did) throw new InvalidRequestError(`Handle already taken: ${handle}`, 'HandleNotAvailable')
@@ -60,15 +70,15 @@ export class HandleUpdater {
 
     await identity.withPlcLock(did, async () => {
       // the account as it is now that this change has its turn
-      const current = accounts.getByDid(did)
-      if (!current) throw new InvalidRequestError(`Could not find account: ${did}`)
-      assertAccountWritable(current)
+      const current = usable(accounts.getByDid(did))
       const previous = current.handle
       await this.pointDidDocAt(did, handle)
       try {
         writeTransaction(this.d.db, this.d.sequencer, () => {
+          // the DID document names the handle now: the row follows whatever happened meanwhile,
+          // and an account that is not active (any more) is announced when it is served again
           accounts.setHandle(did, handle)
-          this.d.sequencer.appendIdentityInTx(did, handle)
+          if (accountStatus(accounts.getByDid(did)).active) this.d.sequencer.appendIdentityInTx(did, handle)
         })
       } catch (err) {
         if (!isHandleTaken(err)) throw err

@@ -57,6 +57,20 @@ import libraryGetStats from './app/carrel/library/getStats.js'
 // migration in and out
 import getServiceAuth from './com/atproto/server/getServiceAuth.js'
 import importRepo from './com/atproto/repo/importRepo.js'
+// the admin API, invites
+import adminGetAccountInfo from './com/atproto/admin/getAccountInfo.js'
+import adminGetAccountInfos from './com/atproto/admin/getAccountInfos.js'
+import adminGetSubjectStatus from './com/atproto/admin/getSubjectStatus.js'
+import adminUpdateSubjectStatus from './com/atproto/admin/updateSubjectStatus.js'
+import adminUpdateAccountHandle from './com/atproto/admin/updateAccountHandle.js'
+import adminUpdateAccountEmail from './com/atproto/admin/updateAccountEmail.js'
+import adminUpdateAccountPassword from './com/atproto/admin/updateAccountPassword.js'
+import adminAccountInvites from './com/atproto/admin/accountInvites.js'
+import adminDisableInviteCodes from './com/atproto/admin/disableInviteCodes.js'
+import adminGetInviteCodes from './com/atproto/admin/getInviteCodes.js'
+import adminDeleteAccount from './com/atproto/admin/deleteAccount.js'
+import createInviteCodes from './com/atproto/server/createInviteCodes.js'
+import getAccountInviteCodes from './com/atproto/server/getAccountInviteCodes.js'
 
 export type MethodRegistration = (server: XrpcRouter, ctx: AppContext) => void
 
@@ -111,6 +125,19 @@ const methods: MethodRegistration[] = [
   libraryGetStats,
   getServiceAuth,
   importRepo,
+  adminGetAccountInfo,
+  adminGetAccountInfos,
+  adminGetSubjectStatus,
+  adminUpdateSubjectStatus,
+  adminUpdateAccountHandle,
+  adminUpdateAccountEmail,
+  adminUpdateAccountPassword,
+  adminAccountInvites,
+  adminDisableInviteCodes,
+  adminGetInviteCodes,
+  adminDeleteAccount,
+  createInviteCodes,
+  getAccountInviteCodes,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {

@@ -1,4 +1,5 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
+import { assertRecordServed } from '../../../../accounts/status.js'
 import type { AppContext } from '../../../../context.js'
 import { JsonBytes, writeRecordJson } from '../../../../repo/record-json-text.js'
 import type { XrpcRouter } from '../../../router.js'
@@ -9,6 +10,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
     handler: ({ params }) => {
       const { repo, collection, rkey, cid } = params as { repo: string; collection: string; rkey: string; cid?: string }
       const account = findRepo(ctx, repo)
+      assertRecordServed(ctx.takedownStore, account.did, collection, rkey)
       const found = ctx.repo.getRecordBytes(account.did, collection, rkey)
       if (!found || (cid !== undefined && cid !== found.cid)) {
         throw new InvalidRequestError(`Could not locate record: at://${account.did}/${collection}/${rkey}`, 'RecordNotFound')

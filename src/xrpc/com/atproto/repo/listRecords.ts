@@ -1,3 +1,4 @@
+import { servedRecordFilter } from '../../../../accounts/status.js'
 import type { AppContext } from '../../../../context.js'
 import type { XrpcRouter } from '../../../router.js'
 import { JsonBytes, writeRecordJson } from '../../../../repo/record-json-text.js'
@@ -19,6 +20,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       const limit = p.limit ?? 50
       const rows = ctx.repo.records.list(account.did, p.collection, { limit, cursor: p.cursor, reverse: p.reverse })
       const storage = ctx.repo.storage(account.did)
+      const served = servedRecordFilter(ctx.takedownStore, account.did)
       // records as JSON straight from their stored bytes, every character kept
       const out = new JsonBytes()
       out.ascii('{"records":[')
@@ -26,6 +28,11 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       let taken = 0
       let written = 0
       for (const row of rows) {
+        // a record taken down is left out; the cursor still moves past it
+        if (!served(row.collection, row.rkey)) {
+          taken++
+          continue
+        }
         const cbor = storage.getBytesSync(row.cid)
         if (cbor && taken > 0 && bytes + cbor.length > LIST_RECORDS_MAX_BYTES) break
         taken++

@@ -1,7 +1,7 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
 import type { XrpcRouter } from '../../../router.js'
-import { assertRepoServed } from '../../../../accounts/status.js'
+import { assertBlobServed, assertRepoServed } from '../../../../accounts/status.js'
 import { optionalCid } from '../../../util.js'
 
 export default function (server: XrpcRouter, ctx: AppContext): void {
@@ -10,6 +10,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       const p = params as { did: string; cid: string }
       assertRepoServed(ctx.accounts, p.did)
       const cid = optionalCid(p.cid, 'cid')!.toString()
+      assertBlobServed(ctx.takedownStore, p.did, cid)
       const blob = await ctx.blobs.get(p.did, cid)
       if (!blob) throw new InvalidRequestError(`Blob not found: ${cid}`, 'BlobNotFound')
       return {

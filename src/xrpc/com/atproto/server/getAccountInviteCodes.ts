@@ -1,0 +1,24 @@
+import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
+import { accountStatus } from '../../../../accounts/status.js'
+import { accountInviteCodes } from '../../../../auth/account-invites.js'
+import type { AppContext } from '../../../../context.js'
+import type { XrpcRouter } from '../../../router.js'
+import { plainJson } from '../../../util.js'
+
+export default function (server: XrpcRouter, ctx: AppContext): void {
+  const { cfg } = ctx
+  // accounts earn codes only where invites are required and an interval is set (the reference's rule)
+  const earning = cfg.inviteRequired && cfg.inviteInterval !== null ? { intervalMs: cfg.inviteInterval, epochMs: cfg.inviteEpoch } : null
+  server.method('com.atproto.server.getAccountInviteCodes', {
+    // the account's own password, as the reference asks (ACCESS_FULL)
+    auth: ctx.auth.accessFull,
+    handler: ({ auth, params }) => {
+      const { includeUsed = true, createAvailable = true } = params as { includeUsed?: boolean; createAvailable?: boolean }
+      const account = ctx.accounts.getByDid(auth.credentials.did)
+      if (!account) throw new InvalidRequestError('Account not found', 'NotFound')
+      if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+      const codes = accountInviteCodes({ db: ctx.db, invites: ctx.invites, hostname: cfg.hostname, earning }, account, { includeUsed, createAvailable })
+      return plainJson({ codes })
+    },
+  })
+}
