@@ -1,5 +1,6 @@
-import { loadConfig, type Config } from './config.js'
+import { ConfigError, loadConfig, type Config } from './config.js'
 import { createContext, type AppContext } from './context.js'
+import { DataDirectoryInUseError, lockDataDirectory, type DataLock } from './db/data-lock.js'
 import { startEmbeddedPlc, type EmbeddedPlc } from './identity/embedded-plc.js'
 import { startFirehose, type FirehoseService } from './firehose/index.js'
 import { createApp, startHttpServer, type RunningServer } from './server.js'
@@ -17,7 +18,14 @@ export type Pds = {
 /** Start Carrel: config from `env`, stores, HTTP. Port 0 picks a free port (tests). */
 export async function startPds(env: Record<string, string | undefined> = process.env): Promise<Pds> {
   const cfg = await loadConfig(env)
-  const ctx = await createContext(cfg)
+  const lock = takeDataDirectory(cfg.dataDirectory)
+  let ctx: AppContext
+  try {
+    ctx = await createContext(cfg)
+  } catch (err) {
+    lock.release()
+    throw err
+  }
   const app = createApp(ctx)
   let http: RunningServer
   // embedded mode: no PLC directory configured, so run one beside the server (127.0.0.1)
@@ -32,6 +40,7 @@ export async function startPds(env: Record<string, string | undefined> = process
   } catch (err) {
     await plc?.close()
     await ctx.close()
+    lock.release()
     throw err
   }
   // port 0 (tests): the real port is known only now; DID documents must carry the real URL
@@ -54,6 +63,17 @@ export async function startPds(env: Record<string, string | undefined> = process
       await http.close()
       await plc?.close()
       await ctx.close()
+      lock.release()
     },
+  }
+}
+
+/** One process at a time on a data directory: a second server, or `carrel` working offline, is refused. */
+function takeDataDirectory(dataDirectory: string): DataLock {
+  try {
+    return lockDataDirectory(dataDirectory)
+  } catch (err) {
+    if (err instanceof DataDirectoryInUseError) throw new ConfigError(err.message)
+    throw err
   }
 }
