@@ -30,8 +30,10 @@ export async function sendTestMail(settings: MailSettings, to: string): Promise<
     })
     return { sent: true, messageId: info.messageId, response: info.response }
   } catch (err) {
-    const e = err as { code?: string; responseCode?: number; command?: string }
-    const reason = [e.responseCode, e.code, e.command].filter((x) => x !== undefined).join(' ') || 'unknown error'
+    // the SMTP code and nodemailer's error: never the message or the URL (its credentials)
+    const e = err as { code?: string; responseCode?: number; command?: string; message?: string }
+    const detail = e.responseCode === undefined && e.message ? `: ${e.message.replace(/\S+@\S+/g, '<address>').slice(0, 200)}` : ''
+    const reason = ([e.responseCode, e.code, e.command].filter((x) => x !== undefined).join(' ') || 'unknown error') + detail
     throw new MailDeliveryError(`mail not delivered: ${reason}`)
   } finally {
     transport.close()
