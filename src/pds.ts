@@ -1,6 +1,6 @@
 import { ConfigError, loadConfig, type Config } from './config.js'
 import { createContext, type AppContext } from './context.js'
-import { DataDirectoryInUseError, lockDataDirectory, type DataLock } from './db/data-lock.js'
+import { DataLockError, lockDataDirectory, type DataLock } from './db/data-lock.js'
 import { startEmbeddedPlc, type EmbeddedPlc } from './identity/embedded-plc.js'
 import { startFirehose, type FirehoseService } from './firehose/index.js'
 import { createApp, startHttpServer, type RunningServer } from './server.js'
@@ -73,7 +73,7 @@ function takeDataDirectory(dataDirectory: string): DataLock {
   try {
     return lockDataDirectory(dataDirectory)
   } catch (err) {
-    if (err instanceof DataDirectoryInUseError) throw new ConfigError(err.message)
+    if (err instanceof DataLockError) throw new ConfigError(err.message)
     throw err
   }
 }

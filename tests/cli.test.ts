@@ -66,7 +66,7 @@ test('takedown, untakedown, deactivate, activate through the server: the repo is
 
   const down = await carrel(['account', 'takedown', 'bob.test', '--ref', 'case-1', '--json'], serverEnv())
   assert.is(down.code, 0, down.stderr)
-  assert.is(down.json().status, 'takendown')
+  assert.equal(down.json(), { did: bob.did, status: 'takendown' })
   assert.is((await getRepo()).body.status, 'takendown')
   const status = await rawXrpc(net.url, 'com.atproto.admin.getSubjectStatus', { params: { did: bob.did }, authorization: ADMIN_AUTH })
   assert.equal(status.body.takedown, { applied: true, ref: 'case-1' })
@@ -136,6 +136,9 @@ test('errors: unknown account (1, AccountNotFound), wrong admin password (1), un
   const missing = await carrel(['account', 'info', 'nobody.test', '--json'], serverEnv())
   assert.is(missing.code, 1)
   assert.is(missing.json().error, 'AccountNotFound')
+  const missingDid = await carrel(['account', 'takedown', 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa', '--json'], serverEnv())
+  assert.is(missingDid.code, 1)
+  assert.is(missingDid.json().error, 'AccountNotFound')
   const wrong = await carrel(['account', 'takedown', 'alice.test', '--json'], serverEnv({ PDS_ADMIN_PASSWORD: 'not-the-admin-password' }))
   assert.is(wrong.code, 1)
   assert.is(wrong.json().error, 'AuthenticationRequired')
@@ -181,12 +184,23 @@ test('with the server stopped: the same commands on the data directory, and the 
   assert.ok(check.json().repos >= 5)
   const reindex = await carrel(['reindex', '--json'], env)
   assert.is(reindex.code, 0, reindex.stderr)
+  // offline export: a taken-down account's repo too (the sync API does not serve it)
+  const file = join(net.dataDir, '..', `carrel-cli-offline-export-${process.pid}.car`)
+  const exported = await carrel(['export', 'frank.test', file, '--json'], env)
+  assert.is(exported.code, 0, exported.stderr)
+  const { root } = await readCarWithRoot(readFileSync(file))
+  const created = await carrel(['account', 'create', 'offline.test', 'offline@mail.test', '--json'], env)
+  assert.is(created.code, 0, created.stderr)
 
   await net.restart()
+  await new AtpAgent({ service: net.url }).login({ identifier: 'offline.test', password: created.json().password })
   const status = await rawXrpc(net.url, 'com.atproto.sync.getRepoStatus', { params: { did: frank.did } })
   assert.is(status.body.status, 'takendown')
   const codes = await rawXrpc(net.url, 'com.atproto.admin.getInviteCodes', { params: { limit: '500' }, authorization: ADMIN_AUTH })
   assert.is(codes.body.codes.find((c: { code: string }) => c.code === code.json().code)?.available, 2)
+  // the offline export is the repo the server serves once the takedown is lifted
+  assert.is((await carrel(['account', 'untakedown', 'frank.test'], serverEnv())).code, 0)
+  assert.is(root.toString(), (await rawXrpc(net.url, 'com.atproto.sync.getLatestCommit', { params: { did: frank.did } })).body.cid)
 })
 
 test('db check finds a block whose bytes were changed in the database (exit 3, names repo and block)', async () => {

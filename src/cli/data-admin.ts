@@ -4,7 +4,7 @@ import type { AccountRow } from '../accounts/account-store.js'
 import type { AccountDetail, AccountSummary, Admin, ExportResult } from './admin.js'
 import { writeStreamToFile } from './atomic-file.js'
 import type { OfflineServer } from './data-dir.js'
-import { CliError } from './exit-codes.js'
+import { CliError, EXIT } from './exit-codes.js'
 
 /** The account commands on the data directory of a stopped server, through the same services its handlers call. */
 export class DataAdmin implements Admin {
@@ -18,13 +18,13 @@ export class DataAdmin implements Admin {
 
   private account(did: string): AccountRow {
     const row = this.ctx.accounts.getByDid(did)
-    if (!row) throw new CliError(`Account not found: ${did}`, 1, 'AccountNotFound')
+    if (!row) throw new CliError(`Account not found: ${did}`, EXIT.failed, 'AccountNotFound')
     return row
   }
 
   async resolve(account: string): Promise<string> {
     const row = this.ctx.accounts.resolveRepo(account)
-    if (!row) throw new CliError(`Account not found: ${account}`, 1, 'AccountNotFound')
+    if (!row) throw new CliError(`Account not found: ${account}`, EXIT.failed, 'AccountNotFound')
     return row.did
   }
 
@@ -122,7 +122,7 @@ async function xrpcErrors<T>(fn: () => Promise<T>): Promise<T> {
   try {
     return await fn()
   } catch (err) {
-    if (err instanceof XRPCError) throw new CliError(err.payload.message ?? err.message, 1, err.payload.error)
+    if (err instanceof XRPCError) throw new CliError(err.payload.message ?? err.message, EXIT.failed, err.payload.error)
     throw err
   }
 }

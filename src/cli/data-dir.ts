@@ -1,7 +1,7 @@
 import { existsSync } from 'node:fs'
 import { dataPaths, loadConfig, type Config } from '../config.js'
 import { createContext, type AppContext } from '../context.js'
-import { DataDirectoryInUseError, lockDataDirectory, type DataLock } from '../db/data-lock.js'
+import { DataDirectoryInUseError, DataLockError, lockDataDirectory, type DataLock } from '../db/data-lock.js'
 import { startEmbeddedPlc, type EmbeddedPlc } from '../identity/embedded-plc.js'
 import { CliError, EXIT } from './exit-codes.js'
 
@@ -27,6 +27,7 @@ export function takeDataDirectory(env: Env): TakenDataDirectory {
     if (err instanceof DataDirectoryInUseError) {
       throw new CliError(`${err.message}: stop the server to work on its data directory, or let this command use the server's admin API (without --data-dir)`, EXIT.unavailable)
     }
+    if (err instanceof DataLockError) throw new CliError(err.message, EXIT.failed)
     throw err
   }
   return { dataDirectory, dbPath, release: () => lock.release() }

@@ -130,14 +130,13 @@ async function account(run: Run): Promise<number> {
     case 'takedown':
     case 'untakedown': {
       noMore(args, 3)
-      const status = await withAdmin(run, async (a) => {
+      const result = await withAdmin(run, async (a) => {
         const did = await a.resolve(arg(args, 2, 'handle|did'))
         if (sub === 'deactivate' || sub === 'activate') await a.setDeactivated(did, sub === 'deactivate')
         else await a.setTakedown(did, sub === 'takedown', flags.ref)
-        return (await a.accountInfo(did)).status
+        return { did, status: (await a.accountInfo(did)).status }
       })
-      const did = args[2]!
-      out.result({ account: did, status }, () => `${did}: ${status}`)
+      out.result(result, () => `${args[2]} (${result.did}): ${result.status}`)
       return EXIT.ok
     }
     case 'delete': {

@@ -100,15 +100,22 @@ export class ServerAdmin implements Admin {
   ) {}
 
   async resolve(account: string): Promise<string> {
+    const notFound = () => new CliError(`Account not found: ${account}`, EXIT.failed, 'AccountNotFound')
     if (account.startsWith('did:')) {
-      await this.client.query('com.atproto.admin.getAccountInfo', { did: account })
+      try {
+        await this.client.query('com.atproto.admin.getAccountInfo', { did: account })
+      } catch (err) {
+        // getAccountInfo's name for it is NotFound (the reference's); every other command says AccountNotFound
+        if (err instanceof CliError && err.error === 'NotFound') throw notFound()
+        throw err
+      }
       return account
     }
     try {
       const { did } = await this.client.query<{ did: string }>('com.atproto.identity.resolveHandle', { handle: account })
       return did
     } catch (err) {
-      if (err instanceof CliError && err.code === EXIT.failed) throw new CliError(`Account not found: ${account}`, EXIT.failed, 'AccountNotFound')
+      if (err instanceof CliError && err.code === EXIT.failed) throw notFound()
       throw err
     }
   }

@@ -1,8 +1,12 @@
 import Database from 'better-sqlite3'
+import { closeSync, openSync } from 'node:fs'
 import { join } from 'node:path'
 
+/** The data directory's lock cannot be taken (its file is not writable by this user, ...). */
+export class DataLockError extends Error {}
+
 /** Another process (a server, or a `carrel` command working offline) has the data directory. */
-export class DataDirectoryInUseError extends Error {}
+export class DataDirectoryInUseError extends DataLockError {}
 
 export type DataLock = { path: string; release(): void }
 
@@ -17,7 +21,14 @@ export const LOCK_FILE = 'carrel.lock'
  */
 export function lockDataDirectory(dataDirectory: string): DataLock {
   const path = join(dataDirectory, LOCK_FILE)
-  const conn = new Database(path, { timeout: 0 })
+  let conn: Database.Database
+  try {
+    // owner-only like everything the server makes in its data directory
+    closeSync(openSync(path, 'a', 0o600))
+    conn = new Database(path, { timeout: 0 })
+  } catch (err) {
+    throw new DataLockError(`cannot open ${path}: ${(err as Error).message} (this user must be able to write it)`)
+  }
   try {
     conn.pragma('locking_mode = EXCLUSIVE')
     // the first write transaction takes the exclusive lock; in this locking mode it is kept
@@ -27,7 +38,7 @@ export function lockDataDirectory(dataDirectory: string): DataLock {
     if ((err as { code?: string }).code === 'SQLITE_BUSY') {
       throw new DataDirectoryInUseError(`${dataDirectory} is in use by another process (a running Carrel server, or a carrel command)`)
     }
-    throw err
+    throw new DataLockError(`cannot lock ${path}: ${(err as Error).message} (this user must be able to write it)`)
   }
   return {
     path,
