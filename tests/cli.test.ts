@@ -109,7 +109,7 @@ test('invite create --uses N: a code the server knows with N uses', async () => 
 test('export writes the repo as a CAR whose root is the current commit', async () => {
   const dave = await net.createAccount('dave')
   await seedRepo(dave.agent, dave.did, 'dave')
-  const file = join(net.dataDir, '..', `carrel-cli-export-${process.pid}.car`)
+  const file = join(net.dataDir, 'export-test.car')
   const r = await carrel(['export', 'dave.test', file, '--json'], serverEnv())
   assert.is(r.code, 0, r.stderr)
   const bytes = readFileSync(file)
@@ -185,7 +185,7 @@ test('with the server stopped: the same commands on the data directory, and the 
   const reindex = await carrel(['reindex', '--json'], env)
   assert.is(reindex.code, 0, reindex.stderr)
   // offline export: a taken-down account's repo too (the sync API does not serve it)
-  const file = join(net.dataDir, '..', `carrel-cli-offline-export-${process.pid}.car`)
+  const file = join(net.dataDir, 'offline-export-test.car')
   const exported = await carrel(['export', 'frank.test', file, '--json'], env)
   assert.is(exported.code, 0, exported.stderr)
   const { root } = await readCarWithRoot(readFileSync(file))
