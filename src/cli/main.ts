@@ -270,15 +270,15 @@ async function relay(run: Run): Promise<number> {
   await requireServer(run, 'relay resync')
   const results = await withAdmin(run, async (a) => {
     const reports = await relayReports(a, run, relays)
-    const out = []
+    const resynced = []
     for (const report of reports) {
       // what the relay holds wrong of an account: its current state, announced again
       const dids = [...new Set(report.accounts.filter((x) => x.problem !== 'error').map((x) => x.did))]
       for (const did of dids) await a.announce(did)
       const crawl = await requestCrawl(report.relay, hostnameOf(run.env))
-      out.push({ relay: report.relay, resynced: dids, crawl })
+      resynced.push({ relay: report.relay, resynced: dids, crawl })
     }
-    return out
+    return resynced
   })
   out.result({ relays: results }, () =>
     results.map((r) => `${r.relay}: #sync for ${r.resynced.length} account(s)${r.resynced.length ? ` (${r.resynced.join(', ')})` : ''}; crawl ${r.crawl.ok ? 'requested' : `failed: ${r.crawl.error}`}`),
