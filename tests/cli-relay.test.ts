@@ -149,6 +149,17 @@ test('relay resync: #identity, #account and #sync of the current commit for each
   }
 })
 
+test('request-crawl asks each relay to crawl PDS_HOSTNAME; a relay that does not answer is exit 1', async () => {
+  relayState.crawlRequests = []
+  const r = await carrel(['request-crawl', '--json'], env())
+  assert.is(r.code, 0, r.stderr)
+  assert.equal(r.json().results, [{ relay: relayUrl, ok: true }])
+  assert.equal(relayState.crawlRequests, ['localhost'])
+  const dead = await carrel(['request-crawl', 'http://127.0.0.1:9', '--json'], env())
+  assert.is(dead.code, 1)
+  assert.is(dead.json().results[0].ok, false)
+})
+
 test('relay resync needs the running server; relay commands need a relay', async () => {
   const noRelay = await carrel(['relay', 'status'], { ...env(), PDS_CRAWLERS: '' })
   assert.is(noRelay.code, 2)
