@@ -2,12 +2,13 @@
 // compiles it first when a source changed) in a child process, in an empty working directory
 // (no ./pds.env), with only the environment given.
 import { spawn } from 'node:child_process'
-import { mkdtempSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 const root = join(import.meta.dirname, '..')
 const cwd = mkdtempSync(join(tmpdir(), 'carrel-cli-cwd-'))
+process.on('exit', () => rmSync(cwd, { recursive: true, force: true }))
 let built: Promise<void> | undefined
 
 function run(command: string, args: string[], env: Record<string, string>): Promise<{ code: number | null; stdout: string; stderr: string }> {

@@ -1,6 +1,7 @@
 // One process at a time on a data directory: a second server is refused while the first runs,
 // and the lock of a process that died (kill -9) blocks nobody.
 import { spawn } from 'node:child_process'
+import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ConfigError } from '../src/config.ts'
@@ -10,6 +11,7 @@ import { startNetwork, type TestNetwork } from './_harness.ts'
 import { rawXrpc } from './_util.ts'
 
 let net: TestNetwork
+const LOCK_MODULE = join(import.meta.dirname, '..', 'src', 'db', 'data-lock.ts')
 
 test.before(async () => {
   net = await startNetwork()
@@ -44,7 +46,7 @@ test('while another process holds the directory the server does not start; the l
   // a process that takes the lock and waits (as an offline `carrel` command would hold it)
   const holder = spawn(
     process.execPath,
-    ['--import', 'tsx', '-e', `import('${new URL('../src/db/data-lock.ts', import.meta.url).pathname}').then((m) => { m.lockDataDirectory(${JSON.stringify(net.dataDir)}); console.log('locked'); setInterval(() => {}, 1000) })`],
+    ['--import', 'tsx', '-e', `import(${JSON.stringify(LOCK_MODULE)}).then((m) => { m.lockDataDirectory(${JSON.stringify(net.dataDir)}); console.log('locked'); setInterval(() => {}, 1000) })`],
     { stdio: ['ignore', 'pipe', 'inherit'] },
   )
   await new Promise<void>((resolve) => holder.stdout!.on('data', (d: Buffer) => d.toString().includes('locked') && resolve()))
