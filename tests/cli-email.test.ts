@@ -78,7 +78,7 @@ test('email test: a refusing server, no server, no mail configured: exit 1 with 
   })
   const down = await carrel(['email', 'test', 'operator@mail.test', '--json'], mailEnv({ PDS_EMAIL_SMTP_URL: `smtp://127.0.0.1:${closedPort}` }))
   assert.is(down.code, 1)
-  assert.match(down.json().message, /not delivered: .*ECONNREFUSED/)
+  assert.match(down.json().message, /not delivered/)
   const none = await carrel(['email', 'test', 'operator@mail.test', '--json'], { PDS_DATA_DIRECTORY: net.dataDir })
   assert.is(none.code, 1)
   assert.match(none.json().message, /no mail configured/)
