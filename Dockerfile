@@ -40,6 +40,8 @@ ENV NODE_ENV=production \
     PDS_DATA_DIRECTORY=/pds \
     PDS_BLOBSTORE_DISK_LOCATION=/pds/blobs
 COPY --from=build --chown=root:root /app /app
+# the operator's CLI on PATH: `docker exec <container> carrel account list` (dist/src/cli.js, 0755)
+RUN ln -s /app/dist/src/cli.js /usr/local/bin/carrel
 # the data volume is the node user's alone (the server creates what it makes there 0700/0600)
 RUN install -d -m 0700 -o node -g node /pds /pds/blobs
 USER node

@@ -4,6 +4,7 @@
 //   node scripts/build.mjs --force   build now (npm run build)
 // dist/src/carrel.cjs  the server: src/ and its dependencies in one CommonJS file (plus a source map)
 // dist/src/index.js    the entry point: Node's compile cache on, then carrel.cjs
+// dist/src/carrel-cli.cjs, dist/src/cli.js   the same for the operator's CLI (src/cli/index.ts)
 // dist/migrations/     migrations/*.ts compiled one by one (read by the migrator at start-up)
 // dist/.build-stamp    SHA-256 of every input; dist/ is current when it matches
 // One file starts several times faster than ~1,000 modules through Node's ESM loader (resolution,
@@ -24,13 +25,16 @@ const INPUT_FILES = ['package.json', 'package-lock.json', 'tsconfig.json', 'scri
 // migration is pending) and the embedded PLC directory (only without PDS_DID_PLC_URL)
 const EXTERNAL = ['better-sqlite3', 'secp256k1', 'kysely', '@did-plc/server', '@did-plc/lib']
 
-const ENTRY = `// Written by scripts/build.mjs. Node's compile cache (in the OS temp folder) keeps V8's
+const entry = (bundle) => `// Written by scripts/build.mjs. Node's compile cache (in the OS temp folder) keeps V8's
 // compiled code of the bundle between starts; it is written out at once, as a crash never would.
 import module from 'node:module'
 module.enableCompileCache?.()
-module.createRequire(import.meta.url)('./carrel.cjs')
+module.createRequire(import.meta.url)('./${bundle}')
 module.flushCompileCache?.()
 `
+const ENTRY = entry('carrel.cjs')
+// a shebang and mode 0755: the image links it as /usr/local/bin/carrel
+const CLI_ENTRY = '#!/usr/bin/env node\n' + entry('carrel-cli.cjs')
 
 function filesUnder(dir) {
   if (!existsSync(dir)) return []
@@ -59,7 +63,8 @@ function isCurrent(hash) {
     existsSync(stampFile) &&
     readFileSync(stampFile, 'utf8') === hash &&
     existsSync(join(dist, 'src', 'carrel.cjs')) &&
-    existsSync(join(dist, 'src', 'index.js'))
+    existsSync(join(dist, 'src', 'index.js')) &&
+    existsSync(join(dist, 'src', 'cli.js'))
   )
 }
 
@@ -98,20 +103,20 @@ async function withLock(fn) {
 }
 
 /** Writes beside and renames into place: a server starting meanwhile reads the old or the new file, never half of one. */
-function writeAtomically(path, contents) {
+function writeAtomically(path, contents, mode) {
   mkdirSync(dirname(path), { recursive: true })
   const temp = `${path}.${process.pid}.tmp`
-  writeFileSync(temp, contents)
+  writeFileSync(temp, contents, mode ? { mode } : undefined)
   renameSync(temp, path)
 }
 
 async function compile() {
   const { build } = await import('esbuild')
   const common = { absWorkingDir: root, bundle: true, platform: 'node', target: 'node22', write: false, logLevel: 'warning' }
-  const server = await build({
+  const bundle = (entryPoint, outfile) => build({
     ...common,
-    entryPoints: ['src/index.ts'],
-    outfile: 'dist/src/carrel.cjs',
+    entryPoints: [entryPoint],
+    outfile,
     format: 'cjs',
     sourcemap: 'linked',
     external: EXTERNAL,
@@ -121,6 +126,7 @@ async function compile() {
     banner: { js: "const importMetaUrl = require('node:url').pathToFileURL(__filename).href;" },
     logOverride: { 'empty-import-meta': 'error' },
   })
+  const [server, cli] = await Promise.all([bundle('src/index.ts', 'dist/src/carrel.cjs'), bundle('src/cli/index.ts', 'dist/src/carrel-cli.cjs')])
   const migrations = await build({
     ...common,
     entryPoints: readdirSync(join(root, 'migrations'))
@@ -130,9 +136,10 @@ async function compile() {
     format: 'esm',
     packages: 'external',
   })
-  const outputs = [...server.outputFiles, ...migrations.outputFiles].map((f) => ({ path: f.path, contents: f.contents }))
+  const outputs = [...server.outputFiles, ...cli.outputFiles, ...migrations.outputFiles].map((f) => ({ path: f.path, contents: f.contents }))
   outputs.push({ path: join(dist, 'src', 'index.js'), contents: ENTRY })
-  for (const out of outputs) writeAtomically(out.path, out.contents)
+  outputs.push({ path: join(dist, 'src', 'cli.js'), contents: CLI_ENTRY, mode: 0o755 })
+  for (const out of outputs) writeAtomically(out.path, out.contents, out.mode)
   removeAllBut(dist, new Set([...outputs.map((o) => o.path), lockFile, stampFile]))
 }
 

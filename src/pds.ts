@@ -1,5 +1,6 @@
-import { listenRefusal, loadConfig, type Config } from './config.js'
+import { ConfigError, listenRefusal, loadConfig, type Config } from './config.js'
 import { createContext, type AppContext } from './context.js'
+import { DataLockError, lockDataDirectory, type DataLock } from './db/data-lock.js'
 import { startEmbeddedPlc, type EmbeddedPlc } from './identity/embedded-plc.js'
 import { startFirehose, type FirehoseService } from './firehose/index.js'
 import type { MetricsListener } from './metrics/listener.js'
@@ -33,7 +34,14 @@ export const HANDLER_SETTLE_MS = 5_000
 /** Start Carrel: config from `env`, stores, HTTP. Port 0 picks a free port (tests). */
 export async function startPds(env: Record<string, string | undefined> = process.env): Promise<Pds> {
   const cfg = await loadConfig(env)
-  const ctx = await createContext(cfg)
+  const lock = takeDataDirectory(cfg.dataDirectory)
+  let ctx: AppContext
+  try {
+    ctx = await createContext(cfg)
+  } catch (err) {
+    lock.release()
+    throw err
+  }
   const inFlight = new InFlight()
   let http: RunningServer
   // embedded mode: no PLC directory configured, so run one beside the server (127.0.0.1)
@@ -59,6 +67,7 @@ export async function startPds(env: Record<string, string | undefined> = process
     await metrics?.close()
     await plc?.close()
     await ctx.close()
+    lock.release()
     throw err
   }
   // port 0 (tests): the real port is known only now; DID documents must carry the real URL
@@ -83,6 +92,7 @@ export async function startPds(env: Record<string, string | undefined> = process
       await metrics?.close()
       await plc?.close()
       await ctx.close()
+      lock.release()
       return { drained, handlersSettled }
     })())
   return {
@@ -96,5 +106,15 @@ export async function startPds(env: Record<string, string | undefined> = process
     async close() {
       await stop(0)
     },
+  }
+}
+
+/** One process at a time on a data directory: a second server, or `carrel` working offline, is refused. */
+function takeDataDirectory(dataDirectory: string): DataLock {
+  try {
+    return lockDataDirectory(dataDirectory)
+  } catch (err) {
+    if (err instanceof DataLockError) throw new ConfigError(err.message)
+    throw err
   }
 }
