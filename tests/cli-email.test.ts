@@ -66,7 +66,7 @@ test('email test: a refusing server, no server, no mail configured: exit 1 with 
   try {
     const refused = await carrel(['email', 'test', 'operator@mail.test', '--json'], mailEnv())
     assert.is(refused.code, 1)
-    assert.match(refused.json().message, /not delivered: 550/)
+    assert.match(refused.json().message, /not delivered: .*550/)
   } finally {
     refuse = false
   }

@@ -199,7 +199,8 @@ test('with the server stopped: the same commands on the data directory, and the 
   const codes = await rawXrpc(net.url, 'com.atproto.admin.getInviteCodes', { params: { limit: '500' }, authorization: ADMIN_AUTH })
   assert.is(codes.body.codes.find((c: { code: string }) => c.code === code.json().code)?.available, 2)
   // the offline export is the repo the server serves once the takedown is lifted
-  assert.is((await carrel(['account', 'untakedown', 'frank.test'], serverEnv())).code, 0)
+  const lifted = await carrel(['account', 'untakedown', 'frank.test'], serverEnv())
+  assert.is(lifted.code, 0, lifted.stderr)
   assert.is(root.toString(), (await rawXrpc(net.url, 'com.atproto.sync.getLatestCommit', { params: { did: frank.did } })).body.cid)
 })
 

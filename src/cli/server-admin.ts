@@ -115,9 +115,15 @@ export class ServerAdmin implements Admin {
       const { did } = await this.client.query<{ did: string }>('com.atproto.identity.resolveHandle', { handle: account })
       return did
     } catch (err) {
-      if (err instanceof CliError && err.code === EXIT.failed) throw notFound()
-      throw err
+      if (!(err instanceof CliError && err.code === EXIT.failed)) throw err
     }
+    // a taken-down account's handle does not resolve (as the reference): find it among the accounts
+    const handle = account.toLowerCase()
+    const repos = await this.allRepos()
+    for (const view of (await this.views(repos.map((r) => r.did))).values()) {
+      if (view.handle === handle) return view.did
+    }
+    throw notFound()
   }
 
   private async allRepos(): Promise<RepoListing[]> {
