@@ -220,7 +220,11 @@ export default async function run(): Promise<void> {
   const pct = (on: number, off: number) => `${(((on - off) / off) * 100).toFixed(1)} %`
   console.log(`  applyWrites x 200 (fill)     index on ${m['fill on']!.toFixed(0)} books/s, off ${m['fill off']!.toFixed(0)} books/s (${pct(m['fill on']!, m['fill off']!)})`)
   const blocks = figures['createRecord on/off %']!.length
-  console.log(`  createRecord, sequential     index on ${m['createRecord on']!.toFixed(0)} books/s, off ${m['createRecord off']!.toFixed(0)} books/s; paired blocks: ${m['createRecord on/off %']!.toFixed(1)} % (median of ${blocks})`)
-  console.log(`  server CPU per createRecord  index on ${m['createRecord cpu µs on']!.toFixed(0)} µs, off ${m['createRecord cpu µs off']!.toFixed(0)} µs; paired blocks: +${m['createRecord cpu on-off µs']!.toFixed(0)} µs, ${m['createRecord cpu on/off %']!.toFixed(1)} %`)
+  const quartiles = (name: string) => {
+    const v = [...figures[name]!].sort((a, b) => a - b)
+    return `${percentile(v, 25).toFixed(1)} .. ${percentile(v, 75).toFixed(1)}`
+  }
+  console.log(`  createRecord, sequential     index on ${m['createRecord on']!.toFixed(0)} books/s, off ${m['createRecord off']!.toFixed(0)} books/s; paired blocks: ${m['createRecord on/off %']!.toFixed(1)} % (median of ${blocks}; quartiles ${quartiles('createRecord on/off %')} %)`)
+  console.log(`  server CPU per createRecord  index on ${m['createRecord cpu µs on']!.toFixed(0)} µs, off ${m['createRecord cpu µs off']!.toFixed(0)} µs; paired blocks: +${m['createRecord cpu on-off µs']!.toFixed(0)} µs (quartiles ${quartiles('createRecord cpu on-off µs')}), ${m['createRecord cpu on/off %']!.toFixed(1)} %`)
   console.log(JSON.stringify({ bench: 'library', runs: RUNS, books: BOOKS, ...m }))
 }
