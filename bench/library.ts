@@ -20,9 +20,10 @@ import { createAccount, median, percentile, startBenchServer, type BenchServer, 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const BOOKS = Number(process.env.BENCH_BOOKS ?? 100_000)
 const QUERIES = Number(process.env.BENCH_QUERIES ?? 300)
-const WRITES = Number(process.env.BENCH_WRITES ?? 2000)
-const WARMUP_WRITES = Number(process.env.BENCH_WARMUP_WRITES ?? 1000)
-const BLOCK = Number(process.env.BENCH_BLOCK ?? 250)
+const WRITES = Number(process.env.BENCH_WRITES ?? 3000)
+// V8 goes on compiling the write path for a few thousand calls (see `writes`)
+const WARMUP_WRITES = Number(process.env.BENCH_WARMUP_WRITES ?? 3000)
+const BLOCK = Number(process.env.BENCH_BLOCK ?? 500)
 const BOOK = 'app.carrel.library.book'
 
 async function fill(server: BenchServer, s: Session, books: GeneratedBook[]): Promise<number> {
