@@ -1,7 +1,7 @@
 // Starts Carrel in a child process (embedded PLC, temp data directory) so that the benchmark
 // client and the server do not share a core, and reads the server's RSS from /proc.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -15,6 +15,11 @@ export type BenchServer = {
   rss(): { currentMb: number; peakMb: number; anonMb: number }
   /** CPU time (user + system) the server process has used so far, in ms (10 ms resolution) */
   cpuMs(): number
+  /**
+   * CPU time the server's live threads have run so far, in ns (the scheduler's own count, exact
+   * where cpuMs counts 10 ms ticks); threads that already exited are not in it.
+   */
+  cpuNs(): number
   stop(): Promise<void>
 }
 
@@ -35,6 +40,18 @@ function readCpuMs(pid: number): number {
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
   const ticks = Number(fields[11]) + Number(fields[12])
   return ticks * 10 // USER_HZ is 100 on Linux
+}
+
+function readCpuNs(pid: number): number {
+  let ns = 0
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    try {
+      ns += Number(readFileSync(`/proc/${pid}/task/${task}/schedstat`, 'utf8').split(' ')[0])
+    } catch {
+      // the thread exited meanwhile
+    }
+  }
+  return ns
 }
 
 function readStatusKb(pid: number, field: string): number {
@@ -97,6 +114,7 @@ export async function startBenchServer(extraEnv: Record<string, string> = {}): P
       anonMb: readStatusKb(child.pid!, 'RssAnon') / 1024,
     }),
     cpuMs: () => readCpuMs(child.pid!),
+    cpuNs: () => readCpuNs(child.pid!),
     async stop() {
       child.kill('SIGTERM')
       await new Promise((r) => child.once('exit', r))

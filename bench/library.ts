@@ -1,10 +1,15 @@
 // npm run bench -- library: a library of BENCH_BOOKS (100,000) generated books (bench/_library-data.ts,
 // seven languages) written with applyWrites batches of 200; then searchBooks latency (p50/p99
 // over BENCH_QUERIES requests per query shape, one at a time, measured by the client), getStats
-// latency, the index's bytes on disk per book, and createRecord throughput (BENCH_WRITES books
-// one after another) with the library index on and off (PDS_LIBRARY_INDEX). Every run fills two
-// servers, one with the index and one without, in alternating order; figures are medians of
-// BENCH_RUNS runs.
+// latency, the index's bytes on disk per book, and createRecord throughput and server CPU per call
+// with the library index on and off (PDS_LIBRARY_INDEX).
+//
+// The write comparison is paired: each run starts two servers, one with the index and one
+// without, fills both, warms both up (BENCH_WARMUP_WRITES books each), then writes BENCH_WRITES
+// more books to each in blocks of BENCH_BLOCK sequential createRecord calls, alternating between
+// the two servers (and which goes first) block by block. A slow spell of the machine then lands
+// on both sides rather than on one run. Figures are medians over every block of BENCH_RUNS runs,
+// and the on/off difference is the median of the block pairs' differences.
 import Database from 'better-sqlite3'
 import { join } from 'node:path'
 import { TID } from '@atproto/common'
@@ -15,8 +20,10 @@ import { createAccount, median, percentile, startBenchServer, type BenchServer, 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const BOOKS = Number(process.env.BENCH_BOOKS ?? 100_000)
 const QUERIES = Number(process.env.BENCH_QUERIES ?? 300)
-const WRITES = Number(process.env.BENCH_WRITES ?? 1000)
-const WARMUP_WRITES = Number(process.env.BENCH_WARMUP_WRITES ?? 1000)
+const WRITES = Number(process.env.BENCH_WRITES ?? 3000)
+// V8 goes on compiling the write path for a few thousand calls (see `writes`)
+const WARMUP_WRITES = Number(process.env.BENCH_WARMUP_WRITES ?? 3000)
+const BLOCK = Number(process.env.BENCH_BLOCK ?? 500)
 const BOOK = 'app.carrel.library.book'
 
 async function fill(server: BenchServer, s: Session, books: GeneratedBook[]): Promise<number> {
@@ -37,12 +44,12 @@ async function fill(server: BenchServer, s: Session, books: GeneratedBook[]): Pr
 async function createBooks(server: BenchServer, s: Session, books: Iterable<GeneratedBook>): Promise<{ perSec: number; cpuUs: number }> {
   let n = 0
   const start = performance.now()
-  const cpu = server.cpuMs()
+  const cpu = server.cpuNs()
   for (const record of books) {
     await xrpcPost(server.url, 'com.atproto.repo.createRecord', s.accessJwt, { repo: s.did, collection: BOOK, record })
     n++
   }
-  return { perSec: n / ((performance.now() - start) / 1000), cpuUs: ((server.cpuMs() - cpu) * 1000) / n }
+  return { perSec: n / ((performance.now() - start) / 1000), cpuUs: (server.cpuNs() - cpu) / 1000 / n }
 }
 
 const CJK = /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}]/u
@@ -153,36 +160,53 @@ export default async function run(): Promise<void> {
   const add = (name: string, value: number) => (figures[name] ??= []).push(value)
   let bytesByName: Record<string, number> = {}
   for (let run = 0; run < RUNS; run++) {
-    for (const indexed of run % 2 === 0 ? [true, false] : [false, true]) {
-      const server = await startBenchServer(indexed ? {} : { PDS_LIBRARY_INDEX: 'false' })
-      try {
-        const s = await createAccount(server.url, `lib${run}${indexed ? 'on' : 'off'}`)
-        add(`fill ${indexed ? 'on' : 'off'}`, await fill(server, s, books))
-        await createBooks(server, s, extra.slice(0, WARMUP_WRITES))
-        const writes = await createBooks(server, s, extra.slice(WARMUP_WRITES))
-        add(`createRecord ${indexed ? 'on' : 'off'}`, writes.perSec)
-        add(`createRecord cpu µs ${indexed ? 'on' : 'off'}`, writes.cpuUs)
-        if (!indexed) continue
-        const rng = seededRng(1000 + run)
-        for (const shape of shapes(books)) {
-          const queries = Array.from({ length: QUERIES }, () => ({ repo: s.did, ...shape.params(rng) }))
-          await latencies(server.url, queries.slice(0, 50), 'app.carrel.library.searchBooks') // warm-up
-          const r = await latencies(server.url, queries, 'app.carrel.library.searchBooks')
-          add(`${shape.name} p50`, r.p50)
-          add(`${shape.name} p99`, r.p99)
-          add(`${shape.name} hits`, r.hits)
-        }
-        const stats = Array.from({ length: QUERIES }, () => ({ repo: s.did }))
-        await latencies(server.url, stats.slice(0, 50), 'app.carrel.library.getStats')
-        const st = await latencies(server.url, stats, 'app.carrel.library.getStats')
-        add('getStats p50', st.p50)
-        add('getStats p99', st.p99)
-        const bytes = indexBytes(server.dataDir)
-        add('index bytes/book', bytes.total / (BOOKS + WARMUP_WRITES + WRITES))
-        bytesByName = bytes.byName
-      } finally {
-        await server.stop()
+    const sides = run % 2 === 0 ? [true, false] : [false, true]
+    const servers = new Map<boolean, { server: BenchServer; session: Session }>()
+    try {
+      for (const indexed of sides) {
+        const server = await startBenchServer(indexed ? {} : { PDS_LIBRARY_INDEX: 'false' })
+        servers.set(indexed, { server, session: await createAccount(server.url, `lib${run}${indexed ? 'on' : 'off'}`) })
       }
+      for (const indexed of sides) {
+        const { server, session } = servers.get(indexed)!
+        add(`fill ${indexed ? 'on' : 'off'}`, await fill(server, session, books))
+        await createBooks(server, session, extra.slice(0, WARMUP_WRITES))
+      }
+      for (let from = WARMUP_WRITES, block = 0; from < WARMUP_WRITES + WRITES; from += BLOCK, block++) {
+        const pair = new Map<boolean, { perSec: number; cpuUs: number }>()
+        for (const indexed of block % 2 === 0 ? sides : [...sides].reverse()) {
+          const { server, session } = servers.get(indexed)!
+          const w = await createBooks(server, session, extra.slice(from, Math.min(from + BLOCK, WARMUP_WRITES + WRITES)))
+          pair.set(indexed, w)
+          add(`createRecord ${indexed ? 'on' : 'off'}`, w.perSec)
+          add(`createRecord cpu µs ${indexed ? 'on' : 'off'}`, w.cpuUs)
+        }
+        const on = pair.get(true)!
+        const off = pair.get(false)!
+        add('createRecord on/off %', ((on.perSec - off.perSec) / off.perSec) * 100)
+        add('createRecord cpu on-off µs', on.cpuUs - off.cpuUs)
+        add('createRecord cpu on/off %', ((on.cpuUs - off.cpuUs) / off.cpuUs) * 100)
+      }
+      const { server, session: s } = servers.get(true)!
+      const rng = seededRng(1000 + run)
+      for (const shape of shapes(books)) {
+        const queries = Array.from({ length: QUERIES }, () => ({ repo: s.did, ...shape.params(rng) }))
+        await latencies(server.url, queries.slice(0, 50), 'app.carrel.library.searchBooks') // warm-up
+        const r = await latencies(server.url, queries, 'app.carrel.library.searchBooks')
+        add(`${shape.name} p50`, r.p50)
+        add(`${shape.name} p99`, r.p99)
+        add(`${shape.name} hits`, r.hits)
+      }
+      const stats = Array.from({ length: QUERIES }, () => ({ repo: s.did }))
+      await latencies(server.url, stats.slice(0, 50), 'app.carrel.library.getStats')
+      const st = await latencies(server.url, stats, 'app.carrel.library.getStats')
+      add('getStats p50', st.p50)
+      add('getStats p99', st.p99)
+      const bytes = indexBytes(server.dataDir)
+      add('index bytes/book', bytes.total / (BOOKS + WARMUP_WRITES + WRITES))
+      bytesByName = bytes.byName
+    } finally {
+      for (const { server } of servers.values()) await server.stop()
     }
   }
   const m = Object.fromEntries(Object.entries(figures).map(([k, v]) => [k, Number(median(v).toFixed(2))]))
@@ -196,7 +220,12 @@ export default async function run(): Promise<void> {
   for (const [name, bytes] of Object.entries(bytesByName)) console.log(`    ${name.padEnd(34)} ${(bytes / BOOKS).toFixed(0).padStart(6)}`)
   const pct = (on: number, off: number) => `${(((on - off) / off) * 100).toFixed(1)} %`
   console.log(`  applyWrites x 200 (fill)     index on ${m['fill on']!.toFixed(0)} books/s, off ${m['fill off']!.toFixed(0)} books/s (${pct(m['fill on']!, m['fill off']!)})`)
-  console.log(`  createRecord, sequential     index on ${m['createRecord on']!.toFixed(0)} books/s, off ${m['createRecord off']!.toFixed(0)} books/s (${pct(m['createRecord on']!, m['createRecord off']!)})`)
-  console.log(`  server CPU per createRecord  index on ${m['createRecord cpu µs on']!.toFixed(0)} µs, off ${m['createRecord cpu µs off']!.toFixed(0)} µs (${pct(m['createRecord cpu µs on']!, m['createRecord cpu µs off']!)})`)
+  const blocks = figures['createRecord on/off %']!.length
+  const quartiles = (name: string) => {
+    const v = [...figures[name]!].sort((a, b) => a - b)
+    return `${percentile(v, 25).toFixed(1)} .. ${percentile(v, 75).toFixed(1)}`
+  }
+  console.log(`  createRecord, sequential     index on ${m['createRecord on']!.toFixed(0)} books/s, off ${m['createRecord off']!.toFixed(0)} books/s; paired blocks: ${m['createRecord on/off %']!.toFixed(1)} % (median of ${blocks}; quartiles ${quartiles('createRecord on/off %')} %)`)
+  console.log(`  server CPU per createRecord  index on ${m['createRecord cpu µs on']!.toFixed(0)} µs, off ${m['createRecord cpu µs off']!.toFixed(0)} µs; paired blocks: +${m['createRecord cpu on-off µs']!.toFixed(0)} µs (quartiles ${quartiles('createRecord cpu on-off µs')}), ${m['createRecord cpu on/off %']!.toFixed(1)} %`)
   console.log(JSON.stringify({ bench: 'library', runs: RUNS, books: BOOKS, ...m }))
 }

@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { addBook, BOOK, search, titles, withLibraryLexicons } from './_library.ts'
-import { expectXrpcError, rawXrpc } from './_util.ts'
+import { expectXrpcError, getRepoCar, rawXrpc } from './_util.ts'
 
 let net: TestNetwork
 let alice: { agent: AtpAgent; did: string }
@@ -130,6 +130,26 @@ test('a record that is not a valid book (validate: false) is stored but not in t
     validate: false,
   })
   assert.equal(await titles(alice.agent, { repo: alice.did, q: 'unindexable' }), [])
+})
+
+test('books that reach the index without the write path validating them are validated by it: an imported repo', async () => {
+  // a write validates the book (the index trusts that); an import does not validate records, so
+  // the index does: a book the lexicon refuses (rating above 5, stored with validate: false) stays out
+  const kept = await addBook(alice.agent, alice.did, { title: 'Imported And Valid', subtitle: 'Reimport Marker' })
+  const odd = await alice.agent.com.atproto.repo.createRecord({
+    repo: alice.did,
+    collection: BOOK,
+    record: { title: 'Imported Out Of Range', subtitle: 'Reimport Marker', rating: 9, createdAt: new Date().toISOString() },
+    validate: false,
+  })
+  assert.equal(await titles(alice.agent, { repo: alice.did, q: 'reimport' }), ['Imported And Valid'])
+  const car = await getRepoCar(net.url, alice.did)
+  await alice.agent.com.atproto.repo.importRepo(car, { encoding: 'application/vnd.ipld.car' })
+  const stored = await alice.agent.com.atproto.repo.getRecord({ repo: alice.did, collection: BOOK, rkey: odd.data.uri.split('/').pop()! })
+  assert.is((stored.data.value as { rating: number }).rating, 9, 'the import kept the record')
+  assert.equal(await titles(alice.agent, { repo: alice.did, q: 'reimport' }), ['Imported And Valid'])
+  const view = (await search(alice.agent, { repo: alice.did, q: 'reimport' })).books[0]!
+  assert.is(view.uri, kept.uri)
 })
 
 test('a failing index update fails the commit: 500, nothing written, the repo and the index still agree', async () => {

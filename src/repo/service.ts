@@ -189,7 +189,8 @@ export class RepoService {
       }
       if (w.action === 'create' && current) throw new InvalidRequestError(`Record already exists: ${w.uri}`)
       // a put of a missing record creates it
-      return { ...base, action: current ? 'update' : 'create', cid: w.cid, record: w.record, bytes: w.bytes, blobs: w.blobs }
+      const validated = w.validationStatus === 'valid'
+      return { ...base, action: current ? 'update' : 'create', cid: w.cid, record: w.record, bytes: w.bytes, blobs: w.blobs, validated }
     })
   }
 

@@ -56,6 +56,12 @@ export type RecordOp = {
   bytes: Uint8Array | null
   /** blobs the new record references (none for a delete) */
   blobs: BlobRef[]
+  /**
+   * true: the write path validated the new record against its lexicon and string formats
+   * (validationStatus 'valid'), so a hook need not again. Absent for deletes, writes with
+   * `validate: false` or an unknown lexicon, and imported records.
+   */
+  validated?: boolean
 }
 
 /** What one commit did, handed to hooks and returned to handlers. */

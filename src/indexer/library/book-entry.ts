@@ -70,9 +70,13 @@ const int = (v: unknown): number | undefined => (typeof v === 'number' ? v : und
  * The index entry of a book record, or null when the library does not hold it: a record that is
  * not a valid book (written with `validate: false`), breaks the book rules (stored before they
  * existed), or whose key is not a TID. The write path's hook and `reindex` both decide here.
+ * `validated`: the write path has just validated the record as the lexicon says (a RecordOp's
+ * `validated`), so it is not validated again (~25 µs a book); records that come any other way
+ * (reindex, an imported repo, `validate: false`) are.
  */
-export function bookEntry(lexicons: Lexicons, did: string, rkey: string, record: RecordValue): BookEntry | null {
-  if (!isValidTid(rkey) || bookRuleViolation(record) || !isValidBook(lexicons, record)) return null
+export function bookEntry(lexicons: Lexicons, did: string, rkey: string, record: RecordValue, opts: { validated?: boolean } = {}): BookEntry | null {
+  if (!isValidTid(rkey) || bookRuleViolation(record)) return null
+  if (!opts.validated && !isValidBook(lexicons, record)) return null
   const addedAt = Date.parse(record.createdAt as string)
   if (Number.isNaN(addedAt)) return null
   const title = record.title as string

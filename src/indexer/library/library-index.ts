@@ -64,7 +64,7 @@ export class LibraryIndex implements DerivedIndex {
   }
 
   private entryOf(did: string, op: RecordOp): BookEntry | null {
-    return bookEntry(this.opts.lexicons, did, op.rkey, op.record!)
+    return bookEntry(this.opts.lexicons, did, op.rkey, op.record!, { validated: op.validated === true })
   }
 
   private check(did: string, ops: readonly RecordOp[]): void {

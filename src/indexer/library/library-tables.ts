@@ -1,4 +1,5 @@
-import type { Db } from '../../db/index.js'
+import type { Statement } from 'better-sqlite3'
+import type { Db, SqliteDb } from '../../db/index.js'
 import type { BookEntry, NamedKey } from './book-entry.js'
 
 /** The library index's tables (migrations/005_library_index.ts): all of them derived from the repos. */
@@ -26,6 +27,7 @@ type StoredBook = {
 
 type StatKind = 'total' | 'status' | 'shelf' | 'tag' | 'author' | 'year'
 type StatKey = [kind: StatKind, key: string, name: string, pages: number]
+type StatCount = { kind: StatKind; key: string; name: string; books: number }
 
 /** The counts of library_stat one book adds to (or takes from). */
 function statKeys(b: {
@@ -66,13 +68,15 @@ export class LibraryTables {
   private findBook
   private deleteBookRow
   private deleteFts
-  private addStat
+  private readonly addStatStmts = new Map<number, Statement<unknown[], StatCount>>()
+  private readonly sqlite: SqliteDb
   private dropEmptyStat
   private deleteOwnerStmts
   private clearStmts
 
   constructor(db: Db) {
     const s = db.sqlite
+    this.sqlite = s
     this.ownerStmt = s.prepare<[string], number>('SELECT owner FROM library_owner WHERE did = ?').pluck()
     this.lastOwnerStmt = s.prepare<[], number | null>('SELECT max(owner) FROM library_owner').pluck()
     this.insertOwner = s.prepare('INSERT INTO library_owner (did, owner) VALUES (?, ?)')
@@ -89,10 +93,6 @@ export class LibraryTables {
     )
     this.deleteBookRow = s.prepare('DELETE FROM library_book WHERE id = ?')
     this.deleteFts = s.prepare('DELETE FROM library_book_fts WHERE rowid = ?')
-    this.addStat = s.prepare(
-      `INSERT INTO library_stat (owner, kind, key, name, books, pages) VALUES (?, ?, ?, ?, ?, ?)
-       ON CONFLICT (owner, kind, key, name) DO UPDATE SET books = books + excluded.books, pages = pages + excluded.pages`,
-    )
     this.dropEmptyStat = s.prepare('DELETE FROM library_stat WHERE owner = ? AND kind = ? AND key = ? AND name = ? AND books = 0')
     this.deleteOwnerStmts = [
       s.prepare('DELETE FROM library_book_fts WHERE rowid IN (SELECT id FROM library_book WHERE owner = ?)'),
@@ -145,7 +145,24 @@ export class LibraryTables {
     )
     const t = book.text
     this.insertFts.run(id, t.title, t.authors, t.series, t.subtitle, t.tags, t.notes)
-    for (const [kind, key, name, pages] of statKeys(book)) this.addStat.run(owner, kind, key, name, 1, pages)
+    this.addStats(owner, statKeys(book), 1)
+  }
+
+  /**
+   * Adds `sign` books (and `sign` × their pages) to each count of `keys`, in one statement (one per
+   * number of keys, prepared on first use): a book touches 5-10 counts. Returns the counts after.
+   */
+  private addStats(owner: number, keys: readonly StatKey[], sign: 1 | -1): StatCount[] {
+    let stmt = this.addStatStmts.get(keys.length)
+    if (!stmt) {
+      stmt = this.sqlite.prepare<unknown[], StatCount>(
+        `INSERT INTO library_stat (owner, kind, key, name, books, pages) VALUES ${Array(keys.length).fill('(?, ?, ?, ?, ?, ?)').join(', ')}
+         ON CONFLICT (owner, kind, key, name) DO UPDATE SET books = books + excluded.books, pages = pages + excluded.pages
+         RETURNING kind, key, name, books`,
+      )
+      this.addStatStmts.set(keys.length, stmt)
+    }
+    return stmt.all(keys.flatMap(([kind, key, name, pages]) => [owner, kind, key, name, sign, sign * pages]))
   }
 
   /** Removes the book's rows and takes it out of the counts; nothing when it is not indexed. */
@@ -164,11 +181,11 @@ export class LibraryTables {
       tags: unpair(row.tags),
       authors: unpair(row.authors),
     })
-    for (const [kind, key, name, pages] of keys) {
-      this.addStat.run(owner, kind, key, name, -1, -pages)
-      const emptied = this.dropEmptyStat.run(owner, kind, key, name).changes > 0
+    for (const { kind, key, name, books } of this.addStats(owner, keys, -1)) {
+      if (books !== 0) continue
+      this.dropEmptyStat.run(owner, kind, key, name)
       // an empty library has no number: the index holds exactly what a rebuild would make
-      if (emptied && kind === 'total') this.deleteOwner.run(owner)
+      if (kind === 'total') this.deleteOwner.run(owner)
     }
   }
 
