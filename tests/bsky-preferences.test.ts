@@ -60,6 +60,8 @@ test('an account starts with none; what is put comes back in its order, and noth
   const res = await put(full, prefs)
   assert.is(res.status, 200, JSON.stringify(res.body))
   assert.equal(await stored(), prefs)
+  // what an account moving away sees of its private state
+  assert.is((await alice.agent.com.atproto.server.checkAccountStatus()).data.privateStateValues, 3)
   // a replacement replaces the whole list
   assert.is((await put(full, [ADULT(false)])).status, 200)
   assert.equal(await stored(), [ADULT(false)])

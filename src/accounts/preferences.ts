@@ -89,6 +89,11 @@ export class PreferencesStore {
     })()
   }
 
+  /** How many preferences the account keeps here (checkAccountStatus's privateStateValues). */
+  count(did: string): number {
+    return this.stored(did).length
+  }
+
   /** The account is deleted (AccountDeleter's private state). */
   deleteAccountInTx(did: string): void {
     this.deleteStmt.run(did)

@@ -1,4 +1,5 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
+import type { PreferencesStore } from '../accounts/preferences.js'
 import type { AccountStore } from '../accounts/account-store.js'
 import type { BlobService } from '../repo/blob-service.js'
 import { isDidDocForService, type DidDocCheckDeps } from './did-doc-check.js'
@@ -19,10 +20,10 @@ export type AccountStatusReport = {
  * checkAccountStatus: what an account migrating in (or being recovered) has so far. `validDid`
  * is activateAccount's DID document check; `expectedBlobs` counts the distinct blobs its records
  * reference and `importedBlobs` those of them that are stored (what listMissingBlobs lists is
- * the difference). No private state is kept per account yet: `privateStateValues` is 0.
+ * the difference). `privateStateValues` counts the account's preferences, as the reference counts them.
  */
 export async function checkAccountStatus(
-  d: DidDocCheckDeps & { accounts: AccountStore; blobs: BlobService },
+  d: DidDocCheckDeps & { accounts: AccountStore; blobs: BlobService; preferences: PreferencesStore },
   did: string,
 ): Promise<AccountStatusReport> {
   const account = d.accounts.getByDid(did)
@@ -36,7 +37,7 @@ export async function checkAccountStatus(
     repoRev: root.rev,
     repoBlocks: d.repo.blocks.count(did),
     indexedRecords: d.repo.records.count(did),
-    privateStateValues: 0,
+    privateStateValues: d.preferences.count(did),
     expectedBlobs: d.blobs.table.countReferenced(did),
     importedBlobs: d.blobs.table.countReferencedStored(did),
   }
