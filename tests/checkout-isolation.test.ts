@@ -1,7 +1,8 @@
 // Nothing in the project reads outside the checkout: a fresh clone must pass its own tests with
 // nothing beside it. A static scan of src/, migrations/, tests/, scripts/ and bench/ for paths
-// that climb above the project root (`join(import.meta.dirname, '..', '..', ...)`, `'../shared'`
-// from a file one level down) and for absolute paths into home or work folders.
+// that climb above the project root (`join(import.meta.dirname, '..', '..', ...)`, a relative
+// path to a sibling folder of the checkout from a file one level down) and for absolute paths into
+// home or work folders.
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { dirname, join, relative, resolve, sep } from 'node:path'
 import { test } from 'uvu'
@@ -66,15 +67,15 @@ test('the check itself: the ways out are caught, paths inside are not', () => {
   const testFile = join(root, 'tests', 'x.test.ts')
   const srcFile = join(root, 'src', 'db', 'index.ts')
   const caught = [
-    "const interop = join(import.meta.dirname, '..', '..', 'shared', 'interop')",
-    "const interop = join(\n  import.meta.dirname,\n  '..',\n  '..',\n  'shared',\n  'interop',\n)",
-    "const dir = path.resolve(import.meta.dirname, '../../shared/interop')",
+    "const interop = join(import.meta.dirname, '..', '..', 'beside', 'fixtures')",
+    "const interop = join(\n  import.meta.dirname,\n  '..',\n  '..',\n  'beside',\n  'fixtures',\n)",
+    "const dir = path.resolve(import.meta.dirname, '../../beside/fixtures')",
     "const migrations = join(dirname(fileURLToPath(import.meta.url)), '..', '..', '..', 'migrations')",
-    "const x = join(root, '..', 'shared')",
+    "const x = join(root, '..', 'beside')",
     "const x = join(someDir, '..', 'y')",
-    "const fixtures = readFileSync('../shared/interop/mst/key_heights.json')",
-    "import data from '../../shared/interop/data.json'",
-    "const f = '/work/shared/interop/mst'",
+    "const fixtures = readFileSync('../beside/fixtures/mst/key_heights.json')",
+    "import data from '../../beside/fixtures/data.json'",
+    "const f = '/work/beside/fixtures/mst'",
     "const g = `/home/someone/fixtures`",
   ]
   for (const code of caught) assert.ok(escapes(testFile, code).length > 0, code)

@@ -1,4 +1,4 @@
-// The rooms of src/ import only downhill (../shared/design.md "Floors"): every relative import
+// The rooms of src/ import only downhill (docs/design.md "Floors"): every relative import
 // goes to the same floor or a lower one, and only the XRPC layer and the entry point know the
 // application context. A static check of the source, so that an upward import fails the suite.
 import { readdirSync, readFileSync, statSync } from 'node:fs'
