@@ -70,8 +70,12 @@ function fileRow(e: Record<string, unknown>): FileRow {
   return { platform: e.platform as string, arch: e.arch as string, cid: cidToString(blob.ref), sha256: blobSha256(blob)!, size: blob.size }
 }
 
-export function releaseEntry(lexicons: Lexicons, did: string, rkey: string, cid: string, record: RecordValue): ReleaseEntry | null {
-  if (!isValidRecord(lexicons, RELEASE_COLLECTION, record) || releaseRuleViolation(rkey, record)) return null
+/** Whether the entry must validate the record itself: not when the write path just did (a RecordOp's `validated`). */
+type EntryOpts = { validated?: boolean }
+
+export function releaseEntry(lexicons: Lexicons, did: string, rkey: string, cid: string, record: RecordValue, opts: EntryOpts = {}): ReleaseEntry | null {
+  if (!opts.validated && !isValidRecord(lexicons, RELEASE_COLLECTION, record)) return null
+  if (releaseRuleViolation(rkey, record)) return null
   const r = record as Record<string, unknown>
   const version = parseVersion(r.version as string)!
   return {
@@ -96,8 +100,8 @@ export function releaseEntry(lexicons: Lexicons, did: string, rkey: string, cid:
   }
 }
 
-export function installEntry(lexicons: Lexicons, did: string, rkey: string, cid: string, record: RecordValue): InstallEntry | null {
-  if (!isValidTid(rkey) || !isValidRecord(lexicons, INSTALL_COLLECTION, record) || installRuleViolation(record)) return null
+export function installEntry(lexicons: Lexicons, did: string, rkey: string, cid: string, record: RecordValue, opts: EntryOpts = {}): InstallEntry | null {
+  if (!isValidTid(rkey) || (!opts.validated && !isValidRecord(lexicons, INSTALL_COLLECTION, record)) || installRuleViolation(record)) return null
   const r = record as Record<string, unknown>
   const release = r.release as { uri: string; cid: string }
   const parts = releaseUriParts(release.uri)!

@@ -48,9 +48,11 @@ export class UpdatesIndex implements DerivedIndex {
 
   private entryOf(did: string, op: RecordOp): ReleaseEntry | InstallEntry | null {
     const cid = cidToString(op.cid!)
+    // a record the write path has just validated is not validated again
+    const opts = { validated: op.validated === true }
     return op.collection === RELEASE_COLLECTION
-      ? releaseEntry(this.opts.lexicons, did, op.rkey, cid, op.record!)
-      : installEntry(this.opts.lexicons, did, op.rkey, cid, op.record!)
+      ? releaseEntry(this.opts.lexicons, did, op.rkey, cid, op.record!, opts)
+      : installEntry(this.opts.lexicons, did, op.rkey, cid, op.record!, opts)
   }
 
   private check(did: string, ops: readonly RecordOp[]): void {
