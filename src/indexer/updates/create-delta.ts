@@ -14,7 +14,7 @@ import { compareVersions, parseVersion } from './semver.js'
 import { RELEASE_COLLECTION, releaseUriParts } from './update-rules.js'
 
 /** The delta format this server makes (src/indexer/updates/delta/format.mjs). */
-export const DELTA_FORMAT = 'carrel-zstd-segments-1'
+const DELTA_FORMAT = 'carrel-zstd-segments-1'
 
 export type DeltaRequest = { release: string; fromVersion: string; platform: string; arch: string }
 
