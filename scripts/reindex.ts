@@ -6,9 +6,8 @@ import Database from 'better-sqlite3'
 import { existsSync } from 'node:fs'
 import { dataPaths } from '../src/config.ts'
 import { migrateToLatest } from '../src/db/index.ts'
-import { LibraryIndex } from '../src/indexer/library/library-index.ts'
+import { derivedIndexes } from '../src/indexer/derived-indexes.ts'
 import { rebuildIndexes } from '../src/indexer/rebuild.ts'
-import { UpdatesIndex } from '../src/indexer/updates/updates-index.ts'
 import { loadLexicons } from '../src/lexicons.ts'
 
 function fail(message: string): never {
@@ -40,7 +39,7 @@ try {
   const started = performance.now()
   let counts: Record<string, number>
   try {
-    counts = rebuildIndexes(db, [new LibraryIndex({ db, lexicons, enabled: true }), new UpdatesIndex({ db, lexicons })])
+    counts = rebuildIndexes(db, derivedIndexes(db, lexicons))
   } catch (err) {
     fail(`nothing changed: ${(err as Error).message}`)
   }

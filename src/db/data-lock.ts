@@ -10,7 +10,7 @@ export class DataDirectoryInUseError extends DataLockError {}
 
 export type DataLock = { path: string; release(): void }
 
-export const LOCK_FILE = 'carrel.lock'
+const LOCK_FILE = 'carrel.lock'
 
 /**
  * Takes the data directory for this process: an exclusive SQLite lock (a POSIX record lock) on

@@ -1,5 +1,6 @@
 import { decode as cborDecode } from '@atproto/lex-cbor'
 import type { Db } from '../db/index.js'
+import type { Logger } from '../logger.js'
 import { BlockTable } from '../repo/block-store.js'
 import { RecordStore } from '../repo/record-store.js'
 import { RootStore } from '../repo/root-store.js'
@@ -60,4 +61,58 @@ export function rebuildIndexes(db: Db, indexes: readonly DerivedIndex[]): Record
     for (const index of indexes) index.rebuiltInTx?.()
   })()
   return counts
+}
+
+/**
+ * The one-row table (id = 1, version) in which an index records the version of the code that
+ * built its tables. A version that differs from the code's, or none (after the index's
+ * migration), means the tables are out of date.
+ */
+export class IndexVersionRow {
+  private readonly getStmt
+  private readonly setStmt
+  private readonly forgetStmt
+
+  constructor(
+    db: Db,
+    table: 'library_index_state' | 'update_index_state',
+    private readonly version: number,
+  ) {
+    const s = db.sqlite
+    this.getStmt = s.prepare<[], { version: number }>(`SELECT version FROM ${table} WHERE id = 1`)
+    this.setStmt = s.prepare(`INSERT OR REPLACE INTO ${table} (id, version) VALUES (1, ?)`)
+    this.forgetStmt = s.prepare(`DELETE FROM ${table}`)
+  }
+
+  /** Whether the tables were built by this version of the code and kept since. */
+  isCurrent(): boolean {
+    return this.getStmt.get()?.version === this.version
+  }
+
+  /** Inside the rebuild's transaction: the tables are now this version's. */
+  markCurrent(): void {
+    this.setStmt.run(this.version)
+  }
+
+  /** The tables are no longer kept: the next start rebuilds them. */
+  markOutOfDate(): void {
+    this.forgetStmt.run()
+  }
+}
+
+/**
+ * At start-up: rebuilds `index` when `isCurrent()` says its tables are out of date. A rebuild
+ * that fails (a repo with a missing block) is logged and leaves the tables as they were and out
+ * of date, so the next start tries again: the server still starts, as hosting the repos does not
+ * depend on them. `what` names the index in the log ('library index').
+ */
+export function rebuildIfOutOfDate(db: Db, index: DerivedIndex & { isCurrent(): boolean }, what: string, logger?: Logger): void {
+  if (index.isCurrent()) return
+  const started = performance.now()
+  try {
+    const counts = rebuildIndexes(db, [index])
+    logger?.info({ records: counts[index.name], ms: Math.round(performance.now() - started) }, `${what} rebuilt`)
+  } catch (err) {
+    logger?.error({ err: { message: (err as Error).message } }, `${what} rebuild failed; run npm run reindex`)
+  }
 }

@@ -93,7 +93,8 @@ export class DiskBlobStore implements BlobStore {
     return join(this.tmpDir, key)
   }
 
-  private path(did: string, cid: string): string {
+  /** Where the blob's file is (or would be): for a reader that needs a path, such as the delta worker. */
+  path(did: string, cid: string): string {
     return join(this.root, didDirName(did), blobCidName(cid))
   }
 

@@ -166,6 +166,12 @@ export const SMALL_BLOCK = 4096
 
 type PageRow = [string | null, string | null, Buffer | null, number, string | null]
 
+/** The SELECT of a PageRow over the (cid, content) rows of the FROM that follows; `lastKey`: the page's last key. */
+const pageColumns = (lastKey: string) =>
+  `SELECT group_concat(cid, ','), group_concat(length(content), ','),
+          CAST(group_concat(CASE WHEN length(content) <= ${SMALL_BLOCK} THEN content ELSE x'' END, '') AS BLOB),
+          count(*), ${lastKey}`
+
 /**
  * The SQL of snapshot reads (CAR export, record proofs), prepared on a given read connection.
  * A page comes back as one row: a Buffer and two strings instead of a Buffer and a string per
@@ -186,9 +192,7 @@ export class SnapshotBlockReader {
     this.blockStmt = conn.prepare<[string, string], { content: Buffer }>('SELECT content FROM repo_block WHERE did = ? AND cid = ?')
     this.pageAllStmt = conn
       .prepare<[string, string, number], PageRow>(
-        `SELECT group_concat(cid, ','), group_concat(length(content), ','),
-                CAST(group_concat(CASE WHEN length(content) <= ${SMALL_BLOCK} THEN content ELSE x'' END, '') AS BLOB),
-                count(*), max(cid)
+        `${pageColumns('max(cid)')}
          FROM (SELECT cid, content FROM repo_block WHERE did = ? AND cid > ? ORDER BY cid LIMIT ?)`,
       )
       .raw(true)
@@ -196,9 +200,7 @@ export class SnapshotBlockReader {
     // exactly like (rev, cid)
     this.pageSinceStmt = conn
       .prepare<[string, string, string, number], PageRow>(
-        `SELECT group_concat(cid, ','), group_concat(length(content), ','),
-                CAST(group_concat(CASE WHEN length(content) <= ${SMALL_BLOCK} THEN content ELSE x'' END, '') AS BLOB),
-                count(*), max(rev || ' ' || cid)
+        `${pageColumns("max(rev || ' ' || cid)")}
          FROM (SELECT cid, content, rev FROM repo_block WHERE did = ? AND (rev, cid) > (?, ?) ORDER BY rev, cid LIMIT ?)`,
       )
       .raw(true)
@@ -208,9 +210,7 @@ export class SnapshotBlockReader {
     // where `rev` is); only the matches are looked up in repo_block.
     this.pageReusedStmt = conn
       .prepare<{ did: string; since: string; after: string; rows: number }, PageRow>(
-        `SELECT group_concat(cid, ','), group_concat(length(content), ','),
-                CAST(group_concat(CASE WHEN length(content) <= ${SMALL_BLOCK} THEN content ELSE x'' END, '') AS BLOB),
-                count(*), max(cid)
+        `${pageColumns('max(cid)')}
          FROM (SELECT b.cid AS cid, b.content AS content FROM repo_block b
                WHERE b.did = @did AND b.rev <= @since
                  AND b.cid IN (SELECT cid FROM record WHERE did = @did AND rev > @since AND +cid > @after)

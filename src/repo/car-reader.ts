@@ -23,7 +23,7 @@ const MAX_HEADER_BYTES = 64 * 1024
  * 1,000,000 bytes; a declared length above this is refused before any of it is read, so one
  * block can never make the reader hold the rest of the CAR.
  */
-export const MAX_CAR_BLOCK_BYTES = 2 * 1024 * 1024
+const MAX_CAR_BLOCK_BYTES = 2 * 1024 * 1024
 
 /**
  * Reads a CARv1 from a stream of chunks as it arrives: the header's roots first, then one block

@@ -1,7 +1,7 @@
 import { ResponseType, XRPCError } from '@atproto/xrpc-server'
 
 /** What a refused client is told to wait before trying again, in seconds. */
-export const EXPORT_RETRY_AFTER_SEC = 5
+const EXPORT_RETRY_AFTER_SEC = 5
 
 /** A refused export: 429 or 503; the handler copies `retryAfterSec` into Retry-After. */
 export class ExportRefusedError extends XRPCError {

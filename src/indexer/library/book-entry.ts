@@ -1,11 +1,9 @@
 import type { Cid } from '@atproto/lex-data'
 import type { Lexicons } from '@atproto/lexicon'
 import { isValidTid } from '@atproto/syntax'
-import { withoutStackTraces } from '../../lexicon-validation.js'
 import { cidToString } from '../../repo/cid.js'
-import { assertRecordFormats } from '../../repo/record-formats.js'
-import { withValidatorBlobRefs } from '../../repo/record-value.js'
 import type { RecordValue } from '../../repo/types.js'
+import { isValidRecord } from '../valid-record.js'
 import { bookRuleViolation } from './book-rules.js'
 import { foldKey, ftsText } from './text.js'
 
@@ -40,19 +38,6 @@ export type BookEntry = {
   text: Record<FtsColumn, string>
 }
 
-/** Whether the record is a book as the write path validates one (lexicon, then string formats). */
-function isValidBook(lexicons: Lexicons, record: RecordValue): boolean {
-  try {
-    withoutStackTraces(() => {
-      lexicons.assertValidRecord(BOOK_COLLECTION, withValidatorBlobRefs(record))
-      assertRecordFormats(lexicons, BOOK_COLLECTION, record)
-    })
-    return true
-  } catch {
-    return false
-  }
-}
-
 /** Distinct by key, first spelling kept, in the record's order. */
 function namedKeys(names: readonly string[]): NamedKey[] {
   const seen = new Map<string, NamedKey>()
@@ -76,7 +61,7 @@ const int = (v: unknown): number | undefined => (typeof v === 'number' ? v : und
  */
 export function bookEntry(lexicons: Lexicons, did: string, rkey: string, record: RecordValue, opts: { validated?: boolean } = {}): BookEntry | null {
   if (!isValidTid(rkey) || bookRuleViolation(record)) return null
-  if (!opts.validated && !isValidBook(lexicons, record)) return null
+  if (!opts.validated && !isValidRecord(lexicons, BOOK_COLLECTION, record)) return null
   const addedAt = Date.parse(record.createdAt as string)
   if (Number.isNaN(addedAt)) return null
   const title = record.title as string

@@ -5,7 +5,7 @@ import { ownerIdRange } from './library-tables.js'
 import { columnsExpression, matchExpression, MAX_QUERY_TERMS, parseQuery, type QueryTerm } from './query.js'
 import { foldKey, hasWordCharacters } from './text.js'
 
-export const BOOK_SORTS = ['added', 'title', 'author', 'rating', 'relevance'] as const
+const BOOK_SORTS = ['added', 'title', 'author', 'rating', 'relevance'] as const
 export type BookSort = (typeof BOOK_SORTS)[number]
 
 export type BookSearch = {

@@ -3,7 +3,7 @@ import { InternalServerError, InvalidRequestError } from '@atproto/xrpc-server'
 import type { Db } from '../../db/index.js'
 import type { Logger } from '../../logger.js'
 import type { CommitHook, CommitResult, RecordOp } from '../../repo/types.js'
-import { rebuildIndexes, type DerivedIndex, type StoredRecord } from '../rebuild.js'
+import { IndexVersionRow, rebuildIfOutOfDate, type DerivedIndex, type StoredRecord } from '../rebuild.js'
 import { BOOK_COLLECTION, bookEntry, type BookEntry } from './book-entry.js'
 import { bookRuleViolation } from './book-rules.js'
 import { LibraryTables } from './library-tables.js'
@@ -32,9 +32,7 @@ export class LibraryIndex implements DerivedIndex {
   readonly hook: CommitHook
   private readonly tables: LibraryTables
   private readonly entries = new WeakMap<RecordOp, BookEntry | null>()
-  private readonly versionStmt
-  private readonly setVersionStmt
-  private readonly forgetVersionStmt
+  private readonly version: IndexVersionRow
 
   constructor(
     private readonly opts: {
@@ -45,11 +43,8 @@ export class LibraryIndex implements DerivedIndex {
       enabled: boolean
     },
   ) {
-    const s = opts.db.sqlite
     this.tables = new LibraryTables(opts.db)
-    this.versionStmt = s.prepare<[], { version: number }>('SELECT version FROM library_index_state WHERE id = 1')
-    this.setVersionStmt = s.prepare('INSERT OR REPLACE INTO library_index_state (id, version) VALUES (1, ?)')
-    this.forgetVersionStmt = s.prepare('DELETE FROM library_index_state')
+    this.version = new IndexVersionRow(opts.db, 'library_index_state', LIBRARY_INDEX_VERSION)
     this.hook = opts.enabled
       ? {
           check: (did, ops) => this.check(did, ops),
@@ -104,17 +99,17 @@ export class LibraryIndex implements DerivedIndex {
   }
 
   rebuiltInTx(): void {
-    this.setVersionStmt.run(LIBRARY_INDEX_VERSION)
+    this.version.markCurrent()
   }
 
   /** Whether the tables were built by this version of the code and kept since. */
   isCurrent(): boolean {
-    return this.versionStmt.get()?.version === LIBRARY_INDEX_VERSION
+    return this.version.isCurrent()
   }
 
   /** While the index is off, commits do not reach it: the next start with it on rebuilds it. */
   markOutOfDate(): void {
-    this.forgetVersionStmt.run()
+    this.version.markOutOfDate()
   }
 }
 
@@ -126,16 +121,7 @@ export class LibraryIndex implements DerivedIndex {
  */
 export function openLibraryIndex(opts: { db: Db; lexicons: Lexicons; logger?: Logger; enabled: boolean }): LibraryIndex {
   const index = new LibraryIndex(opts)
-  if (!opts.enabled) {
-    index.markOutOfDate()
-  } else if (!index.isCurrent()) {
-    const started = performance.now()
-    try {
-      const counts = rebuildIndexes(opts.db, [index])
-      opts.logger?.info({ records: counts.library, ms: Math.round(performance.now() - started) }, 'library index rebuilt')
-    } catch (err) {
-      opts.logger?.error({ err: { message: (err as Error).message } }, 'library index rebuild failed; run npm run reindex')
-    }
-  }
+  if (opts.enabled) rebuildIfOutOfDate(opts.db, index, 'library index', opts.logger)
+  else index.markOutOfDate()
   return index
 }

@@ -11,7 +11,7 @@ export type LibraryStats = {
 }
 
 /** Most statuses and shelves listed (the fullest first). */
-export const MAX_GROUPS = 100
+const MAX_GROUPS = 100
 
 const EMPTY: LibraryStats = { books: 0, pagesRead: 0, byStatus: [], byShelf: [], topTags: [], topAuthors: [], finishedByYear: [] }
 

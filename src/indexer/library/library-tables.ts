@@ -3,7 +3,7 @@ import type { Db, SqliteDb } from '../../db/index.js'
 import type { BookEntry, NamedKey } from './book-entry.js'
 
 /** The library index's tables (migrations/005_library_index.ts): all of them derived from the repos. */
-export const LIBRARY_TABLES = ['library_owner', 'library_book', 'library_stat'] as const
+const LIBRARY_TABLES = ['library_owner', 'library_book', 'library_stat'] as const
 
 /** A library's books are the ids (and full-text rowids) owner * 2^40 + 1 .. + 2^40 - 1. */
 const OWNER_SPAN = 2 ** 40

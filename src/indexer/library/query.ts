@@ -15,7 +15,7 @@ export const MAX_QUERY_TERMS = 16
  * every word in the index beginning with a, which costs a scan of a good part of the index and
  * finds nothing useful in a library.
  */
-export const MIN_PREFIX_CHARS = 2
+const MIN_PREFIX_CHARS = 2
 
 /**
  * Terms of `q`: words separated by white space, "double-quoted phrases", and a trailing `*` on a

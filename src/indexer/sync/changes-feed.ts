@@ -18,9 +18,9 @@ export type ChangesQuery = { since?: string; cursor?: string; collections?: read
  * Most record bytes (DAG-CBOR) in one page, as listRecords bounds its pages: past this a page
  * ends early with a cursor. A first record bigger than this comes alone.
  */
-export const CHANGES_PAGE_MAX_BYTES = 4 * 1024 * 1024
+const CHANGES_PAGE_MAX_BYTES = 4 * 1024 * 1024
 
-export function formatCursor(p: FeedPosition): string {
+function formatCursor(p: FeedPosition): string {
   return `${p.rev}:${p.idx}`
 }
 

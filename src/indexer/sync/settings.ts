@@ -3,7 +3,7 @@ import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { Db } from '../../db/index.js'
 
 /** Largest settings document, as JSON bytes: settings are a few dozen values, read on every start of the app. */
-export const SETTINGS_MAX_BYTES = 64 * 1024
+const SETTINGS_MAX_BYTES = 64 * 1024
 
 /** An account's settings and their version: 0 and `{}` until the first write, then 1, 2, ... */
 export type SettingsDoc = { version: number; settings: Record<string, unknown> }
@@ -13,7 +13,7 @@ export type SettingsDoc = { version: number; settings: Record<string, unknown> }
  * document (`version`, `settings`) beside `error` and `message`, so that a client can merge
  * without another request.
  */
-export class SettingsSwapError extends InvalidRequestError {
+class SettingsSwapError extends InvalidRequestError {
   constructor(readonly current: SettingsDoc) {
     super(`Settings are at version ${current.version}`, 'InvalidSwap')
   }

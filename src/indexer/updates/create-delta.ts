@@ -8,13 +8,13 @@ import { CID } from 'multiformats/cid'
 import type { Db } from '../../db/index.js'
 import type { Logger } from '../../logger.js'
 import type { BlobService } from '../../repo/blob-service.js'
-import { blobCidName, DiskBlobStore, didDirName } from '../../repo/blobstore.js'
+import { DiskBlobStore } from '../../repo/blobstore.js'
 import type { DeltaMade, DeltaMaker } from './delta-maker.js'
 import { compareVersions, parseVersion } from './semver.js'
 import { RELEASE_COLLECTION, releaseUriParts } from './update-rules.js'
 
 /** The delta format this server makes (src/indexer/updates/delta/format.mjs). */
-export const DELTA_FORMAT = 'carrel-zstd-segments-1'
+const DELTA_FORMAT = 'carrel-zstd-segments-1'
 
 export type DeltaRequest = { release: string; fromVersion: string; platform: string; arch: string }
 
@@ -129,7 +129,7 @@ export class DeltaCreator {
   private async localFile(did: string, cid: string, temp: () => string): Promise<string> {
     const row = this.opts.blobs.table.get(did, cid)
     const store = this.opts.blobs.store
-    if (row && store instanceof DiskBlobStore && (await store.has(did, cid))) return join(store.root, didDirName(did), blobCidName(cid))
+    if (row && store instanceof DiskBlobStore && (await store.has(did, cid))) return store.path(did, cid)
     const found = row ? await store.getStream(did, cid) : null
     if (!found) throw new InvalidRequestError(`Blob ${cid} is not stored on this server`, 'BlobNotFound')
     const path = temp()

@@ -122,10 +122,11 @@ export class InstallReports {
     if (below === undefined) throw new InvalidRequestError('cursor must be a version from a previous page')
     const rows = this.releasesStmt.all(publisher, product, below, opts.limit + 1)
     const page = rows.slice(0, opts.limit)
+    // asked once per account for the whole page: the same devices report on most releases
+    const isServed = new Map<string, boolean>()
     const releases = page.map((r): ReleaseAdoption => {
       const counts = { completed: 0, failed: 0, rolledBack: 0, inProgress: 0 }
       const failures = new Map<string, number>()
-      const isServed = new Map<string, boolean>()
       for (const i of this.latestPerDeviceStmt.all(publisher, r.rkey)) {
         let ok = isServed.get(i.did)
         if (ok === undefined) isServed.set(i.did, (ok = served(i.did)))

@@ -1,10 +1,8 @@
 import type { Lexicons } from '@atproto/lexicon'
 import { isValidTid } from '@atproto/syntax'
-import { withoutStackTraces } from '../../lexicon-validation.js'
 import { cidToString } from '../../repo/cid.js'
-import { assertRecordFormats } from '../../repo/record-formats.js'
-import { withValidatorBlobRefs } from '../../repo/record-value.js'
 import type { RecordValue } from '../../repo/types.js'
+import { isValidRecord } from '../valid-record.js'
 import { isPrerelease, parseVersion, versionKey } from './semver.js'
 import {
   blobSha256,
@@ -64,19 +62,6 @@ export type InstallEntry = {
   createdAt: string
 }
 
-/** Whether the record is valid as the write path validates one (lexicon, then string formats). */
-function isValid(lexicons: Lexicons, collection: string, record: RecordValue): boolean {
-  try {
-    withoutStackTraces(() => {
-      lexicons.assertValidRecord(collection, withValidatorBlobRefs(record))
-      assertRecordFormats(lexicons, collection, record)
-    })
-    return true
-  } catch {
-    return false
-  }
-}
-
 type Blob = { ref: Parameters<typeof cidToString>[0]; size: number }
 const str = (v: unknown): string | null => (typeof v === 'string' ? v : null)
 
@@ -85,8 +70,12 @@ function fileRow(e: Record<string, unknown>): FileRow {
   return { platform: e.platform as string, arch: e.arch as string, cid: cidToString(blob.ref), sha256: blobSha256(blob)!, size: blob.size }
 }
 
-export function releaseEntry(lexicons: Lexicons, did: string, rkey: string, cid: string, record: RecordValue): ReleaseEntry | null {
-  if (!isValid(lexicons, RELEASE_COLLECTION, record) || releaseRuleViolation(rkey, record)) return null
+/** Whether the entry must validate the record itself: not when the write path just did (a RecordOp's `validated`). */
+type EntryOpts = { validated?: boolean }
+
+export function releaseEntry(lexicons: Lexicons, did: string, rkey: string, cid: string, record: RecordValue, opts: EntryOpts = {}): ReleaseEntry | null {
+  if (!opts.validated && !isValidRecord(lexicons, RELEASE_COLLECTION, record)) return null
+  if (releaseRuleViolation(rkey, record)) return null
   const r = record as Record<string, unknown>
   const version = parseVersion(r.version as string)!
   return {
@@ -111,8 +100,8 @@ export function releaseEntry(lexicons: Lexicons, did: string, rkey: string, cid:
   }
 }
 
-export function installEntry(lexicons: Lexicons, did: string, rkey: string, cid: string, record: RecordValue): InstallEntry | null {
-  if (!isValidTid(rkey) || !isValid(lexicons, INSTALL_COLLECTION, record) || installRuleViolation(record)) return null
+export function installEntry(lexicons: Lexicons, did: string, rkey: string, cid: string, record: RecordValue, opts: EntryOpts = {}): InstallEntry | null {
+  if (!isValidTid(rkey) || (!opts.validated && !isValidRecord(lexicons, INSTALL_COLLECTION, record)) || installRuleViolation(record)) return null
   const r = record as Record<string, unknown>
   const release = r.release as { uri: string; cid: string }
   const parts = releaseUriParts(release.uri)!

@@ -2,7 +2,7 @@ import type { Db } from '../../db/index.js'
 import type { InstallEntry, ReleaseEntry } from './update-entry.js'
 
 /** The derived update tables (migrations/008_updates.ts); update_rollout_key is not one of them. */
-export const UPDATE_TABLES = ['update_release', 'update_artifact', 'update_delta', 'update_install'] as const
+const UPDATE_TABLES = ['update_release', 'update_artifact', 'update_delta', 'update_install'] as const
 
 /** The SQL that changes the update tables, one record at a time, inside the caller's transaction. */
 export class UpdateTables {

@@ -4,7 +4,7 @@ import type { Db } from '../../db/index.js'
 import type { Logger } from '../../logger.js'
 import { cidToString } from '../../repo/cid.js'
 import type { CommitHook, CommitResult, RecordOp } from '../../repo/types.js'
-import { rebuildIndexes, type DerivedIndex, type StoredRecord } from '../rebuild.js'
+import { IndexVersionRow, rebuildIfOutOfDate, type DerivedIndex, type StoredRecord } from '../rebuild.js'
 import { installEntry, releaseEntry, type InstallEntry, type ReleaseEntry } from './update-entry.js'
 import { INSTALL_COLLECTION, installRuleViolation, RELEASE_COLLECTION, releaseRuleViolation } from './update-rules.js'
 import { UpdateTables } from './update-tables.js'
@@ -31,14 +31,11 @@ export class UpdatesIndex implements DerivedIndex {
   readonly hook: CommitHook
   private readonly tables: UpdateTables
   private readonly entries = new WeakMap<RecordOp, ReleaseEntry | InstallEntry | null>()
-  private readonly versionStmt
-  private readonly setVersionStmt
+  private readonly version: IndexVersionRow
 
   constructor(private readonly opts: { db: Db; lexicons: Lexicons; logger?: Logger }) {
-    const s = opts.db.sqlite
     this.tables = new UpdateTables(opts.db)
-    this.versionStmt = s.prepare<[], { version: number }>('SELECT version FROM update_index_state WHERE id = 1')
-    this.setVersionStmt = s.prepare('INSERT OR REPLACE INTO update_index_state (id, version) VALUES (1, ?)')
+    this.version = new IndexVersionRow(opts.db, 'update_index_state', UPDATES_INDEX_VERSION)
     this.hook = {
       check: (did, ops) => this.check(did, ops),
       inTx: (commit) => this.apply(commit),
@@ -48,9 +45,11 @@ export class UpdatesIndex implements DerivedIndex {
 
   private entryOf(did: string, op: RecordOp): ReleaseEntry | InstallEntry | null {
     const cid = cidToString(op.cid!)
+    // a record the write path has just validated is not validated again
+    const opts = { validated: op.validated === true }
     return op.collection === RELEASE_COLLECTION
-      ? releaseEntry(this.opts.lexicons, did, op.rkey, cid, op.record!)
-      : installEntry(this.opts.lexicons, did, op.rkey, cid, op.record!)
+      ? releaseEntry(this.opts.lexicons, did, op.rkey, cid, op.record!, opts)
+      : installEntry(this.opts.lexicons, did, op.rkey, cid, op.record!, opts)
   }
 
   private check(did: string, ops: readonly RecordOp[]): void {
@@ -100,12 +99,12 @@ export class UpdatesIndex implements DerivedIndex {
   }
 
   rebuiltInTx(): void {
-    this.setVersionStmt.run(UPDATES_INDEX_VERSION)
+    this.version.markCurrent()
   }
 
   /** Whether the tables were built by this version of the code and kept since. */
   isCurrent(): boolean {
-    return this.versionStmt.get()?.version === UPDATES_INDEX_VERSION
+    return this.version.isCurrent()
   }
 }
 
@@ -116,14 +115,6 @@ export class UpdatesIndex implements DerivedIndex {
  */
 export function openUpdatesIndex(opts: { db: Db; lexicons: Lexicons; logger?: Logger }): UpdatesIndex {
   const index = new UpdatesIndex(opts)
-  if (!index.isCurrent()) {
-    const started = performance.now()
-    try {
-      const counts = rebuildIndexes(opts.db, [index])
-      opts.logger?.info({ records: counts.updates, ms: Math.round(performance.now() - started) }, 'update index rebuilt')
-    } catch (err) {
-      opts.logger?.error({ err: { message: (err as Error).message } }, 'update index rebuild failed; run npm run reindex')
-    }
-  }
+  rebuildIfOutOfDate(opts.db, index, 'update index', opts.logger)
   return index
 }

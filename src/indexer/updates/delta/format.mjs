@@ -12,8 +12,8 @@
 // one another until the new size is reached. Any zstd library that takes a raw-content dictionary
 // (ZSTD_decompress_usingDict, Node's zlib `dictionary` option) can apply a patch.
 
-export const MAGIC = Buffer.from('CRLDELTA', 'latin1')
-export const FORMAT_VERSION = 1
+const MAGIC = Buffer.from('CRLDELTA', 'latin1')
+const FORMAT_VERSION = 1
 export const HEADER_BYTES = 24
 export const SEGMENT_HEADER_BYTES = 10
 export const RANGE_BYTES = 10

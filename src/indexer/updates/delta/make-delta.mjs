@@ -78,7 +78,7 @@ function nearest(index, key, at, diagonal) {
  * merged; past the budget, those holding the fewest anchors are left out. With no anchor found,
  * the stretch where the content before it came from, continued (`diagonal`).
  */
-export function segmentRanges(matches, start, end, oldSize, budget, diagonal) {
+function segmentRanges(matches, start, end, oldSize, budget, diagonal) {
   if (matches.length === 0) {
     const from = Math.min(Math.max(0, start + diagonal - SLACK), oldSize)
     const length = Math.min(oldSize - from, end - start + 2 * SLACK, budget)
