@@ -11,6 +11,7 @@ import type { Logger } from '../logger.js'
 import type { BlobService } from '../repo/blob-service.js'
 import type { RepoService } from '../repo/service.js'
 import type { AccountMail } from '../mail/account-mail.js'
+import { assertTokenValid } from './account-token-check.js'
 import type { TokenMail } from './token-mail.js'
 
 const PURPOSE = 'delete_account'
@@ -100,8 +101,6 @@ export class AccountDeleter {
   }
 
   private assertToken(did: string, token: string): void {
-    const check = this.d.accountTokens.check(did, PURPOSE, token)
-    if (check === 'invalid') throw new InvalidRequestError('Token is invalid', 'InvalidToken')
-    if (check === 'expired') throw new InvalidRequestError('Token is expired', 'ExpiredToken')
+    assertTokenValid(this.d.accountTokens.check(did, PURPOSE, token))
   }
 }
