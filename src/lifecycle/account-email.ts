@@ -1,6 +1,6 @@
-import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
+import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountRow, AccountStore } from '../accounts/account-store.js'
-import { accountStatus } from '../accounts/status.js'
+import { assertNotTakenDown } from '../accounts/status.js'
 import type { AccountTokenPurpose, AccountTokenStore } from '../auth/account-tokens.js'
 import type { Db } from '../db/index.js'
 import type { Logger } from '../logger.js'
@@ -102,7 +102,7 @@ export class AccountEmail {
   private account(did: string): AccountRow {
     const account = this.d.accounts.getByDid(did)
     if (!account) throw new InvalidRequestError('account not found', 'AccountNotFound')
-    if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+    assertNotTakenDown(account)
     return account
   }
 }

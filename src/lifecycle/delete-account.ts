@@ -1,6 +1,6 @@
 import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../accounts/account-store.js'
-import { accountStatus } from '../accounts/status.js'
+import { usableAccount } from '../accounts/status.js'
 import type { AccountTokenStore } from '../auth/account-tokens.js'
 import type { AppPasswordStore } from '../auth/app-password-store.js'
 import { MAX_PASSWORD_LENGTH } from '../auth/password.js'
@@ -49,9 +49,7 @@ export class AccountDeleter {
   ) {}
 
   async requestDeletion(did: string): Promise<void> {
-    const account = this.d.accounts.getByDid(did)
-    if (!account) throw new InvalidRequestError('Account not found', 'AccountNotFound')
-    if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+    const account = usableAccount(this.d.accounts, did)
     await this.d.tokenMail.issue(account, PURPOSE)
   }
 
