@@ -291,6 +291,11 @@ function loadSecrets(env: Record<string, string | undefined>, dataDirectory: str
   return found as Secrets
 }
 
+/** Where the server keeps (or would generate) secret `key` when its variable is unset. */
+export function secretFilePath(dataDirectory: string, key: keyof Secrets): string {
+  return join(dataDirectory, 'secrets', SPECS.find((spec) => spec.key === key)!.file)
+}
+
 /** Written beside and renamed into place: a crash never leaves an empty or partial secret file. */
 function writeSecretFile(path: string, value: string): string {
   const temp = `${path}.tmp`

@@ -190,7 +190,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const accountEmail = new AccountEmail({ db, accounts, tokens: accountTokens, tokenMail, logger })
   const passwordReset = new PasswordReset({ db, accounts, sessions, tokens: accountTokens, tokenMail, logger })
   const adminEmail = new AdminEmail({ accounts, mail, server: cfg.hostname, logger })
-  const plcOperations = new PlcOperationFlow({ cfg, db, logger, accounts, sequencer, identity, repo, mail })
+  const plcOperations = new PlcOperationFlow({ cfg, db, logger, accounts, sequencer, identity, repo, tokens: accountTokens, tokenMail })
   const appPasswords = new AppPasswords({ store: appPasswordStore, accounts })
   const accountDeactivator = new AccountDeactivator({ db, accounts, sequencer, logger })
   const accountActivator = new AccountActivator({ cfg, identity, repo, db, accounts, sequencer, logger })

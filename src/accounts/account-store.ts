@@ -29,6 +29,7 @@ export class AccountStore {
   private byDid
   private byHandle
   private byEmail
+  private allStmt
   private setDeactivatedStmt
   private setTakedownStmt
   private setHandleStmt
@@ -44,6 +45,7 @@ export class AccountStore {
     this.byDid = s.prepare<[string], AccountRow>('SELECT * FROM account WHERE did = ?')
     this.byHandle = s.prepare<[string], AccountRow>('SELECT * FROM account WHERE handle = ?')
     this.byEmail = s.prepare<[string], AccountRow>('SELECT * FROM account WHERE email = ?')
+    this.allStmt = s.prepare<[], AccountRow>('SELECT * FROM account ORDER BY did')
     this.insertStmt = s.prepare(
       `INSERT INTO account (did, handle, email, password_hash, signing_key, created_at, deactivated_at)
        VALUES (@did, @handle, @email, @password_hash, @signing_key, @created_at, @deactivated_at)`,
@@ -138,6 +140,11 @@ export class AccountStore {
     if (id.startsWith('did:')) return this.getByDid(id)
     if (id.includes('@')) return this.getByEmail(id)
     return this.getByHandle(id)
+  }
+
+  /** Every account, by DID (the CLI's listing on a stopped server; not cached). */
+  listAll(): AccountRow[] {
+    return this.allStmt.all()
   }
 
   /** handle or DID, as repo parameters accept them */

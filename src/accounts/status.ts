@@ -79,8 +79,20 @@ export function assertBlobServed(takedowns: TakedownStore, did: string, cid: str
 
 /** Writes go only to an active account's repo: AccountTakedown or AccountDeactivated otherwise. */
 export function assertAccountWritable(account: AccountRow): void {
-  const status = accountStatus(account)
-  if (status.active) return
-  if (status.status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+  if (accountStatus(account).active) return
+  assertNotTakenDown(account)
   throw new InvalidRequestError('Account is deactivated', 'AccountDeactivated')
+}
+
+/** What the account holder may still do while deactivated, not while taken down: AccountTakedown. */
+export function assertNotTakenDown(account: Pick<AccountRow, 'deactivated_at' | 'takedown_ref'>): void {
+  if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+}
+
+/** An account here that is not taken down: AccountNotFound or AccountTakedown otherwise. */
+export function usableAccount(accounts: AccountStore, did: string): AccountRow {
+  const account = accounts.getByDid(did)
+  if (!account) throw new InvalidRequestError('Account not found', 'AccountNotFound')
+  assertNotTakenDown(account)
+  return account
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto'
-import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
+import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../accounts/account-store.js'
-import { accountStatus } from '../accounts/status.js'
+import { usableAccount } from '../accounts/status.js'
 import { AppPasswordStore, hashAppPassword, newAppPasswordSecret } from './app-password-store.js'
 
 /** Longest app password name: it is a label shown in lists, not a document. */
@@ -24,7 +24,7 @@ export class AppPasswords {
   ) {}
 
   create(did: string, name: string, privileged: boolean): CreatedAppPassword {
-    this.assertUsable(did)
+    usableAccount(this.d.accounts, did)
     const label = name.trim()
     if (!label) throw new InvalidRequestError('An app password needs a name')
     if (label.length > MAX_APP_PASSWORD_NAME_LENGTH) {
@@ -45,19 +45,13 @@ export class AppPasswords {
   }
 
   list(did: string): ListedAppPassword[] {
-    this.assertUsable(did)
+    usableAccount(this.d.accounts, did)
     return this.d.store.list(did).map((r) => ({ name: r.name, createdAt: r.created_at, privileged: r.privileged === 1 }))
   }
 
   /** Revoking a name that does not exist is not an error (as in the reference). */
   revoke(did: string, name: string): void {
-    this.assertUsable(did)
+    usableAccount(this.d.accounts, did)
     this.d.store.revoke(did, name.trim())
-  }
-
-  private assertUsable(did: string): void {
-    const account = this.d.accounts.getByDid(did)
-    if (!account) throw new InvalidRequestError('Account not found', 'AccountNotFound')
-    if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
   }
 }

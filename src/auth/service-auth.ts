@@ -11,9 +11,6 @@ import { AuthRequiredError, createServiceJwt, verifyJwt, XRPCError } from '@atpr
  * also accepts high-S and DER here), and a token that does not even parse is BadJwt, not a 500.
  */
 
-/** Default lifetime of a token we make, as the reference's (seconds). */
-export const SERVICE_JWT_DEFAULT_LIFETIME_SEC = 60
-
 /** The claims of a verified service-auth token. */
 export type ServiceJwtClaims = { iss: string; aud: string; exp: number; lxm?: string; jti?: string }
 

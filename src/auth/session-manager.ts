@@ -1,6 +1,6 @@
 import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountRow, AccountStore } from '../accounts/account-store.js'
-import { accountStatus } from '../accounts/status.js'
+import { accountStatus, assertNotTakenDown } from '../accounts/status.js'
 import type { Logger } from '../logger.js'
 import type { AppPasswordGrant, AppPasswordStore } from './app-password-store.js'
 import { burnPasswordCheck, verifyPassword } from './password.js'
@@ -58,7 +58,7 @@ export class SessionManager {
     const account = this.d.accounts.getByIdentifier(identifier)
     const { ok, appPassword } = await this.checkPassword(account, identifier, password, ip, true)
     if (!account || !ok) throw new AuthRequiredError(INVALID_LOGIN, 'AuthenticationRequired')
-    if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+    assertNotTakenDown(account)
 
     const now = Date.now()
     this.maybePurge(now)
@@ -109,9 +109,7 @@ export class SessionManager {
   async refreshSession(did: string, tokenId: string): Promise<SessionOutput> {
     const account = this.d.accounts.getByDid(did)
     if (!account) throw new InvalidRequestError(`Could not find user info for account: ${did}`)
-    if (accountStatus(account).status === 'takendown') {
-      throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
-    }
+    assertNotTakenDown(account)
     const now = Date.now()
     const newExpiresAt = now + this.d.refreshTokenLifetimeMs
     const nextId = this.d.sessions.rotate(tokenId, TokenService.newRefreshId(), newExpiresAt, now)

@@ -42,9 +42,8 @@ export class DataAdmin implements Admin {
   }
 
   async listAccounts(): Promise<AccountSummary[]> {
-    // the account store has no listing; read-only, in the order listRepos gives
-    const dids = this.ctx.db.sqlite.prepare('SELECT did FROM account ORDER BY did').pluck().all() as string[]
-    return dids.map((did) => this.summary(this.account(did)))
+    // in the order listRepos gives
+    return this.ctx.accounts.listAll().map((row) => this.summary(row))
   }
 
   async accountInfo(did: string): Promise<AccountDetail> {

@@ -1,6 +1,6 @@
 import { existsSync, readFileSync } from 'node:fs'
 import { resolve } from 'node:path'
-import { dataPaths } from '../config.js'
+import { dataPaths, secretFilePath } from '../config.js'
 
 type Env = Record<string, string | undefined>
 
@@ -43,9 +43,8 @@ export function serverUrl(env: Env, url?: string): string {
 /** PDS_ADMIN_PASSWORD, else the one the server generated into its data directory (readable by its owner only). */
 export function adminPassword(env: Env): string | undefined {
   if (env.PDS_ADMIN_PASSWORD !== undefined) return env.PDS_ADMIN_PASSWORD
-  const file = resolve(dataPaths(env).dataDirectory, 'secrets', 'admin-password')
   try {
-    return readFileSync(file, 'utf8').trim()
+    return readFileSync(secretFilePath(dataPaths(env).dataDirectory, 'adminPassword'), 'utf8').trim()
   } catch {
     return undefined
   }

@@ -30,17 +30,8 @@ const OPTIONS = {
   help: { type: 'boolean', short: 'h' },
 } as const
 
-type Flags = {
-  json?: boolean
-  url?: string
-  'data-dir'?: string
-  'env-file'?: string
-  yes?: boolean
-  uses?: string
-  password?: string
-  ref?: string
-  help?: boolean
-}
+/** The options as parseArgs gives them, typed from OPTIONS. */
+type Flags = ReturnType<typeof parseArgs<{ options: typeof OPTIONS; allowPositionals: true; strict: true }>>['values']
 
 type Run = { args: string[]; flags: Flags; env: Env; out: Output }
 
@@ -336,7 +327,7 @@ export async function main(argv: string[]): Promise<number> {
     } catch (err) {
       usage((err as Error).message)
     }
-    const flags = parsed.values as Flags
+    const flags: Flags = parsed.values
     json = flags.json === true
     const args = parsed.positionals
     if (flags.help || args.length === 0) {

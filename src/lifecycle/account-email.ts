@@ -1,10 +1,9 @@
-import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
+import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountRow, AccountStore } from '../accounts/account-store.js'
-import { accountStatus } from '../accounts/status.js'
+import { assertNotTakenDown } from '../accounts/status.js'
 import type { AccountTokenPurpose, AccountTokenStore } from '../auth/account-tokens.js'
 import type { Db } from '../db/index.js'
 import type { Logger } from '../logger.js'
-import { assertTokenValid } from './account-token-check.js'
 import { checkedEmail, isUniqueViolation } from './account-fields.js'
 import type { TokenMail } from './token-mail.js'
 
@@ -43,7 +42,7 @@ export class AccountEmail {
   confirm(did: string, input: ConfirmEmailInput): void {
     const account = this.account(did)
     if (account.email !== input.email.trim().toLowerCase()) throw new InvalidRequestError('invalid email', 'InvalidEmail')
-    this.checkToken(did, 'confirm_email', input.token)
+    this.d.tokenMail.assertValid(did, 'confirm_email', input.token)
     this.d.db.sqlite
       .transaction(() => {
         // again inside the transaction: the token is single-use even for two requests at once
@@ -71,7 +70,7 @@ export class AccountEmail {
     const tokenRequired = account.email_confirmed_at !== null
     if (tokenRequired) {
       if (!input.token) throw new InvalidRequestError('confirmation token required', 'TokenRequired')
-      this.checkToken(did, 'update_email', input.token)
+      this.d.tokenMail.assertValid(did, 'update_email', input.token)
     }
     const holder = this.d.accounts.getByEmail(email)
     if (holder && holder.did !== did) throw new InvalidRequestError(EMAIL_TAKEN)
@@ -103,13 +102,7 @@ export class AccountEmail {
   private account(did: string): AccountRow {
     const account = this.d.accounts.getByDid(did)
     if (!account) throw new InvalidRequestError('account not found', 'AccountNotFound')
-    if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+    assertNotTakenDown(account)
     return account
-  }
-
-  private checkToken(did: string, purpose: AccountTokenPurpose, token: string): void {
-    const check = this.d.tokens.check(did, purpose, token)
-    if (check === 'expired') this.d.tokenMail.used(purpose, did)
-    assertTokenValid(check)
   }
 }

@@ -1,6 +1,5 @@
-import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../accounts/account-store.js'
-import { accountStatus } from '../accounts/status.js'
+import { usableAccount } from '../accounts/status.js'
 import type { Db } from '../db/index.js'
 import type { Sequencer } from '../firehose/sequencer.js'
 import type { Logger } from '../logger.js'
@@ -27,21 +26,14 @@ export class AccountActivator {
   ) {}
 
   async activate(did: string): Promise<void> {
-    this.usable(did)
+    usableAccount(this.d.accounts, did)
     await assertDidDocForService(this.d, did)
     writeTransaction(this.d.db, this.d.sequencer, () => {
       // again inside the transaction: it may have been deleted or taken down while we read PLC
-      const account = this.usable(did)
+      const account = usableAccount(this.d.accounts, did)
       this.d.accounts.setDeactivated(did, null)
       announceActiveInTx(this.d, did, account.handle)
     })
     this.d.logger.info({ did }, 'account activated')
-  }
-
-  private usable(did: string) {
-    const account = this.d.accounts.getByDid(did)
-    if (!account) throw new InvalidRequestError('Account not found', 'AccountNotFound')
-    if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
-    return account
   }
 }

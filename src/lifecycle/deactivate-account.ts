@@ -1,6 +1,6 @@
-import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
+import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../accounts/account-store.js'
-import { accountStatus } from '../accounts/status.js'
+import { assertNotTakenDown } from '../accounts/status.js'
 import type { Db } from '../db/index.js'
 import type { Sequencer } from '../firehose/sequencer.js'
 import type { Logger } from '../logger.js'
@@ -26,7 +26,7 @@ export class AccountDeactivator {
     writeTransaction(this.d.db, this.d.sequencer, () => {
       const account = this.d.accounts.getByDid(did)
       if (!account) throw new InvalidRequestError('Account not found', 'AccountNotFound')
-      if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+      assertNotTakenDown(account)
       // deactivating again keeps the first date, takes the new deleteAfter, and says so again
       this.d.accounts.setDeactivated(did, account.deactivated_at ?? new Date().toISOString(), deleteAfter)
       this.d.sequencer.appendAccountInTx(did, false, 'deactivated')

@@ -1,6 +1,6 @@
 import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../accounts/account-store.js'
-import { accountStatus } from '../accounts/status.js'
+import { usableAccount } from '../accounts/status.js'
 import type { AccountTokenStore } from '../auth/account-tokens.js'
 import type { AppPasswordStore } from '../auth/app-password-store.js'
 import { MAX_PASSWORD_LENGTH } from '../auth/password.js'
@@ -11,6 +11,7 @@ import type { Logger } from '../logger.js'
 import type { BlobService } from '../repo/blob-service.js'
 import type { RepoService } from '../repo/service.js'
 import type { AccountMail } from '../mail/account-mail.js'
+import { assertTokenValid } from './account-token-check.js'
 import type { TokenMail } from './token-mail.js'
 
 const PURPOSE = 'delete_account'
@@ -48,9 +49,7 @@ export class AccountDeleter {
   ) {}
 
   async requestDeletion(did: string): Promise<void> {
-    const account = this.d.accounts.getByDid(did)
-    if (!account) throw new InvalidRequestError('Account not found', 'AccountNotFound')
-    if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+    const account = usableAccount(this.d.accounts, did)
     await this.d.tokenMail.issue(account, PURPOSE)
   }
 
@@ -100,8 +99,6 @@ export class AccountDeleter {
   }
 
   private assertToken(did: string, token: string): void {
-    const check = this.d.accountTokens.check(did, PURPOSE, token)
-    if (check === 'invalid') throw new InvalidRequestError('Token is invalid', 'InvalidToken')
-    if (check === 'expired') throw new InvalidRequestError('Token is expired', 'ExpiredToken')
+    assertTokenValid(this.d.accountTokens.check(did, PURPOSE, token))
   }
 }

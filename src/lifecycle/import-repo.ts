@@ -1,17 +1,10 @@
-import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
+import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../accounts/account-store.js'
-import { accountStatus } from '../accounts/status.js'
+import { accountStatus, usableAccount } from '../accounts/status.js'
 import { atprotoSigningKey } from '../identity/atproto-signing-key.js'
 import type { IdentityService } from '../identity/service.js'
 import type { Logger } from '../logger.js'
 import type { RepoImporter } from '../repo/repo-import.js'
-
-function usableAccount(accounts: AccountStore, did: string) {
-  const account = accounts.getByDid(did)
-  if (!account) throw new InvalidRequestError('Account not found', 'AccountNotFound')
-  if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
-  return account
-}
 
 /**
  * com.atproto.repo.importRepo for an account here: typically one arriving by migration

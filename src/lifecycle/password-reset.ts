@@ -1,10 +1,11 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../accounts/account-store.js'
 import type { AccountTokenStore } from '../auth/account-tokens.js'
-import { hashPassword, MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../auth/password.js'
+import { hashPassword } from '../auth/password.js'
 import type { SessionStore } from '../auth/session-store.js'
 import type { Db } from '../db/index.js'
 import type { Logger } from '../logger.js'
+import { checkedNewPassword } from './account-fields.js'
 import { assertTokenValid } from './account-token-check.js'
 import type { TokenMail } from './token-mail.js'
 
@@ -40,9 +41,7 @@ export class PasswordReset {
   }
 
   async reset(input: ResetPasswordInput): Promise<void> {
-    const { password } = input
-    if (password.length < MIN_PASSWORD_LENGTH) throw new InvalidRequestError(`Password must be at least ${MIN_PASSWORD_LENGTH} characters`)
-    if (password.length > MAX_PASSWORD_LENGTH) throw new InvalidRequestError('Password is too long')
+    const password = checkedNewPassword(input.password)
     const found = this.d.tokens.findDid(PURPOSE, input.token)
     if (found?.check === 'expired') this.d.tokenMail.used(PURPOSE, found.did)
     assertTokenValid(found?.check ?? 'invalid')

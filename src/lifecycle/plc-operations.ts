@@ -18,13 +18,12 @@ import {
   signedUpdate,
   type DidCredentials,
 } from '../identity/plc-ops.js'
-import { AccountTokenStore } from '../auth/account-tokens.js'
+import type { AccountTokenStore } from '../auth/account-tokens.js'
 import { PlcRequestError, type IdentityService, type PlcSigner } from '../identity/service.js'
 import type { Logger } from '../logger.js'
 import type { RepoService } from '../repo/service.js'
 import { writeTransaction } from '../repo/transaction.js'
-import type { AccountMail } from '../mail/account-mail.js'
-import { TokenMail } from './token-mail.js'
+import type { TokenMail } from './token-mail.js'
 
 const TOKEN_PURPOSE = 'plc_operation'
 
@@ -47,9 +46,6 @@ export type SignPlcOperationInput = {
  * an info log line says that one is there (never the token).
  */
 export class PlcOperationFlow {
-  private tokens: AccountTokenStore
-  private tokenMail: TokenMail
-
   constructor(
     private d: {
       cfg: Config
@@ -59,12 +55,10 @@ export class PlcOperationFlow {
       sequencer: Sequencer
       identity: IdentityService
       repo: RepoService
-      mail: AccountMail
+      tokens: AccountTokenStore
+      tokenMail: TokenMail
     },
-  ) {
-    this.tokens = new AccountTokenStore(d.db)
-    this.tokenMail = new TokenMail({ tokens: this.tokens, mail: d.mail })
-  }
+  ) {}
 
   private account(did: string): AccountRow {
     const account = this.d.accounts.getByDid(did)
@@ -92,7 +86,7 @@ export class PlcOperationFlow {
   async requestSignature(did: string): Promise<void> {
     const account = this.account(did)
     this.assertPlc(did)
-    await this.tokenMail.issue(account, TOKEN_PURPOSE)
+    await this.d.tokenMail.issue(account, TOKEN_PURPOSE)
   }
 
   /** An operation changing what the input names, signed with our rotation key; uses the token up. */
@@ -101,17 +95,12 @@ export class PlcOperationFlow {
     this.assertPlc(did)
     if (!input.token) throw new InvalidRequestError('email confirmation token required to sign PLC operations')
     const changes = requestedChanges(input)
-    const check = this.tokens.check(did, TOKEN_PURPOSE, input.token)
-    if (check === 'invalid') throw new InvalidRequestError('Token is invalid', 'InvalidToken')
-    if (check === 'expired') {
-      this.tokenMail.used(TOKEN_PURPOSE, did)
-      throw new InvalidRequestError('Token is expired', 'ExpiredToken')
-    }
+    this.d.tokenMail.assertValid(did, TOKEN_PURPOSE, input.token)
     const last = await this.plc(() => this.d.identity.lastOpWeControl(did))
     const rotationKey = await this.d.identity.plcRotationKey()
     const op = await signedUpdate(last, rotationKey as unknown as PlcSigner, changes)
-    if (!this.tokens.consume(did, TOKEN_PURPOSE, input.token)) throw new InvalidRequestError('Token is invalid', 'InvalidToken')
-    this.tokenMail.used(TOKEN_PURPOSE, did)
+    if (!this.d.tokens.consume(did, TOKEN_PURPOSE, input.token)) throw new InvalidRequestError('Token is invalid', 'InvalidToken')
+    this.d.tokenMail.used(TOKEN_PURPOSE, did)
     return op
   }
 

@@ -2,6 +2,7 @@ import { UpstreamFailureError } from '@atproto/xrpc-server'
 import { AccountTokenStore, type AccountTokenPurpose } from '../auth/account-tokens.js'
 import type { AccountMail, Delivery, Recipient } from '../mail/account-mail.js'
 import { MailDeliveryError } from '../mail/smtp.js'
+import { assertTokenValid } from './account-token-check.js'
 
 /**
  * Issues an account token by mail (or the outbox): the token is made, its message delivered,
@@ -22,6 +23,16 @@ export class TokenMail {
     }
     this.d.tokens.save(account.did, purpose, minted)
     return delivery
+  }
+
+  /**
+   * Throws InvalidToken or ExpiredToken unless `token` is the account's live one for `purpose`
+   * (consumes nothing); an expired token's message leaves the outbox.
+   */
+  assertValid(did: string, purpose: AccountTokenPurpose, token: string): void {
+    const check = this.d.tokens.check(did, purpose, token)
+    if (check === 'expired') this.used(purpose, did)
+    assertTokenValid(check)
   }
 
   /** The token's message leaves the outbox (it was used, or found expired). */

@@ -11,17 +11,13 @@ import { didDocOrThrow } from '../identity/identity-resolver.js'
 import { PlcRequestError, type IdentityService } from '../identity/service.js'
 import type { Logger } from '../logger.js'
 import { writeTransaction } from '../repo/transaction.js'
+import { isUniqueViolation } from './account-fields.js'
 
 /** Handle changes per account: the reference's limits (each one is a PLC operation signed by our key). */
 const LIMITS = [
   { windowMs: 5 * 60_000, limit: 10 },
   { windowMs: 24 * 60 * 60_000, limit: 50 },
 ]
-
-function isHandleTaken(err: unknown): boolean {
-  const e = err as { code?: string; message?: string }
-  return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' && (e.message ?? '').includes('account.handle')
-}
 
 /**
  * com.atproto.identity.updateHandle: to a name under our domains, or to a domain that already
@@ -81,7 +77,7 @@ export class HandleUpdater {
           if (accountStatus(accounts.getByDid(did)).active) this.d.sequencer.appendIdentityInTx(did, handle)
         })
       } catch (err) {
-        if (!isHandleTaken(err)) throw err
+        if (!isUniqueViolation(err, 'account.handle')) throw err
         // another account took the handle while the DID document was being updated: put the
         // document back, so that it keeps naming the handle this account still has
         if (did.startsWith('did:plc:')) {
