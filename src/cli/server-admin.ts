@@ -4,6 +4,7 @@ import { Readable } from 'node:stream'
 import type { AccountDetail, AccountSummary, Admin, ExportResult } from './admin.js'
 import { writeStreamToFile } from './atomic-file.js'
 import { CliError, EXIT } from './exit-codes.js'
+import { lastSequencedSeq } from '../firehose/sequencer.js'
 
 const REPO_REF = 'com.atproto.admin.defs#repoRef'
 const REQUEST_TIMEOUT_MS = 30_000
@@ -218,11 +219,7 @@ export class ServerAdmin implements Admin {
       // a read beside the running server (WAL): nothing is locked or written
       const db = new Database(this.dbPath, { readonly: true, fileMustExist: true })
       try {
-        const seq = db
-          .prepare(`SELECT MAX(s) FROM (SELECT seq AS s FROM sqlite_sequence WHERE name = 'repo_seq' UNION ALL SELECT MAX(seq) AS s FROM repo_seq)`)
-          .pluck()
-          .get() as number | null
-        return seq ?? undefined
+        return lastSequencedSeq(db)
       } finally {
         db.close()
       }

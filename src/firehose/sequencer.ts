@@ -3,6 +3,20 @@ import type { Cid } from '@atproto/lex-data'
 import type { Db } from '../db/index.js'
 import { encodeMessageFrame, type EventType } from './frames.js'
 
+// both sources: sqlite_sequence survives pruning; MAX(seq) guards a missing sqlite_sequence row
+const LAST_SEQ_SQL = `SELECT MAX(s) AS seq FROM (
+  SELECT seq AS s FROM sqlite_sequence WHERE name = 'repo_seq'
+  UNION ALL SELECT MAX(seq) AS s FROM repo_seq
+)`
+
+/**
+ * The highest seq the log has handed out, read on any connection to the database (the CLI reads
+ * it beside a running server); undefined for a log that never had an event.
+ */
+export function lastSequencedSeq(sqlite: Pick<Db['sqlite'], 'prepare'>): number | undefined {
+  return (sqlite.prepare(LAST_SEQ_SQL).get() as { seq: number | null } | undefined)?.seq ?? undefined
+}
+
 /** What a #commit event says of one op (the write path's ops carry more; only these are sent). */
 export type CommitOp = {
   action: 'create' | 'update' | 'delete'
@@ -45,13 +59,7 @@ export class Sequencer extends EventEmitter {
   constructor(private db: Db) {
     super()
     this.setMaxListeners(0)
-    // both sources: sqlite_sequence survives pruning; MAX(seq) guards a missing sqlite_sequence row
-    this.lastSeqStmt = db.sqlite.prepare<[], { seq: number | null }>(
-      `SELECT MAX(s) AS seq FROM (
-         SELECT seq AS s FROM sqlite_sequence WHERE name = 'repo_seq'
-         UNION ALL SELECT MAX(seq) AS s FROM repo_seq
-       )`,
-    )
+    this.lastSeqStmt = db.sqlite.prepare<[], { seq: number | null }>(LAST_SEQ_SQL)
     this.lastSeq = this.readLastSeq()
     this.insertStmt = db.sqlite.prepare(
       'INSERT INTO repo_seq (seq, did, event_type, frame, sequenced_at) VALUES (?, ?, ?, ?, ?)',
