@@ -184,6 +184,8 @@ test('with the server stopped: the same commands on the data directory, and the 
   assert.ok(check.json().repos >= 5)
   const reindex = await carrel(['reindex', '--json'], env)
   assert.is(reindex.code, 0, reindex.stderr)
+  // every index is rebuilt, the app updates' tables too (as `npm run reindex` does)
+  assert.equal(Object.keys(reindex.json().records).sort(), ['library', 'updates'])
   // offline export: a taken-down account's repo too (the sync API does not serve it)
   const file = join(net.dataDir, 'offline-export-test.car')
   const exported = await carrel(['export', 'frank.test', file, '--json'], env)

@@ -203,7 +203,7 @@ async function reindexCommand(run: Run): Promise<number> {
   const taken = takeDataDirectory(run.env)
   try {
     const report = await reindex(taken.dbPath)
-    run.out.result(report, () => `reindex: library: ${report.books} books indexed from ${report.records.library ?? 0} records in ${report.ms} ms`)
+    run.out.result(report, () => `reindex: library: ${report.books} books indexed from ${report.records.library ?? 0} records, app updates: ${report.records.updates ?? 0} records, in ${report.ms} ms`)
   } finally {
     taken.release()
   }

@@ -1,4 +1,5 @@
 import { migrateToLatest, openDatabase } from '../db/index.js'
+import { derivedIndexes } from '../indexer/derived-indexes.js'
 import { LibraryIndex } from '../indexer/library/library-index.js'
 import { rebuildIndexes } from '../indexer/rebuild.js'
 import { loadLexicons } from '../lexicons.js'
@@ -16,8 +17,10 @@ export async function reindex(dbPath: string): Promise<ReindexReport> {
     await migrateToLatest(db)
     const { lexicons } = await loadLexicons()
     const started = performance.now()
-    const records = rebuildIndexes(db, [new LibraryIndex({ db, lexicons, enabled: true })])
-    const books = db.sqlite.prepare('SELECT count(*) FROM library_book').pluck().get() as number
+    // every index, as `npm run reindex` rebuilds them (the library's and the app updates')
+    const indexes = derivedIndexes(db, lexicons)
+    const records = rebuildIndexes(db, indexes)
+    const books = indexes.find((i) => i instanceof LibraryIndex)?.bookCount() ?? 0
     return { records, books, ms: Math.round(performance.now() - started) }
   } finally {
     await db.close()

@@ -58,6 +58,11 @@ export class LibraryIndex implements DerivedIndex {
     return this.opts.enabled
   }
 
+  /** How many books are indexed, of every account. */
+  bookCount(): number {
+    return this.tables.bookCount()
+  }
+
   private entryOf(did: string, op: RecordOp): BookEntry | null {
     return bookEntry(this.opts.lexicons, did, op.rkey, op.record!, { validated: op.validated === true })
   }

@@ -165,6 +165,11 @@ export class LibraryTables {
     return stmt.all(keys.flatMap(([kind, key, name, pages]) => [owner, kind, key, name, sign, sign * pages]))
   }
 
+  /** How many books the index holds, of every account (the CLI's reindex report). */
+  bookCount(): number {
+    return this.sqlite.prepare('SELECT count(*) FROM library_book').pluck().get() as number
+  }
+
   /** Removes the book's rows and takes it out of the counts; nothing when it is not indexed. */
   remove(did: string, rkey: string): void {
     const owner = this.ownerOf(did)
