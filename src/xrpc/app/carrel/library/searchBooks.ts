@@ -1,5 +1,5 @@
 import { MethodNotImplementedError } from '@atproto/xrpc-server'
-import { assertRepoServed, servedRecordFilter } from '../../../../accounts/status.js'
+import { servedRecordFilter } from '../../../../accounts/status.js'
 import type { AppContext } from '../../../../context.js'
 import { BOOK_COLLECTION } from '../../../../indexer/library/book-entry.js'
 import { BookSearcher, type BookSearch } from '../../../../indexer/library/book-search.js'
@@ -18,7 +18,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
     handler: ({ params }) => {
       if (!ctx.cfg.libraryIndex) throw new MethodNotImplementedError(LIBRARY_INDEX_OFF)
       const p = params as Params
-      const { did } = assertRepoServed(ctx.accounts, findRepo(ctx, p.repo).did)
+      const { did } = findRepo(ctx, p.repo)
       const page = searcher.search(did, { ...p, limit: p.limit ?? 25 })
       const served = servedRecordFilter(ctx.takedownStore, did)
       const books = page.hits.flatMap((hit) => {
