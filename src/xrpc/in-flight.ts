@@ -6,10 +6,6 @@ export class InFlight {
   private pending = 0
   private waiters: (() => void)[] = []
 
-  get size(): number {
-    return this.pending
-  }
-
   /** Counts one piece of work as under way; call the returned function (once) when it is done. */
   begin(): () => void {
     this.pending++
