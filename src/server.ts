@@ -211,42 +211,25 @@ export async function startHttpServer(ctx: AppContext, listener: RequestListener
 class AnswersUnderWay {
   draining = false
   private readonly open = new Set<ServerResponse>()
-  private waiters: (() => void)[] = []
+  private readonly underWay = new InFlight()
 
   constructor(private readonly http: HttpServer) {
     // before the app's listener, which may answer at once
     http.prependListener('request', (_req: IncomingMessage, res: ServerResponse) => {
       this.open.add(res)
+      const answered = this.underWay.begin()
       if (this.draining) res.setHeader('Connection', 'close')
-      res.once('close', () => this.answered(res))
+      res.once('close', () => {
+        this.open.delete(res)
+        // a keep-alive connection whose answer began before draining is idle now
+        if (this.draining) setImmediate(() => this.http.closeIdleConnections())
+        answered()
+      })
     })
-  }
-
-  private answered(res: ServerResponse) {
-    this.open.delete(res)
-    if (!this.draining) return
-    // a keep-alive connection whose answer began before draining is idle now
-    setImmediate(() => this.http.closeIdleConnections())
-    if (this.open.size > 0) return
-    const w = this.waiters
-    this.waiters = []
-    for (const resolve of w) resolve()
   }
 
   none(timeoutMs: number): Promise<boolean> {
     for (const res of this.open) if (!res.headersSent) res.setHeader('Connection', 'close')
-    if (this.open.size === 0) return Promise.resolve(true)
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        this.waiters = this.waiters.filter((w) => w !== done)
-        resolve(false)
-      }, timeoutMs)
-      timer.unref()
-      const done = () => {
-        clearTimeout(timer)
-        resolve(true)
-      }
-      this.waiters.push(done)
-    })
+    return this.underWay.idle(timeoutMs)
   }
 }

@@ -1,5 +1,6 @@
-import { InvalidRequestError, UpstreamFailureError } from '@atproto/xrpc-server'
-import { DidResolveError, parseAtprotoDoc, type DidResolver } from './did-resolver.js'
+import { InvalidRequestError } from '@atproto/xrpc-server'
+import { parseAtprotoDoc, type DidResolver } from './did-resolver.js'
+import { lookUpOrXrpcError } from './identity-resolver.js'
 
 /**
  * The `#atproto` signing key (a did:key) that a DID's document names now, read from its source
@@ -9,14 +10,7 @@ import { DidResolveError, parseAtprotoDoc, type DidResolver } from './did-resolv
  * UpstreamFailure when its host could not be asked (createAccount's error names).
  */
 export async function atprotoSigningKey(resolver: DidResolver, did: string): Promise<string> {
-  let found
-  try {
-    found = await resolver.lookUp(did)
-  } catch (err) {
-    if (!(err instanceof DidResolveError)) throw err
-    if (err.kind === 'unavailable') throw new UpstreamFailureError(`Could not resolve ${did}: ${err.message}`)
-    throw new InvalidRequestError(`Could not resolve ${did}: ${err.message}`, 'UnresolvableDid')
-  }
+  const found = await lookUpOrXrpcError(resolver.lookUp(did), did, 'UnresolvableDid')
   if (found.status !== 'found') throw new InvalidRequestError(`Could not resolve ${did}: ${found.status}`, 'UnresolvableDid')
   const key = parseAtprotoDoc(found.doc).signingKey
   if (!key) throw new InvalidRequestError(`The DID document of ${did} names no #atproto signing key`, 'IncompatibleDidDoc')

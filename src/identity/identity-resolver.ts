@@ -1,10 +1,25 @@
 import { INVALID_HANDLE } from '@atproto/syntax'
 import { InvalidRequestError, UpstreamFailureError } from '@atproto/xrpc-server'
-import { DidResolveError, parseAtprotoDoc, type DidDocument } from './did-resolver.js'
+import { DidResolveError, parseAtprotoDoc, type DidDocument, type DidLookup } from './did-resolver.js'
 import type { IdentityService } from './service.js'
 
 /** `com.atproto.identity.defs#identityInfo` */
 export type IdentityInfo = { did: string; handle: string; didDoc: DidDocument }
+
+/**
+ * A DID lookup's answer, its failure as an XRPC error: 502 UpstreamFailure when the DID's host
+ * could not be asked, else 400 with `errorName` (a method we do not resolve, an answer that is
+ * not its document).
+ */
+export async function lookUpOrXrpcError(lookUp: Promise<DidLookup>, did: string, errorName: string): Promise<DidLookup> {
+  try {
+    return await lookUp
+  } catch (err) {
+    if (!(err instanceof DidResolveError)) throw err
+    if (err.kind === 'unavailable') throw new UpstreamFailureError(`Could not resolve ${did}: ${err.message}`)
+    throw new InvalidRequestError(`Could not resolve ${did}: ${err.message}`, errorName)
+  }
+}
 
 /**
  * A DID's document, or the lexicons' errors: DidNotFound (no such DID, a method we do not
@@ -12,14 +27,7 @@ export type IdentityInfo = { did: string; handle: string; didDoc: DidDocument }
  * UpstreamFailure when its host could not be asked.
  */
 export async function didDocOrThrow(identity: IdentityService, did: string): Promise<DidDocument> {
-  let found
-  try {
-    found = await identity.lookUpDid(did)
-  } catch (err) {
-    if (!(err instanceof DidResolveError)) throw err
-    if (err.kind === 'unavailable') throw new UpstreamFailureError(`Could not resolve ${did}: ${err.message}`)
-    throw new InvalidRequestError(`Could not resolve ${did}: ${err.message}`, 'DidNotFound')
-  }
+  const found = await lookUpOrXrpcError(identity.lookUpDid(did), did, 'DidNotFound')
   if (found.status === 'deactivated') throw new InvalidRequestError(`DID has been deactivated: ${did}`, 'DidDeactivated')
   if (found.status === 'not-found') throw new InvalidRequestError(`DID not found: ${did}`, 'DidNotFound')
   return found.doc

@@ -24,13 +24,17 @@ function fetchNode(): typeof FetchNode {
   return fetchNodeModule
 }
 
-/** What an outbound fetch may reach and read; see `createOutboundFetch`. */
-export type OutboundPolicy = {
+/** What an outbound request may reach (both kinds below). */
+export type OutboundReach = {
   protocols: readonly ('http:' | 'https:')[]
   /** false: only the protocol's own port (443 for https, 80 for http) */
   allowCustomPort: boolean
   /** false (SSRF protection): refuse every address that is not public unicast */
   allowNonPublicAddresses: boolean
+}
+
+/** What an outbound fetch may reach and read; see `createOutboundFetch`. */
+export type OutboundPolicy = OutboundReach & {
   maxBodyBytes: number
   timeoutMs: number
 }
@@ -203,12 +207,7 @@ export function createOutboundFetch(policy: OutboundPolicy, resolver: Resolver):
 }
 
 /** What a streamed outbound request may reach, and how long and large its answer may be. */
-export type OutboundStreamPolicy = {
-  protocols: readonly ('http:' | 'https:')[]
-  /** false: only the protocol's own port (443 for https, 80 for http) */
-  allowCustomPort: boolean
-  /** false (SSRF protection): refuse every address that is not public unicast */
-  allowNonPublicAddresses: boolean
+export type OutboundStreamPolicy = OutboundReach & {
   /** the answer's status and headers must arrive within this time */
   headersTimeoutMs: number
   /** the answer's body may stop arriving for at most this long */
@@ -240,7 +239,7 @@ export type OutboundStream = {
 }
 
 /** Why the policy forbids the URL before anything is resolved or sent (undefined: allowed so far). */
-export function outboundUrlProblem(url: URL, policy: Pick<OutboundStreamPolicy, 'protocols' | 'allowCustomPort' | 'allowNonPublicAddresses'>): string | undefined {
+function outboundUrlProblem(url: URL, policy: OutboundReach): string | undefined {
   if (!(policy.protocols as readonly string[]).includes(url.protocol)) return `protocol ${url.protocol} is not allowed`
   // URL leaves the port empty when it is the protocol's own
   if (!policy.allowCustomPort && url.port !== '') return `port ${url.port} is not allowed`

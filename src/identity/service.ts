@@ -198,8 +198,12 @@ export class IdentityService {
   /** Our own handles from the account table; foreign ones by DNS/HTTPS. null = not found. */
   async resolveHandle(handle: string): Promise<string | null> {
     const h = handle.toLowerCase()
-    const local = this.accounts.getByHandle(h)
-    if (handleServed(local)) return local!.did
+    // a handle on another domain that an account here holds is answered from the table too
+    // (ours are, in resolveHandleAuthoritatively: read once either way)
+    if (!isServiceHandle(h, this.cfg.serviceHandleDomains)) {
+      const local = this.accounts.getByHandle(h)
+      if (handleServed(local)) return local!.did
+    }
     return this.resolveHandleAuthoritatively(h)
   }
 

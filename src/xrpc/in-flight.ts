@@ -1,23 +1,33 @@
-/** Work under way (XRPC handlers), so that shutdown can wait for it before closing the database. */
+/**
+ * Work under way (XRPC handlers, answers not yet sent), so that shutdown can wait for it before
+ * closing connections or the database.
+ */
 export class InFlight {
   private pending = 0
   private waiters: (() => void)[] = []
 
-  get size(): number {
-    return this.pending
-  }
-
-  /** Runs `fn`, counted until the promise it returns settles. */
-  async track<T>(fn: () => T | Promise<T>): Promise<T> {
+  /** Counts one piece of work as under way; call the returned function (once) when it is done. */
+  begin(): () => void {
     this.pending++
-    try {
-      return await fn()
-    } finally {
+    let ended = false
+    return () => {
+      if (ended) return
+      ended = true
       if (--this.pending === 0) {
         const w = this.waiters
         this.waiters = []
         for (const resolve of w) resolve()
       }
+    }
+  }
+
+  /** Runs `fn`, counted until the promise it returns settles. */
+  async track<T>(fn: () => T | Promise<T>): Promise<T> {
+    const end = this.begin()
+    try {
+      return await fn()
+    } finally {
+      end()
     }
   }
 

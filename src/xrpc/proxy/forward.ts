@@ -65,13 +65,12 @@ export async function sendCall(call: ForwardedCall, signal: AbortSignal): Promis
   for (const name of REQUEST_HEADERS) if (req.headers[name] !== undefined) headers[name] = req.headers[name]
   let limit: ByteLimit | undefined
   if (method === 'POST') {
-    if (declaredLengthOver(req, call.bodyLimit)) {
-      throw new BodyError(413, 'PayloadTooLarge', `request body is larger than ${call.bodyLimit} bytes`)
-    }
+    const tooLarge = () => new BodyError(413, 'PayloadTooLarge', `request body is larger than ${call.bodyLimit} bytes`)
+    if (declaredLengthOver(req, call.bodyLimit)) throw tooLarge()
     for (const name of ['content-type', 'content-encoding', 'content-length'] as const) {
       if (req.headers[name] !== undefined) headers[name] = req.headers[name]
     }
-    limit = new ByteLimit(call.bodyLimit, () => new BodyError(413, 'PayloadTooLarge', `request body is larger than ${call.bodyLimit} bytes`))
+    limit = new ByteLimit(call.bodyLimit, tooLarge)
   } else {
     // a query's body is not passed on
     req.resume()

@@ -5,16 +5,22 @@ import { signServiceJwt } from '../../auth/service-auth.js'
 import { isPrivilegedMethod, isProtectedMethod } from '../../auth/service-methods.js'
 import { ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE } from '../../auth/tokens.js'
 import type { AccessOutput } from '../../auth/verifier.js'
+import type { ServiceRef } from '../../config.js'
 import type { AppContext } from '../../context.js'
 import type { OutboundStream } from '../../identity/safe-fetch.js'
 import { ServiceEndpointError } from '../../identity/service-endpoint.js'
 import type { ProxyStep } from '../types.js'
 import { isJsonType, nonXrpcError, sendCall, streamAnswer } from './forward.js'
 import { ReadAfterWrite } from './read-after-write.js'
-import { configuredUrl, defaultService, parseProxyHeader, type NamedService } from './services.js'
+import { configuredService, defaultService, parseProxyHeader, type NamedService } from './services.js'
 
 /** Where a call goes: the service's DID (the token's audience), its endpoint, and how to reach it. */
 export type ServiceTarget = { did: string; endpoint: string; send: OutboundStream }
+
+/** A service the operator configured (PDS_BSKY_APP_VIEW_*...): its own URL, reached as a trusted host. */
+export function configuredTarget(ctx: AppContext, ref: ServiceRef): ServiceTarget {
+  return { did: ref.did, endpoint: ref.url, send: ctx.upstreams.configured }
+}
 
 function headerValue(value: string | string[] | undefined): string | undefined {
   return Array.isArray(value) ? value[0] : value
@@ -26,8 +32,8 @@ function headerValue(value: string | string[] | undefined): string | undefined {
  * service, 502 UpstreamFailure when its host did not answer, 429 when too many are looked up.
  */
 export async function locateService(ctx: AppContext, named: NamedService): Promise<ServiceTarget> {
-  const configured = configuredUrl(named, ctx.cfg)
-  if (configured) return { did: named.did, endpoint: configured, send: ctx.upstreams.configured }
+  const configured = configuredService(named, ctx.cfg)
+  if (configured) return configuredTarget(ctx, configured)
   try {
     return { did: named.did, endpoint: await ctx.serviceEndpoints.endpoint(named.did, named.serviceId), send: ctx.upstreams.named }
   } catch (err) {
@@ -82,9 +88,7 @@ export class XrpcProxy implements ProxyStep {
     if (isPrivilegedMethod(nsid) && credentials.scope !== ACCESS_SCOPE && credentials.scope !== APP_PASS_PRIVILEGED_SCOPE) {
       throw new InvalidRequestError('Bad token method', 'InvalidToken')
     }
-    const target = named
-      ? await locateService(ctx, named)
-      : { did: fallback!.ref!.did, endpoint: fallback!.ref!.url, send: ctx.upstreams.configured }
+    const target = named ? await locateService(ctx, named) : configuredTarget(ctx, fallback!.ref!)
     const token = await serviceToken(ctx, credentials.did, target.did, nsid)
 
     const abort = new AbortController()

@@ -2,6 +2,8 @@
 // what an AppView would show for a post or profile it has not indexed yet. Counts are zero, as
 // they are for anything just written. Images are linked through this server's getBlob.
 
+import { blobUrl } from '../util.js'
+
 type Json = Record<string, unknown>
 
 /** A post or profile the account wrote after the AppView's rev. */
@@ -31,11 +33,9 @@ function blobCid(blob: unknown): string | undefined {
   return typeof blob.cid === 'string' ? blob.cid : undefined
 }
 
-export function imageUrl(viewer: Viewer, blob: unknown): string | undefined {
+function imageUrl(viewer: Viewer, blob: unknown): string | undefined {
   const cid = blobCid(blob)
-  if (!cid) return undefined
-  const params = new URLSearchParams({ did: viewer.did, cid })
-  return `${viewer.publicUrl}/xrpc/com.atproto.sync.getBlob?${params}`
+  return cid ? blobUrl(viewer.publicUrl, viewer.did, cid) : undefined
 }
 
 /** displayName and avatar of a basic profile view, as the profile record says now. */
@@ -48,7 +48,7 @@ export function withDetailedProfile(view: Json, record: Json, viewer: Viewer): J
   return { ...withBasicProfile(view, record, viewer), description: record.description, banner: imageUrl(viewer, record.banner) }
 }
 
-export function authorView(viewer: Viewer): Json {
+function authorView(viewer: Viewer): Json {
   const base = { did: viewer.did, handle: viewer.handle }
   return viewer.profile ? withBasicProfile(base, viewer.profile, viewer) : base
 }

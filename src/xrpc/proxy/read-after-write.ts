@@ -87,9 +87,7 @@ export class ReadAfterWrite {
     const body = read.complete ? parseJson(read.bytes, answer.headers['content-encoding']) : undefined
     if (!body) {
       // too large or not JSON after all: passed on as it came
-      res.writeHead(answer.status, passedHeaders(answer.headers))
-      res.write(read.bytes)
-      await pipeBody(answer.body, res)
+      await passOn(answer, read.bytes, res)
       return true
     }
     const patched = PATCHES[nsid]!(body, local, this.viewer(did))
@@ -115,9 +113,7 @@ export class ReadAfterWrite {
     const read = await readUpTo(answer.body, 64 * 1024)
     const error = read.complete ? parseJson(read.bytes, answer.headers['content-encoding']) : undefined
     if (error?.error !== 'NotFound') {
-      res.writeHead(answer.status, passedHeaders(answer.headers))
-      res.write(read.bytes)
-      await pipeBody(answer.body, res)
+      await passOn(answer, read.bytes, res)
       return true
     }
     const others = local.posts.filter((p) => p !== post)
@@ -186,6 +182,13 @@ export class ReadAfterWrite {
       publicUrl: this.ctx.cfg.publicUrl,
     }
   }
+}
+
+/** The answer as it came: the bytes already read from its body, then the rest as it arrives. */
+async function passOn(answer: OutboundStreamResponse, read: Buffer, res: ServerResponse): Promise<void> {
+  res.writeHead(answer.status, passedHeaders(answer.headers))
+  res.write(read)
+  await pipeBody(answer.body, res)
 }
 
 /** ms since the oldest write the AppView's answer misses */

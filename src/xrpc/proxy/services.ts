@@ -36,18 +36,18 @@ export function parseProxyHeader(value: string): NamedService {
 }
 
 /**
- * The operator's own URL for a service the header names, when it is one of the configured ones
+ * The operator's own service the header names, when it is one of the configured ones
  * (`PDS_BSKY_APP_VIEW_DID#bsky_appview`...): the official app names the AppView in every call,
  * and the configured address is used rather than the one its DID document gives.
  */
-export function configuredUrl(named: NamedService, cfg: Pick<Config, 'bskyAppView' | 'bskyChat' | 'reportService'>): string | undefined {
+export function configuredService(named: NamedService, cfg: Pick<Config, 'bskyAppView' | 'bskyChat' | 'reportService'>): ServiceRef | undefined {
   const pairs: [ServiceRef | undefined, string][] = [
     [cfg.bskyAppView, 'bsky_appview'],
     [cfg.bskyChat, 'bsky_chat'],
     [cfg.reportService, 'atproto_labeler'],
   ]
   for (const [ref, serviceId] of pairs) {
-    if (ref && ref.did === named.did && serviceId === named.serviceId) return ref.url
+    if (ref && ref.did === named.did && serviceId === named.serviceId) return ref
   }
   return undefined
 }

@@ -58,7 +58,8 @@ const one = () => 1
  */
 export class RateLimitLayer {
   private opts: RateLimitOptions = DISABLED
-  private global: WindowCounters | undefined
+  /** the per-address limit on every call */
+  private global!: Limit
   private shared = new Map<SharedLimitName, WindowCounters>()
   private perRoute = new WeakMap<Route, Limit[]>()
   private bypassIp: ((addr: string) => boolean) | undefined
@@ -70,7 +71,8 @@ export class RateLimitLayer {
 
   configure(opts: RateLimitOptions): void {
     this.opts = opts
-    this.global = new WindowCounters(opts.globalPerIp.windowMs, opts.maxKeys)
+    const counters = new WindowCounters(opts.globalPerIp.windowMs, opts.maxKeys)
+    this.global = { points: opts.globalPerIp.points, counters, always: false, key: byClient, cost: one }
     this.shared = new Map(
       (Object.keys(opts.shared) as SharedLimitName[]).map((name) => [name, new WindowCounters(opts.shared[name].windowMs, opts.maxKeys)]),
     )
@@ -82,7 +84,7 @@ export class RateLimitLayer {
 
   /** Keys the per-address limit and the shared budgets hold now (a figure for the memory bound). */
   keyCount(): number {
-    let n = this.global?.size ?? 0
+    let n = this.global.counters.size
     for (const c of this.shared.values()) n += c.size
     return n
   }
@@ -92,14 +94,10 @@ export class RateLimitLayer {
    */
   refuseClient(req: IncomingMessage, res: ServerResponse): boolean {
     if (!this.opts.enabled || this.bypassed(req)) return false
-    const limit: Limit = { points: this.opts.globalPerIp.points, counters: this.global!, always: false, key: byClient, cost: one }
-    const verdict = this.run([limit], { req, params: {}, input: undefined, auth: undefined })
+    const verdict = this.run([this.global], { req, params: {}, input: undefined, auth: undefined })
     if (verdict === undefined) return false
-    if (!verdict.refused) {
-      setRateLimitHeaders(res, verdict.status)
-      return false
-    }
     setRateLimitHeaders(res, verdict.status)
+    if (!verdict.refused) return false
     res.setHeader('Retry-After', String(retryAfterSec(verdict.status)))
     // the body was not read: the connection cannot carry another request
     if (bodyPresence(req) === 'present') res.setHeader('Connection', 'close')

@@ -1,6 +1,6 @@
 import type { AppContext } from '../../../../context.js'
 import { callService } from '../../../proxy/call.js'
-import { locateService } from '../../../proxy/index.js'
+import { configuredTarget, locateService } from '../../../proxy/index.js'
 import type { XrpcRouter } from '../../../router.js'
 import { inputBody } from '../../../util.js'
 
@@ -20,7 +20,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       const appView = ctx.cfg.bskyAppView
       const target =
         appView && appView.did === body.serviceDid
-          ? { did: appView.did, endpoint: appView.url, send: ctx.upstreams.configured }
+          ? configuredTarget(ctx, appView)
           : await locateService(ctx, { did: body.serviceDid, serviceId: 'bsky_notif' })
       await callService(ctx, target, { iss: auth.credentials.did, lxm: LXM, body })
     },

@@ -1,5 +1,4 @@
 import { MethodNotImplementedError } from '@atproto/xrpc-server'
-import { assertRepoServed } from '../../../../accounts/status.js'
 import type { AppContext } from '../../../../context.js'
 import { LibraryStatsReader } from '../../../../indexer/library/library-stats.js'
 import type { XrpcRouter } from '../../../router.js'
@@ -12,7 +11,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
     handler: ({ params }) => {
       if (!ctx.cfg.libraryIndex) throw new MethodNotImplementedError(LIBRARY_INDEX_OFF)
       const p = params as { repo: string; top?: number }
-      const { did } = assertRepoServed(ctx.accounts, findRepo(ctx, p.repo).did)
+      const { did } = findRepo(ctx, p.repo)
       return plainJson(reader.stats(did, p.top ?? 10))
     },
   })

@@ -1,11 +1,11 @@
 import { MethodNotImplementedError } from '@atproto/xrpc-server'
-import { assertRepoServed, servedRecordFilter } from '../../../../accounts/status.js'
+import { servedRecordFilter } from '../../../../accounts/status.js'
 import type { AppContext } from '../../../../context.js'
 import { BOOK_COLLECTION } from '../../../../indexer/library/book-entry.js'
 import { BookSearcher, type BookSearch } from '../../../../indexer/library/book-search.js'
 import { recordBytesToJson } from '../../../../repo/record-json.js'
 import type { XrpcRouter } from '../../../router.js'
-import { findRepo, plainJson } from '../../../util.js'
+import { blobUrl, findRepo, plainJson } from '../../../util.js'
 
 type Params = Omit<BookSearch, 'limit'> & { repo: string; limit?: number }
 
@@ -18,7 +18,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
     handler: ({ params }) => {
       if (!ctx.cfg.libraryIndex) throw new MethodNotImplementedError(LIBRARY_INDEX_OFF)
       const p = params as Params
-      const { did } = assertRepoServed(ctx.accounts, findRepo(ctx, p.repo).did)
+      const { did } = findRepo(ctx, p.repo)
       const page = searcher.search(did, { ...p, limit: p.limit ?? 25 })
       const served = servedRecordFilter(ctx.takedownStore, did)
       const books = page.hits.flatMap((hit) => {
@@ -27,9 +27,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
         // the search and these reads (all synchronous): every book found is there
         const record = ctx.repo.getRecordBytes(did, BOOK_COLLECTION, hit.rkey)
         if (!record) return []
-        const coverUrl = hit.coverCid
-          ? `${ctx.cfg.publicUrl}/xrpc/com.atproto.sync.getBlob?did=${encodeURIComponent(did)}&cid=${hit.coverCid}`
-          : undefined
+        const coverUrl = hit.coverCid ? blobUrl(ctx.cfg.publicUrl, did, hit.coverCid) : undefined
         return [{ uri: `at://${did}/${BOOK_COLLECTION}/${hit.rkey}`, cid: record.cid, value: recordBytesToJson(record.bytes), coverUrl }]
       })
       return plainJson({ books, cursor: page.cursor })

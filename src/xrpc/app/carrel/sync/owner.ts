@@ -20,5 +20,6 @@ export function callerRepo(ctx: AppContext, repo: string, auth: AccessCredential
   const account = ctx.accounts.resolveRepo(repo)
   if (!account) throw new InvalidRequestError(`Could not find repo: ${repo}`, 'RepoNotFound')
   if (account.did !== auth.credentials.did) throw new ForbiddenError("Only the account itself may see its devices' private state")
-  return callerAccount(ctx, auth)
+  assertAccountWritable(account)
+  return account
 }

@@ -1,18 +1,13 @@
 import type { AppContext } from '../../../../context.js'
-import { HandleResolutionBusyError } from '../../../../identity/handle-resolver.js'
 import { resolveIdentity } from '../../../../identity/identity-resolver.js'
 import type { XrpcRouter } from '../../../router.js'
 import { plainJson } from '../../../util.js'
+import { retryAfterWhenBusy } from './retry-when-busy.js'
 
 export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.identity.resolveIdentity', {
     handler: async ({ params, res }) => {
-      try {
-        return plainJson(await resolveIdentity(ctx.identity, String(params.identifier)))
-      } catch (err) {
-        if (err instanceof HandleResolutionBusyError) res.setHeader('Retry-After', '1')
-        throw err
-      }
+      return plainJson(await retryAfterWhenBusy(res, () => resolveIdentity(ctx.identity, String(params.identifier))))
     },
   })
 }

@@ -1,9 +1,10 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import { assertRecordServed } from '../../../../accounts/status.js'
 import type { AppContext } from '../../../../context.js'
-import { JsonBytes, writeRecordJson } from '../../../../repo/record-json-text.js'
+import { JsonBytes } from '../../../../repo/record-json-text.js'
 import type { XrpcRouter } from '../../../router.js'
 import { findRepo, jsonBytes } from '../../../util.js'
+import { writeRecordView } from './record-view.js'
 
 export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.repo.getRecord', {
@@ -17,13 +18,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       }
       // the record as JSON straight from its stored bytes, every character kept
       const out = new JsonBytes()
-      out.ascii('{"uri":')
-      out.string(`at://${account.did}/${collection}/${rkey}`)
-      out.ascii(',"cid":')
-      out.string(found.cid)
-      out.ascii(',"value":')
-      writeRecordJson(out, found.bytes)
-      out.byte(0x7d)
+      writeRecordView(out, `at://${account.did}/${collection}/${rkey}`, found.cid, found.bytes)
       return jsonBytes(out.toBuffer())
     },
   })

@@ -1,8 +1,9 @@
 import { servedRecordFilter } from '../../../../accounts/status.js'
 import type { AppContext } from '../../../../context.js'
 import type { XrpcRouter } from '../../../router.js'
-import { JsonBytes, writeRecordJson } from '../../../../repo/record-json-text.js'
+import { JsonBytes } from '../../../../repo/record-json-text.js'
 import { findRepo, jsonBytes } from '../../../util.js'
+import { writeRecordView } from './record-view.js'
 
 /**
  * Most record bytes (DAG-CBOR) in one page. Records are up to 1 MB, so `limit=100` could
@@ -39,13 +40,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
         if (!cbor) continue
         bytes += cbor.length
         if (written++ > 0) out.byte(0x2c)
-        out.ascii('{"uri":')
-        out.string(`at://${account.did}/${row.collection}/${row.rkey}`)
-        out.ascii(',"cid":')
-        out.string(row.cid)
-        out.ascii(',"value":')
-        writeRecordJson(out, cbor)
-        out.byte(0x7d)
+        writeRecordView(out, `at://${account.did}/${row.collection}/${row.rkey}`, row.cid, cbor)
       }
       out.byte(0x5d)
       const cursor = taken === limit || taken < rows.length ? rows[taken - 1]!.rkey : undefined
