@@ -1,7 +1,6 @@
 import { lexToJson, type LexValue } from '@atproto/lexicon'
-import { AuthRequiredError } from '@atproto/xrpc-server'
 import type { Preference } from '../../../../accounts/preferences.js'
-import { accountStatus } from '../../../../accounts/status.js'
+import { assertNotTakenDown } from '../../../../accounts/status.js'
 import { ACCESS_SCOPE } from '../../../../auth/tokens.js'
 import type { AppContext } from '../../../../context.js'
 import type { XrpcRouter } from '../../../router.js'
@@ -13,9 +12,8 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
     auth: ctx.auth.accessStandard,
     handler: ({ auth, input }) => {
       const { did, scope } = auth.credentials
-      if (accountStatus(ctx.accounts.getByDid(did)).status === 'takendown') {
-        throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
-      }
+      const account = ctx.accounts.getByDid(did)
+      if (account) assertNotTakenDown(account)
       const { preferences } = inputBody<{ preferences: LexValue[] }>(input)
       ctx.preferences.put(did, preferences.map((p) => lexToJson(p) as Preference), { full: scope === ACCESS_SCOPE })
     },

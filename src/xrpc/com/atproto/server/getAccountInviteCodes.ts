@@ -1,5 +1,5 @@
-import { AuthRequiredError, InvalidRequestError } from '@atproto/xrpc-server'
-import { accountStatus } from '../../../../accounts/status.js'
+import { InvalidRequestError } from '@atproto/xrpc-server'
+import { assertNotTakenDown } from '../../../../accounts/status.js'
 import { accountInviteCodes } from '../../../../auth/account-invites.js'
 import type { AppContext } from '../../../../context.js'
 import type { XrpcRouter } from '../../../router.js'
@@ -16,7 +16,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       const { includeUsed = true, createAvailable = true } = params as { includeUsed?: boolean; createAvailable?: boolean }
       const account = ctx.accounts.getByDid(auth.credentials.did)
       if (!account) throw new InvalidRequestError('Account not found', 'NotFound')
-      if (accountStatus(account).status === 'takendown') throw new AuthRequiredError('Account has been taken down', 'AccountTakedown')
+      assertNotTakenDown(account)
       const codes = accountInviteCodes({ db: ctx.db, invites: ctx.invites, hostname: cfg.hostname, earning }, account, { includeUsed, createAvailable })
       return plainJson({ codes })
     },
