@@ -106,3 +106,15 @@ export function wellKnownDid(serverUrl: string, host: string): Promise<{ status:
     req.end()
   })
 }
+
+/** A raw XRPC answer that must be this error: status, error name and, when given, a message matching `message`. */
+export function expectError(res: RawResponse, status: number, error: string, message?: RegExp): void {
+  assert.is(res.status, status, JSON.stringify(res.body))
+  assert.is(res.body.error, error, JSON.stringify(res.body))
+  if (message) assert.match(res.body.message, message)
+}
+
+/** A raw XRPC answer that must be 200. */
+export function expectOk(res: RawResponse): void {
+  assert.is(res.status, 200, JSON.stringify(res.body))
+}

@@ -13,7 +13,7 @@ import { didDirName } from '../src/repo/blobstore.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { RawSubscriber, startSyncFirehose, type Frame } from './_firehose.ts'
 import { publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
-import { assertBytes, expectXrpcError, getRepoCar, rawXrpc, type RawResponse, wellKnownDid } from './_util.ts'
+import { assertBytes, expectError, expectXrpcError, getRepoCar, type RawResponse, rawXrpc, wellKnownDid } from './_util.ts'
 
 type Account = { agent: AtpAgent; did: string; handle: string; password: string }
 
@@ -28,12 +28,6 @@ const sharedPost = { $type: 'app.bsky.feed.post', text: 'the same post, word for
 
 const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc(net.url, nsid, opts)
 const sqlite = () => net.pds.ctx.db.sqlite
-
-function expectError(res: RawResponse, status: number, error: string, message?: RegExp) {
-  assert.is(res.status, status, JSON.stringify(res.body))
-  assert.is(res.body.error, error, JSON.stringify(res.body))
-  if (message) assert.match(res.body.message, message)
-}
 
 function outboxPath(did: string): string {
   return join(net.dataDir, 'outbox', `account-delete-${did.replace(/:/g, '_')}.txt`)

@@ -14,7 +14,7 @@ import { ADMIN_PASSWORD, adminAgent, basic } from './_admin.ts'
 import { RawSubscriber, type Frame } from './_firehose.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
-import { assertBytes, expectXrpcError, getRepoCar, rawXrpc, type RawResponse } from './_util.ts'
+import { assertBytes, expectError, expectXrpcError, getRepoCar, rawXrpc } from './_util.ts'
 
 type Account = { agent: AtpAgent; did: string; handle: string; password: string }
 
@@ -29,12 +29,6 @@ const UNKNOWN_DID = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa'
 const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc(net.url, nsid, opts)
 const sqlite = () => net.pds.ctx.db.sqlite
 const seqNow = () => net.pds.ctx.sequencer.currentSeq()
-
-function expectError(res: RawResponse, status: number, error: string, message?: RegExp) {
-  assert.is(res.status, status, JSON.stringify(res.body))
-  assert.is(res.body.error, error, JSON.stringify(res.body))
-  if (message) assert.match(res.body.message, message)
-}
 
 async function plcData(did: string): Promise<any> {
   return (await fetch(`${net.plc.url}/${did}/data`)).json()

@@ -11,7 +11,7 @@ import { codesToEarn } from '../src/auth/account-invites.ts'
 import type { InviteCodeView } from '../src/auth/invite-store.ts'
 import { ADMIN_AUTH, adminAgent } from './_admin.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
-import { expectXrpcError, rawXrpc, type RawResponse } from './_util.ts'
+import { expectError, expectXrpcError, rawXrpc } from './_util.ts'
 
 const DAY = 86_400_000
 const CODE_RE = /^localhost-[a-z2-7]{5}-[a-z2-7]{5}$/
@@ -24,12 +24,6 @@ type Account = { agent: AtpAgent; did: string; handle: string; password: string 
 
 const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc(net.url, nsid, opts)
 const sqlite = () => net.pds.ctx.db.sqlite
-
-function expectError(res: RawResponse, status: number, error: string, message?: RegExp) {
-  assert.is(res.status, status, JSON.stringify(res.body))
-  assert.is(res.body.error, error, JSON.stringify(res.body))
-  if (message) assert.match(res.body.message, message)
-}
 
 function inviteRows() {
   return {

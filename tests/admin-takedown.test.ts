@@ -17,7 +17,7 @@ import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { addBook, BOOK } from './_library.ts'
 import { ownerWrites, publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
-import { assertBytes, expectXrpcError, getRepoCar, rawXrpc, type RawResponse } from './_util.ts'
+import { assertBytes, expectError, expectXrpcError, getRepoCar, type RawResponse, rawXrpc } from './_util.ts'
 
 type Account = { agent: AtpAgent; did: string; handle: string; password: string }
 
@@ -34,12 +34,6 @@ const BLOB_REF = 'com.atproto.admin.defs#repoBlobRef'
 
 const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc(net.url, nsid, opts)
 const get = (nsid: string, params: Record<string, string>) => call(nsid, { params })
-
-function expectError(res: RawResponse, status: number, error: string, message?: RegExp) {
-  assert.is(res.status, status, JSON.stringify(res.body))
-  assert.is(res.body.error, error, JSON.stringify(res.body))
-  if (message) assert.match(res.body.message, message)
-}
 
 const seqNow = () => net.pds.ctx.sequencer.currentSeq()
 const ofDid = (did: string) => (f: Frame) => f.body.did === did || f.body.repo === did

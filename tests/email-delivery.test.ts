@@ -15,19 +15,9 @@ import { sendTestMail } from '../src/mail/test-mail.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { freePort } from './_server-process.ts'
 import { startSmtp, tokenOf } from './_smtp.ts'
-import { rawXrpc, type RawResponse } from './_util.ts'
+import { expectError, expectOk, rawXrpc } from './_util.ts'
 
 const ADMIN = 'Basic ' + Buffer.from('admin:admin-password-for-tests').toString('base64')
-
-function expectError(res: RawResponse, status: number, error: string, message?: RegExp) {
-  assert.is(res.status, status, JSON.stringify(res.body))
-  assert.is(res.body.error, error, JSON.stringify(res.body))
-  if (message) assert.match(res.body.message, message)
-}
-
-function expectOk(res: RawResponse) {
-  assert.is(res.status, 200, JSON.stringify(res.body))
-}
 
 function tokenRows(net: TestNetwork, did: string): unknown[] {
   return net.pds.ctx.db.sqlite.prepare('SELECT * FROM account_token WHERE did = ? ORDER BY purpose').all(did)

@@ -9,7 +9,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { startSmtp, tokenOf, type TestSmtp } from './_smtp.ts'
-import { rawXrpc, type RawResponse } from './_util.ts'
+import { expectError, expectOk, type RawResponse, rawXrpc } from './_util.ts'
 
 const FROM = 'Carrel <noreply@carrel.test>'
 const ADMIN = 'Basic ' + Buffer.from('admin:admin-password-for-tests').toString('base64')
@@ -19,16 +19,6 @@ let net: TestNetwork
 
 const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc(net.url, nsid, opts)
 const sqlite = () => net.pds.ctx.db.sqlite
-
-function expectError(res: RawResponse, status: number, error: string, message?: RegExp) {
-  assert.is(res.status, status, JSON.stringify(res.body))
-  assert.is(res.body.error, error, JSON.stringify(res.body))
-  if (message) assert.match(res.body.message, message)
-}
-
-function expectOk(res: RawResponse) {
-  assert.is(res.status, 200, JSON.stringify(res.body))
-}
 
 type Account = Awaited<ReturnType<TestNetwork['createAccount']>> & { email: string }
 
