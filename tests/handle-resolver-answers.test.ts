@@ -9,7 +9,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { HandleResolver, wellKnownFetchPolicy } from '../src/identity/handle-resolver.ts'
 import { createOutboundDns, createOutboundFetch } from '../src/identity/safe-fetch.ts'
-import { startDnsServer, type DnsServer } from './_dns-server.ts'
+import { startTxtDnsServer, type DnsServer } from './_dns-server.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { startHttpTarget, type HttpTarget } from './_http-target.ts'
 import { rawXrpc } from './_util.ts'
@@ -30,11 +30,7 @@ const txt = new Map<string, string[][]>()
 const https = new Map<string, { status: number; body: string; headers?: Record<string, string> }>()
 
 test.before(async () => {
-  dnsServer = await startDnsServer((name, type) => {
-    if (type !== 'TXT') return 'nxdomain'
-    const records = txt.get(name)
-    return records ? { TXT: records } : 'nxdomain'
-  })
+  dnsServer = await startTxtDnsServer(txt)
   resolver = createOutboundDns()
   resolver.setServers([dnsServer.address])
   dns.setServers([dnsServer.address])

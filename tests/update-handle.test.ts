@@ -9,7 +9,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
 import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
-import { startDnsServer, type DnsServer } from './_dns-server.ts'
+import { startTxtDnsServer, type DnsServer } from './_dns-server.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { startPlcProxy, type PlcProxy } from './_plc-proxy.ts'
 import { expectXrpcError, rawXrpc, wellKnownDid } from './_util.ts'
@@ -25,11 +25,7 @@ const txt = new Map<string, string[][]>()
 type Account = { agent: AtpAgent; did: string; handle: string; password: string }
 
 test.before(async () => {
-  dnsServer = await startDnsServer((name, type) => {
-    if (type !== 'TXT') return 'nxdomain'
-    const records = txt.get(name)
-    return records ? { TXT: records } : 'nxdomain'
-  })
+  dnsServer = await startTxtDnsServer(txt)
   // the server's resolvers take the process's DNS servers when they are made
   dns.setServers([dnsServer.address])
   proxy = await startPlcProxy()
