@@ -14,6 +14,7 @@ import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
 import { readCarWithRoot, verifyCommitSig, type Commit } from '@atproto/repo'
 import { decode as cborDecode } from '@atproto/lex-cbor'
+import { ADMIN_AUTH } from './_admin.ts'
 import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
 import { startPlc, type Plc } from './_harness.ts'
 import { plcTokenFromOutbox, startServer, stopServer, type Server } from './_servers.ts'
@@ -157,7 +158,7 @@ test('an account moves from one server to another: DID, records, blobs, serving 
     // 3. the account on the new server, with its DID: deactivated, announcing nothing
     const invite = await rawXrpc(newServer.url, 'com.atproto.server.createInviteCode', {
       body: { useCount: 1 },
-      authorization: 'Basic ' + Buffer.from('admin:admin-password-for-tests').toString('base64'),
+      authorization: ADMIN_AUTH,
     })
     assert.is(invite.status, 200)
     const seqBefore = newServer.pds.ctx.sequencer.currentSeq()
