@@ -8,18 +8,15 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { AtpAgent } from '@atproto/api'
 import { didDirName } from '../src/repo/blobstore.ts'
-import { startNetwork, type TestNetwork } from './_harness.ts'
+import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { RawSubscriber, startSyncFirehose, type Frame } from './_firehose.ts'
 import { publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
 import { assertBytes, expectError, expectXrpcError, getRepoCar, type RawResponse, rawXrpc, wellKnownDid } from './_util.ts'
 
-type Account = { agent: AtpAgent; did: string; handle: string; password: string }
-
 let net: TestNetwork
-let alice: Account
-let bob: Account
+let alice: TestAccount
+let bob: TestAccount
 let aliceSeed: Seeded
 let bobSeed: Seeded
 /** the same bytes, uploaded by both */
@@ -61,7 +58,7 @@ function blobFolder(did: string): string {
   return join(net.pds.cfg.blobstoreLocation, didDirName(did))
 }
 
-async function seedWithShared(account: Account, label: string): Promise<Seeded> {
+async function seedWithShared(account: TestAccount, label: string): Promise<Seeded> {
   const seeded = await seedRepo(account.agent, account.did, label)
   await account.agent.com.atproto.repo.createRecord({ repo: account.did, collection: 'app.bsky.feed.post', rkey: '3kshared22222', record: sharedPost })
   const up = await account.agent.com.atproto.repo.uploadBlob(sharedBlob, { encoding: 'application/octet-stream' })

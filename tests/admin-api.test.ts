@@ -12,16 +12,14 @@ import type { AtpAgent } from '@atproto/api'
 import { didDirName } from '../src/repo/blobstore.ts'
 import { ADMIN_PASSWORD, adminAgent, basic } from './_admin.ts'
 import { RawSubscriber, type Frame } from './_firehose.ts'
-import { startNetwork, type TestNetwork } from './_harness.ts'
+import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
 import { assertBytes, expectError, expectXrpcError, getRepoCar, rawXrpc } from './_util.ts'
 
-type Account = { agent: AtpAgent; did: string; handle: string; password: string }
-
 let net: TestNetwork
 let admin: AtpAgent
-let alice: Account
-let bob: Account
+let alice: TestAccount
+let bob: TestAccount
 let aliceSeed: Seeded
 let sub: RawSubscriber
 

@@ -14,17 +14,15 @@ import type { AtpAgent } from '@atproto/api'
 import { readCarWithRoot } from '@atproto/repo'
 import { ADMIN_AUTH, adminAgent } from './_admin.ts'
 import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
-import { startNetwork, type TestNetwork } from './_harness.ts'
+import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { addBook, BOOK } from './_library.ts'
 import { ownerWrites, publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
 import { assertBytes, expectError, expectXrpcError, getRepoCar, type RawResponse, rawXrpc } from './_util.ts'
 
-type Account = { agent: AtpAgent; did: string; handle: string; password: string }
-
 let net: TestNetwork
 let admin: AtpAgent
-let alice: Account
-let bob: Account
+let alice: TestAccount
+let bob: TestAccount
 let aliceSeed: Seeded
 let bobSeed: Seeded
 

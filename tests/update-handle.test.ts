@@ -7,10 +7,9 @@
 import dns from 'node:dns'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { AtpAgent } from '@atproto/api'
 import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
 import { startTxtDnsServer, type DnsServer } from './_dns-server.ts'
-import { startNetwork, type TestNetwork } from './_harness.ts'
+import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { startPlcProxy, type PlcProxy } from './_plc-proxy.ts'
 import { expectXrpcError, rawXrpc, wellKnownDid } from './_util.ts'
 
@@ -21,8 +20,6 @@ let net: TestNetwork
 let sub: RawSubscriber
 /** `_atproto.<name>` -> TXT records */
 const txt = new Map<string, string[][]>()
-
-type Account = { agent: AtpAgent; did: string; handle: string; password: string }
 
 test.before(async () => {
   dnsServer = await startTxtDnsServer(txt)
@@ -78,7 +75,7 @@ async function eventsDuring(fn: () => Promise<unknown>): Promise<Frame[]> {
 }
 
 /** What a refused change must leave alone: the account's handle, its DID document, its events. */
-async function assertUnchanged(account: Account, fn: () => Promise<unknown>) {
+async function assertUnchanged(account: TestAccount, fn: () => Promise<unknown>) {
   const dataBefore = await plcData(account.did)
   const opsBefore = await plcOpCount(account.did)
   const during = await eventsDuring(fn)
