@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { request } from 'node:http'
+import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 
 /** Runs `fn`, expecting an XRPC error with this status and error name; returns the error. */
@@ -117,4 +118,17 @@ export function expectError(res: RawResponse, status: number, error: string, mes
 /** A raw XRPC answer that must be 200. */
 export function expectOk(res: RawResponse): void {
   assert.is(res.status, 200, JSON.stringify(res.body))
+}
+
+/** Where the server leaves a `kind` mail for `did` while no mail is configured: `<data>/outbox/<kind>-<did, file-safe>.txt`. */
+export function outboxFile(dataDir: string, kind: 'account-delete' | 'plc-operation', did: string): string {
+  return join(dataDir, 'outbox', `${kind}-${did.replace(/[^a-zA-Z0-9._-]/g, '_')}.txt`)
+}
+
+/** The token (`XXXXX-XXXXX`) of the `kind` mail for `did` in the server's outbox. */
+export function outboxToken(dataDir: string, kind: 'account-delete' | 'plc-operation', did: string): string {
+  const text = readFileSync(outboxFile(dataDir, kind, did), 'utf8')
+  const match = /^Token: ([A-Z2-7]{5}-[A-Z2-7]{5})$/m.exec(text)
+  assert.ok(match, text)
+  return match[1]!
 }

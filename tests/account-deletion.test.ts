@@ -12,7 +12,7 @@ import { didDirName } from '../src/repo/blobstore.ts'
 import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { RawSubscriber, startSyncFirehose, type Frame } from './_firehose.ts'
 import { publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
-import { assertBytes, expectError, expectXrpcError, getRepoCar, type RawResponse, rawXrpc, wellKnownDid } from './_util.ts'
+import { assertBytes, expectError, expectXrpcError, getRepoCar, outboxFile, outboxToken, type RawResponse, rawXrpc, wellKnownDid } from './_util.ts'
 
 let net: TestNetwork
 let alice: TestAccount
@@ -26,16 +26,8 @@ const sharedPost = { $type: 'app.bsky.feed.post', text: 'the same post, word for
 const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc(net.url, nsid, opts)
 const sqlite = () => net.pds.ctx.db.sqlite
 
-function outboxPath(did: string): string {
-  return join(net.dataDir, 'outbox', `account-delete-${did.replace(/:/g, '_')}.txt`)
-}
-
-function tokenFromOutbox(did: string): string {
-  const text = readFileSync(outboxPath(did), 'utf8')
-  const m = /^Token: ([A-Z2-7]{5}-[A-Z2-7]{5})$/m.exec(text)
-  assert.ok(m, text)
-  return m![1]!
-}
+const outboxPath = (did: string) => outboxFile(net.dataDir, 'account-delete', did)
+const tokenFromOutbox = (did: string) => outboxToken(net.dataDir, 'account-delete', did)
 
 /** Rows of `did` in every table that keeps any. */
 function rowsOf(did: string): Record<string, number> {

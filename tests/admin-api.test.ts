@@ -14,7 +14,7 @@ import { ADMIN_PASSWORD, adminAgent, basic } from './_admin.ts'
 import { RawSubscriber, type Frame } from './_firehose.ts'
 import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
-import { assertBytes, expectError, expectXrpcError, getRepoCar, rawXrpc } from './_util.ts'
+import { assertBytes, expectError, expectXrpcError, getRepoCar, outboxFile, rawXrpc } from './_util.ts'
 
 let net: TestNetwork
 let admin: AtpAgent
@@ -208,7 +208,7 @@ test('updateAccountHandle of a deactivated account: the DID document and the acc
 
 test('updateAccountEmail: by handle or DID; login with the new address; pending tokens dropped; refusals change nothing', async () => {
   await alice.agent.com.atproto.server.requestAccountDelete()
-  const outbox = join(net.dataDir, 'outbox', `account-delete-${alice.did.replace(/:/g, '_')}.txt`)
+  const outbox = outboxFile(net.dataDir, 'account-delete', alice.did)
   assert.ok(existsSync(outbox))
   await admin.com.atproto.admin.updateAccountEmail({ account: alice.handle, email: ' Alice.New@Mail.Test ' })
   assert.is((await admin.com.atproto.admin.getAccountInfo({ did: alice.did })).data.email, 'alice.new@mail.test')

@@ -7,7 +7,6 @@
 // nothing and announces nothing.
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
@@ -17,7 +16,7 @@ import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
 import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { addBook, BOOK } from './_library.ts'
 import { ownerWrites, publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
-import { assertBytes, expectError, expectXrpcError, getRepoCar, type RawResponse, rawXrpc } from './_util.ts'
+import { assertBytes, expectError, expectXrpcError, getRepoCar, outboxFile, type RawResponse, rawXrpc } from './_util.ts'
 
 let net: TestNetwork
 let admin: AtpAgent
@@ -86,8 +85,8 @@ test('an account taken down: #account takendown, nothing served, no login, no wr
   const accessJwt = alice.agent.session!.accessJwt
   // a pending token of the account holder (in the outbox while there is no mail)
   await alice.agent.com.atproto.server.requestAccountDelete()
-  const outboxFile = join(net.dataDir, 'outbox', `account-delete-${alice.did.replace(/:/g, '_')}.txt`)
-  assert.ok(existsSync(outboxFile))
+  const outboxMessage = outboxFile(net.dataDir, 'account-delete', alice.did)
+  assert.ok(existsSync(outboxMessage))
 
   const sub = await subscribeNow()
   const res = await takedown({ $type: REPO_REF, did: alice.did }, true, 'case-17')
@@ -119,7 +118,7 @@ test('an account taken down: #account takendown, nothing served, no login, no wr
   }
   expectError(await call('com.atproto.server.activateAccount', { token: accessJwt, method: 'POST' }), 401, 'AccountTakedown')
   // the pending deletion token is gone with the sessions
-  assert.not.ok(existsSync(outboxFile), 'outbox message removed')
+  assert.not.ok(existsSync(outboxMessage), 'outbox message removed')
   assert.is((net.pds.ctx.db.sqlite.prepare('SELECT count(*) AS n FROM account_token WHERE did = ?').get(alice.did) as { n: number }).n, 0)
   assert.is((net.pds.ctx.db.sqlite.prepare('SELECT count(*) AS n FROM refresh_token WHERE did = ?').get(alice.did) as { n: number }).n, 0)
 

@@ -15,7 +15,7 @@ import * as plc from '@did-plc/lib'
 import { RawSubscriber, type Frame } from './_firehose.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { startPlcProxy, type PlcProxy } from './_plc-proxy.ts'
-import { expectXrpcError, rawXrpc } from './_util.ts'
+import { expectXrpcError, outboxFile, outboxToken, rawXrpc } from './_util.ts'
 
 type Signer = Parameters<typeof plc.createOp>[0]['signer']
 const signer = (k: Secp256k1Keypair) => k as unknown as Signer
@@ -84,14 +84,8 @@ async function holderOp(account: Account, change: (last: plc.UnsignedOperation) 
   return plc.createUpdateOp(await lastOp(account.did), signer(account.recovery), (last) => ({ ...last, ...change(last) }))
 }
 
-const outboxFile = (did: string) => `${net.dataDir}/outbox/plc-operation-${did.replace(/[^a-zA-Z0-9._-]/g, '_')}.txt`
-
-function tokenFromOutbox(did: string): string {
-  const text = readFileSync(outboxFile(did), 'utf8')
-  const match = /^Token: ([A-Z2-7]{5}-[A-Z2-7]{5})$/m.exec(text)
-  assert.ok(match, text)
-  return match[1]!
-}
+const outboxMessage = (did: string) => outboxFile(net.dataDir, 'plc-operation', did)
+const tokenFromOutbox = (did: string) => outboxToken(net.dataDir, 'plc-operation', did)
 
 const seqNow = () => net.pds.ctx.sequencer.currentSeq()
 const identityOf = (did: string) => (f: Frame) => f.header.t === '#identity' && f.body.did === did
@@ -153,7 +147,7 @@ test('getRecommendedDidCredentials: what the DID document of an account served h
 test('request, sign and submit: the token reaches the outbox (the database keeps its hash), works once, and the operation lands with #identity', async () => {
   const account = await createAccount('flow')
   await account.agent.com.atproto.identity.requestPlcOperationSignature()
-  const file = outboxFile(account.did)
+  const file = outboxMessage(account.did)
   assert.is(statSync(file).mode & 0o777, 0o600)
   assert.is(statSync(dirname(file)).mode & 0o777, 0o700)
   const text = readFileSync(file, 'utf8')
@@ -237,7 +231,7 @@ test('signPlcOperation: no token, a wrong, replaced or expired token, bad keys; 
     .prepare("UPDATE account_token SET expires_at = ? WHERE did = ? AND purpose = 'plc_operation'")
     .run(Date.now() - 1, account.did)
   await expect({ token: third }, 'ExpiredToken')
-  assert.not.ok(existsSync(outboxFile(account.did)), 'an expired token leaves the outbox')
+  assert.not.ok(existsSync(outboxMessage(account.did)), 'an expired token leaves the outbox')
   await expect({ token: third }, 'ExpiredToken')
 
   const anonymous = await rawXrpc(net.url, 'com.atproto.identity.signPlcOperation', { body: { token: third } })

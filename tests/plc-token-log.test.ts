@@ -9,6 +9,7 @@ import * as assert from 'uvu/assert'
 import { AtpAgent } from '@atproto/api'
 import { startPlc, type Plc } from './_harness.ts'
 import { freePort, startServerProcess, stopServerProcess, type ServerProcess } from './_server-process.ts'
+import { outboxFile } from './_util.ts'
 
 let plc: Plc
 let dataDir: string
@@ -44,7 +45,7 @@ test('one info line names the account and the outbox file; the token is in the f
   await agent.createAccount({ handle: 'tokenlog.test', email: 'tokenlog@mail.test', password: 'correct horse battery staple' })
   const did = agent.session!.did
   await agent.com.atproto.identity.requestPlcOperationSignature()
-  const file = join(dataDir, 'outbox', `plc-operation-${did.replace(/:/g, '_')}.txt`)
+  const file = outboxFile(dataDir, 'plc-operation', did)
   const token = /^Token: (\S+)$/m.exec(readFileSync(file, 'utf8'))?.[1]
   assert.ok(token, 'the token is in the outbox file')
   await agent.com.atproto.identity.signPlcOperation({ token })
