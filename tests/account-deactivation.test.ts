@@ -8,7 +8,7 @@ import { Secp256k1Keypair } from '@atproto/crypto'
 import * as plc from '@did-plc/lib'
 import { prepareRecordWrite } from '../src/repo/prepare.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
-import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
+import { ofDid, RawSubscriber, StreamChecker } from './_firehose.ts'
 import { ownerWrites, publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
 import { expectError, rawXrpc } from './_util.ts'
 
@@ -35,7 +35,6 @@ async function subscribeNow(): Promise<RawSubscriber> {
   return sub
 }
 
-const ofDid = (did: string) => (f: Frame) => f.body.did === did || f.body.repo === did
 
 async function plcClient() {
   return { client: new plc.Client(net.plc.url), key: (await net.pds.ctx.identity.plcRotationKey()) as unknown as Signer }

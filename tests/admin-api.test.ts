@@ -11,7 +11,7 @@ import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
 import { didDirName } from '../src/repo/blobstore.ts'
 import { ADMIN_PASSWORD, adminAgent, basic } from './_admin.ts'
-import { RawSubscriber, type Frame } from './_firehose.ts'
+import { type Frame, ofDid, RawSubscriber } from './_firehose.ts'
 import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
 import { assertBytes, expectError, expectXrpcError, getRepoCar, outboxFile, rawXrpc } from './_util.ts'
@@ -45,7 +45,6 @@ function snapshot() {
   }
 }
 
-const ofDid = (did: string) => (f: Frame) => f.body.did === did || f.body.repo === did
 
 async function eventsOf(did: string, after: number, count: number): Promise<Frame[]> {
   const frames = await sub.waitFor((fs) => fs.filter((f) => f.body.seq > after && ofDid(did)(f)).length >= count, 10_000, `events of ${did}`)

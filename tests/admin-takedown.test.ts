@@ -12,7 +12,7 @@ import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
 import { readCarWithRoot } from '@atproto/repo'
 import { ADMIN_AUTH, adminAgent } from './_admin.ts'
-import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
+import { ofDid, RawSubscriber, StreamChecker } from './_firehose.ts'
 import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { addBook, BOOK } from './_library.ts'
 import { ownerWrites, publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
@@ -33,7 +33,6 @@ const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc
 const get = (nsid: string, params: Record<string, string>) => call(nsid, { params })
 
 const seqNow = () => net.pds.ctx.sequencer.currentSeq()
-const ofDid = (did: string) => (f: Frame) => f.body.did === did || f.body.repo === did
 
 /** A subscriber that has seen every event so far. */
 const subscribeNow = () => RawSubscriber.connect(net.url, seqNow())

@@ -12,7 +12,7 @@ import type { AtpAgent } from '@atproto/api'
 import { cidForCbor } from '@atproto/common'
 import { Secp256k1Keypair } from '@atproto/crypto'
 import * as plc from '@did-plc/lib'
-import { RawSubscriber, type Frame } from './_firehose.ts'
+import { type Frame, identityOf, RawSubscriber } from './_firehose.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { startPlcProxy, type PlcProxy } from './_plc-proxy.ts'
 import { expectXrpcError, outboxFile, outboxToken, rawXrpc } from './_util.ts'
@@ -88,7 +88,6 @@ const outboxMessage = (did: string) => outboxFile(net.dataDir, 'plc-operation', 
 const tokenFromOutbox = (did: string) => outboxToken(net.dataDir, 'plc-operation', did)
 
 const seqNow = () => net.pds.ctx.sequencer.currentSeq()
-const identityOf = (did: string) => (f: Frame) => f.header.t === '#identity' && f.body.did === did
 
 /** Runs `fn`, then a marker account's creation; the events sequenced in between. */
 async function eventsDuring(fn: () => Promise<unknown>): Promise<Frame[]> {

@@ -7,7 +7,7 @@
 import dns from 'node:dns'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
+import { type Frame, identityOf, RawSubscriber, StreamChecker } from './_firehose.ts'
 import { startTxtDnsServer, type DnsServer } from './_dns-server.ts'
 import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { startPlcProxy, type PlcProxy } from './_plc-proxy.ts'
@@ -50,7 +50,6 @@ async function plcOpCount(did: string): Promise<number> {
 
 const wellKnown = (host: string) => wellKnownDid(net.url, host)
 
-const identityOf = (did: string) => (f: Frame) => f.header.t === '#identity' && f.body.did === did
 
 /** The seq of the last event sequenced so far: events after an action have a higher one. */
 const seqNow = () => net.pds.ctx.sequencer.currentSeq()
