@@ -236,6 +236,15 @@ export function sleep(ms: number) {
   return new Promise((resolve) => setTimeout(resolve, ms))
 }
 
+/** Polls `cond` every 20 ms until it holds; throws "timed out: <what>" after `timeoutMs`. */
+export async function waitUntil(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
+    await sleep(20)
+  }
+}
+
 /**
  * @atproto/sync's Firehose client against our server, verifying signatures and proofs with a
  * resolver on the test's PLC directory; what it delivers and reports is collected. `getCursor`
