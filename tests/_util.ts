@@ -132,3 +132,10 @@ export function outboxToken(dataDir: string, kind: 'account-delete' | 'plc-opera
   assert.ok(match, text)
   return match[1]!
 }
+
+/** The PLC directory's current data for `did` (`/<did>/data`), which must be there. */
+export async function plcData(plcUrl: string, did: string): Promise<any> {
+  const res = await fetch(`${plcUrl}/${did}/data`)
+  assert.is(res.status, 200)
+  return res.json()
+}
