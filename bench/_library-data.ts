@@ -4,19 +4,12 @@
 // Zipf-like spread, as in real libraries), tags, shelves, reading states, ratings, valid ISBNs,
 // series and notes. Seeded: the same seed gives the same library.
 
+import { mulberry32 } from '../tests/_random-data.ts'
+
 export type Rng = () => number
 
 /** mulberry32: small, fast and good enough for test data */
-export function seededRng(seed: number): Rng {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
+export const seededRng: (seed: number) => Rng = mulberry32
 
 const pick = <T>(rng: Rng, list: readonly T[]): T => list[Math.floor(rng() * list.length)]!
 /** index skewed towards the start of a list: the first entries come up far more often */

@@ -146,3 +146,15 @@ export function median(values: number[]): number {
   const s = [...values].sort((a, b) => a - b)
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2
 }
+
+/** Microseconds per call of `fn`: `iterations` calls of warm-up, then the median of `runs` runs of `iterations` calls. */
+export function microsPerCall(fn: () => void, runs: number, iterations: number): number {
+  for (let i = 0; i < iterations; i++) fn()
+  const perRun: number[] = []
+  for (let r = 0; r < runs; r++) {
+    const start = performance.now()
+    for (let i = 0; i < iterations; i++) fn()
+    perRun.push(((performance.now() - start) * 1000) / iterations)
+  }
+  return median(perRun)
+}

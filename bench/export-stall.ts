@@ -7,8 +7,8 @@
 // build of the server (e.g. an older commit's dist/src/index.js) under the same load.
 import { randomBytes } from 'node:crypto'
 import { statSync } from 'node:fs'
-import { connect, type Socket } from 'node:net'
 import { join } from 'node:path'
+import { stalledGet } from '../tests/_stall.ts'
 import { createAccount, startBenchServer, type Session } from './_server.ts'
 
 const SECONDS = Number(process.env.BENCH_STALL_SECONDS ?? 90)
@@ -22,17 +22,6 @@ async function post(url: string, s: Session, nsid: string, body: unknown): Promi
   })
   if (!res.ok) throw new Error(`${nsid}: ${res.status} ${await res.text()}`)
   await res.arrayBuffer()
-}
-
-async function stalledExport(url: string, did: string): Promise<Socket> {
-  const socket = connect(Number(new URL(url).port), '127.0.0.1')
-  socket.on('error', () => {})
-  await new Promise<void>((resolve) => socket.once('connect', resolve))
-  const status = new Promise<string>((resolve) => socket.once('data', (c: Buffer) => resolve(c.subarray(0, 12).toString('latin1'))))
-  socket.write(`GET /xrpc/com.atproto.sync.getRepo?did=${encodeURIComponent(did)} HTTP/1.1\r\nHost: localhost\r\n\r\n`)
-  if ((await status) !== 'HTTP/1.1 200') throw new Error('getRepo did not start')
-  socket.pause()
-  return socket
 }
 
 export default async function run(): Promise<void> {
@@ -55,7 +44,7 @@ export default async function run(): Promise<void> {
       })
     }
     const writers = await Promise.all(Array.from({ length: WRITERS }, (_, i) => createAccount(server.url, `stallwriter${i}`)))
-    const socket = await stalledExport(server.url, owner.did)
+    const socket = await stalledGet(server.url, `/xrpc/com.atproto.sync.getRepo?did=${encodeURIComponent(owner.did)}`)
 
     const start = performance.now()
     const samples: { s: number; walMb: number }[] = []

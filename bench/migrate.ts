@@ -6,7 +6,6 @@
 // holds the event loop). The benchmark plays the account's old server: it registers a did:plc
 // whose signing key it holds and builds and signs the repo itself (with Carrel's MST code, which
 // tests/mst-tree.test.ts holds to @atproto/repo's). Medians over BENCH_RUNS runs (default 3).
-import { readFileSync } from 'node:fs'
 import { TID } from '@atproto/common'
 import { Secp256k1Keypair } from '@atproto/crypto'
 import type { Cid } from '@atproto/lex-data'
@@ -17,19 +16,13 @@ import { cidToString, encodeRecord } from '../src/repo/cid.ts'
 import { signCommit } from '../src/repo/commit.ts'
 import { MstEdit, MstNode } from '../src/repo/mst-tree.ts'
 import { SigningKey } from '../src/repo/signing-key.ts'
+import { startPlc } from '../tests/_harness.ts'
 import { request } from './_client.ts'
 import { median, startBenchServer } from './_server.ts'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const RECORDS = Number(process.env.BENCH_IMPORT_RECORDS ?? 100_000)
 const SERVICE_DID = 'did:web:bench-destination.test'
-
-async function startPlc(): Promise<{ url: string; close(): Promise<void> }> {
-  const plcServer = await import('@did-plc/server')
-  const server = plcServer.PlcServer.create({ db: plcServer.Database.mock(), port: 0 })
-  const http = await server.start()
-  return { url: `http://localhost:${(http.address() as { port: number }).port}`, close: () => server.destroy() }
-}
 
 /** A did:plc whose signing key is `key`, registered with the PLC directory. */
 async function registerDid(plcUrl: string, key: SigningKey, handle: string): Promise<string> {
@@ -65,10 +58,6 @@ function buildCar(did: string, key: SigningKey, n: number): Uint8Array {
   return encodeCar(cid, blocks)
 }
 
-function rssMb(pid: number): number {
-  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0) / 1024
-}
-
 type Run = { seconds: number; idleRssMb: number; peakRssMb: number; longestHealthWaitMs: number }
 
 async function runOnce(plcUrl: string, key: SigningKey, did: string, car: Uint8Array): Promise<Run> {
@@ -86,9 +75,9 @@ async function runOnce(plcUrl: string, key: SigningKey, did: string, car: Uint8A
     if (created.status !== 200) throw new Error(`createAccount: ${created.status} ${created.body}`)
     const { accessJwt } = JSON.parse(created.body.toString()) as { accessJwt: string }
     await new Promise((r) => setTimeout(r, 500))
-    const idle = rssMb(server.pid)
+    const idle = server.rss().currentMb
     let peak = idle
-    const sampler = setInterval(() => (peak = Math.max(peak, rssMb(server.pid))), 5)
+    const sampler = setInterval(() => (peak = Math.max(peak, server.rss().currentMb)), 5)
     let probing = true
     let longestWait = 0
     const prober = (async () => {
@@ -108,7 +97,7 @@ async function runOnce(plcUrl: string, key: SigningKey, did: string, car: Uint8A
     probing = false
     await prober
     clearInterval(sampler)
-    peak = Math.max(peak, rssMb(server.pid))
+    peak = Math.max(peak, server.rss().currentMb)
     if (res.status !== 200) throw new Error(`importRepo: ${res.status} ${res.body}`)
     const status = await request(`${server.url}/xrpc/com.atproto.server.checkAccountStatus`, { headers: { authorization: `Bearer ${accessJwt}` } })
     const records = (JSON.parse(status.body.toString()) as { indexedRecords: number }).indexedRecords

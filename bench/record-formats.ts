@@ -9,7 +9,7 @@ import { loadLexicons } from '../src/lexicons.ts'
 import { jsonToLexStrict } from '../src/repo/data-model.ts'
 import { prepareRecordWrite } from '../src/repo/prepare.ts'
 import { assertRecordFormats } from '../src/repo/record-formats.ts'
-import { median } from './_server.ts'
+import { microsPerCall } from './_server.ts'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5)
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 20000)
@@ -43,17 +43,7 @@ const RECORDS: Array<{ name: string; collection: string; record: Record<string, 
   },
 ]
 
-/** Microseconds per call: median over RUNS runs. */
-function perCall(fn: () => void): number {
-  for (let i = 0; i < ITERATIONS; i++) fn()
-  const runs: number[] = []
-  for (let r = 0; r < RUNS; r++) {
-    const start = performance.now()
-    for (let i = 0; i < ITERATIONS; i++) fn()
-    runs.push(((performance.now() - start) * 1000) / ITERATIONS)
-  }
-  return median(runs)
-}
+const perCall = (fn: () => void) => microsPerCall(fn, RUNS, ITERATIONS)
 
 function measure(lexicons: Lexicons, collection: string, json: Record<string, unknown>) {
   // as the XRPC layer hands records to the write path

@@ -10,7 +10,7 @@ import { join } from 'node:path'
 import { assertBlobServed, assertRecordServed, servedRecordFilter } from '../src/accounts/status.ts'
 import { TakedownStore } from '../src/accounts/takedown-store.ts'
 import { migrateToLatest, openDatabase } from '../src/db/index.ts'
-import { median } from './_server.ts'
+import { microsPerCall } from './_server.ts'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 5)
 const ITERATIONS = Number(process.env.BENCH_ITERATIONS ?? 50000)
@@ -21,17 +21,7 @@ const HIT_DID = 'did:plc:ewvi7nxzyoun6zhxrhs64oiz'
 const CID = 'bafyreiclp443lavogvhj3d2ob2cxbfuscni2k5jk7bebjzg7khl3esabwq'
 const COLLECTION = 'app.bsky.feed.post'
 
-/** Microseconds per call: median over RUNS runs. */
-function perCall(fn: () => void): number {
-  for (let i = 0; i < ITERATIONS; i++) fn()
-  const runs: number[] = []
-  for (let r = 0; r < RUNS; r++) {
-    const start = performance.now()
-    for (let i = 0; i < ITERATIONS; i++) fn()
-    runs.push(((performance.now() - start) * 1000) / ITERATIONS)
-  }
-  return median(runs)
-}
+const perCall = (fn: () => void) => microsPerCall(fn, RUNS, ITERATIONS)
 
 export default async function main(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'carrel-bench-takedowns-'))

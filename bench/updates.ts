@@ -20,6 +20,7 @@ import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statS
 import http from 'node:http'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { mulberry32 } from '../tests/_random-data.ts'
 import { largeArtifacts, programBuilds, sourceTarballs } from '../tests/_update-artifacts.ts'
 import { request, xrpcPost } from './_client.ts'
 import { createAccount, median, percentile, startBenchServer, type BenchServer, type Session } from './_server.ts'
@@ -136,13 +137,8 @@ async function checkLatencies(
   const url = server.url
   // mulberry32: the low bits of a power-of-two LCG repeat with short periods, which tied each
   // platform to one arch and left some combinations (windows/arm64: no artifact) never asked
-  let seed = 42
-  const rand = (n: number) => {
-    seed = (seed + 0x6d2b79f5) >>> 0
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 4294967296) * n)
-  }
+  const next = mulberry32(42)
+  const rand = (n: number) => Math.floor(next() * n)
   const query = () =>
     new URLSearchParams({
       publisher: did,

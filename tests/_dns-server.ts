@@ -103,3 +103,15 @@ export async function startDnsServer(
     },
   }
 }
+
+/**
+ * A server that answers TXT questions from `txt` (name -> records, read at each question, so a
+ * test changes the answers by changing the map) and NXDOMAIN to any other question or name.
+ */
+export function startTxtDnsServer(txt: ReadonlyMap<string, string[][]>): Promise<DnsServer> {
+  return startDnsServer((name, type) => {
+    if (type !== 'TXT') return 'nxdomain'
+    const records = txt.get(name)
+    return records ? { TXT: records } : 'nxdomain'
+  })
+}

@@ -19,6 +19,12 @@ export function decodeFrame(bytes: Uint8Array): Frame {
   return { header: values[0], body: values[1], bytes }
 }
 
+/** Frames about `did`: its own events (`did`) and its commits and syncs (`repo`). */
+export const ofDid = (did: string) => (f: Frame) => f.body.did === did || f.body.repo === did
+
+/** The #identity frames of `did`. */
+export const identityOf = (did: string) => (f: Frame) => f.header.t === '#identity' && f.body.did === did
+
 export function wsUrl(httpUrl: string, cursor?: number | string): string {
   const base = httpUrl.replace(/^http/, 'ws') + '/xrpc/com.atproto.sync.subscribeRepos'
   return cursor === undefined ? base : `${base}?cursor=${cursor}`
@@ -228,6 +234,15 @@ function decodeCommit(bytes: Uint8Array): Commit {
 
 export function sleep(ms: number) {
   return new Promise((resolve) => setTimeout(resolve, ms))
+}
+
+/** Polls `cond` every 20 ms until it holds; throws "timed out: <what>" after `timeoutMs`. */
+export async function waitUntil(cond: () => boolean, what: string, timeoutMs = 15_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
+    await sleep(20)
+  }
 }
 
 /**

@@ -22,6 +22,9 @@ export async function startPlc(): Promise<Plc> {
   }
 }
 
+/** An account made by `createAccount`: a logged-in agent, its DID, handle and password. */
+export type TestAccount = { agent: AtpAgent; did: string; handle: string; password: string }
+
 export type TestNetwork = {
   plc: Plc
   pds: Pds
@@ -31,7 +34,7 @@ export type TestNetwork = {
   /** stop the server (not PLC) and start it again on the same data directory */
   restart(): Promise<Pds>
   agent(): AtpAgent
-  createAccount(name?: string): Promise<{ agent: AtpAgent; did: string; handle: string; password: string }>
+  createAccount(name?: string): Promise<TestAccount>
   close(): Promise<void>
 }
 

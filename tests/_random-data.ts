@@ -13,6 +13,18 @@ export function testSeed(): number {
   return seed >>> 0
 }
 
+/** mulberry32: a tiny seeded generator of floats in [0, 1), for data that must be the same every run. */
+export function mulberry32(seed: number): () => number {
+  let a = seed >>> 0
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0
+    let t = a
+    t = Math.imul(t ^ (t >>> 15), t | 1)
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
 /** A small seeded generator (xorshift32 seeded through splitmix32): reproducible, not secure. */
 export class Rng {
   private state: number

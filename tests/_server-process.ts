@@ -4,9 +4,11 @@
 // a restart can reuse it. npm, the start script and the server share one process group, so a
 // signal reaches all of them and a SIGKILL leaves nothing running.
 import { spawn, type ChildProcess } from 'node:child_process'
-import { existsSync, readdirSync, readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { startPlc, type Plc } from './_harness.ts'
 
 const root = join(import.meta.dirname, '..')
 
@@ -68,6 +70,31 @@ export async function startServerProcess(
     await new Promise((r) => setTimeout(r, 10))
   }
   return { child, startMs: performance.now() - started, output: () => output }
+}
+
+export type ServerWithPlc = { plc: Plc; dataDir: string; url: string; server: ServerProcess; stop(): Promise<void> }
+
+/**
+ * A PLC directory, a fresh data directory (named `<dirPrefix>XXXXXX`) and `npm start` on a free
+ * port with both and `env`, its stdout captured; `stop` ends the server and the PLC directory
+ * and removes the data directory.
+ */
+export async function startServerWithPlc(dirPrefix: string, env: Record<string, string>): Promise<ServerWithPlc> {
+  const plc = await startPlc()
+  const dataDir = mkdtempSync(join(tmpdir(), dirPrefix))
+  const port = await freePort()
+  const server = await startServerProcess(port, { PDS_DATA_DIRECTORY: dataDir, PDS_DID_PLC_URL: plc.url, ...env }, { capture: true })
+  return {
+    plc,
+    dataDir,
+    url: `http://localhost:${port}`,
+    server,
+    async stop() {
+      await stopServerProcess(server)
+      await plc.close()
+      rmSync(dataDir, { recursive: true, force: true })
+    },
+  }
 }
 
 /**

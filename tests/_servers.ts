@@ -1,12 +1,12 @@
 // Several Carrel servers on one PLC directory (what a migration between two servers needs), each
 // on port 0 with its own temporary data directory and its own service DID.
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AtpAgent } from '@atproto/api'
-import * as assert from 'uvu/assert'
 import { startPds, type Pds } from '../src/pds.ts'
 import type { Plc } from './_harness.ts'
+import { outboxToken } from './_util.ts'
 
 export type Server = { pds: Pds; url: string; dataDir: string; serviceDid: string; agent(): AtpAgent }
 
@@ -34,8 +34,5 @@ export async function stopServer(server: Server | undefined): Promise<void> {
 
 /** The PLC operation token that requestPlcOperationSignature left in the server's outbox. */
 export function plcTokenFromOutbox(server: Server, did: string): string {
-  const text = readFileSync(join(server.dataDir, 'outbox', `plc-operation-${did.replace(/[^a-zA-Z0-9._-]/g, '_')}.txt`), 'utf8')
-  const match = /^Token: ([A-Z2-7]{5}-[A-Z2-7]{5})$/m.exec(text)
-  assert.ok(match, text)
-  return match[1]!
+  return outboxToken(server.dataDir, 'plc-operation', did)
 }

@@ -11,6 +11,7 @@
 import { spawnSync } from 'node:child_process'
 import { closeSync, lstatSync, openSync, readdirSync, readFileSync, writeFileSync, writeSync } from 'node:fs'
 import { join, relative } from 'node:path'
+import { mulberry32 } from './_random-data.ts'
 
 const root = join(import.meta.dirname, '..')
 
@@ -113,18 +114,6 @@ export function sourceTarballs(dir: string): { v1: string; v2: string } {
   return { v1: make('source-1.0.0.tar', false), v2: make('source-1.0.1.tar', true) }
 }
 
-/** A deterministic PRNG (mulberry32), so that the same artifacts are made every time. */
-function prng(seed: number): () => number {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 /**
  * A tarball of node_modules files of about `bytes` (the largest files first: executables, addons
  * and bundles, then the rest in name order), and a second with edits totalling `changeFraction` of
@@ -146,7 +135,7 @@ export function largeArtifacts(dir: string, bytes: number, changeFraction: numbe
     total += f.size + 512
   }
   const donors = all.filter((f) => !seen.has(`${f.size}:${f.path.split('/').pop()}`) && f.size > 20_000)
-  const random = prng(0x5eed)
+  const random = mulberry32(0x5eed) // seeded: the same artifacts every time
   const budget = Math.round(total * changeFraction)
   // ~12 edits over files picked at random (weighted by size), each of about budget / 12 bytes
   const editsByFile = new Map<number, { at: number; insert: boolean; bytes: Buffer }[]>()

@@ -1,5 +1,6 @@
 import { readFileSync } from 'node:fs'
 import { request } from 'node:http'
+import { join } from 'node:path'
 import * as assert from 'uvu/assert'
 
 /** Runs `fn`, expecting an XRPC error with this status and error name; returns the error. */
@@ -105,4 +106,36 @@ export function wellKnownDid(serverUrl: string, host: string): Promise<{ status:
     req.on('error', reject)
     req.end()
   })
+}
+
+/** A raw XRPC answer that must be this error: status, error name and, when given, a message matching `message`. */
+export function expectError(res: RawResponse, status: number, error: string, message?: RegExp): void {
+  assert.is(res.status, status, JSON.stringify(res.body))
+  assert.is(res.body.error, error, JSON.stringify(res.body))
+  if (message) assert.match(res.body.message, message)
+}
+
+/** A raw XRPC answer that must be 200. */
+export function expectOk(res: RawResponse): void {
+  assert.is(res.status, 200, JSON.stringify(res.body))
+}
+
+/** Where the server leaves a `kind` mail for `did` while no mail is configured: `<data>/outbox/<kind>-<did, file-safe>.txt`. */
+export function outboxFile(dataDir: string, kind: 'account-delete' | 'plc-operation', did: string): string {
+  return join(dataDir, 'outbox', `${kind}-${did.replace(/[^a-zA-Z0-9._-]/g, '_')}.txt`)
+}
+
+/** The token (`XXXXX-XXXXX`) of the `kind` mail for `did` in the server's outbox. */
+export function outboxToken(dataDir: string, kind: 'account-delete' | 'plc-operation', did: string): string {
+  const text = readFileSync(outboxFile(dataDir, kind, did), 'utf8')
+  const match = /^Token: ([A-Z2-7]{5}-[A-Z2-7]{5})$/m.exec(text)
+  assert.ok(match, text)
+  return match[1]!
+}
+
+/** The PLC directory's current data for `did` (`/<did>/data`), which must be there. */
+export async function plcData(plcUrl: string, did: string): Promise<any> {
+  const res = await fetch(`${plcUrl}/${did}/data`)
+  assert.is(res.status, 200)
+  return res.json()
 }

@@ -8,9 +8,9 @@ import { Secp256k1Keypair } from '@atproto/crypto'
 import * as plc from '@did-plc/lib'
 import { prepareRecordWrite } from '../src/repo/prepare.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
-import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
+import { ofDid, RawSubscriber, StreamChecker } from './_firehose.ts'
 import { ownerWrites, publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
-import { rawXrpc, type RawResponse } from './_util.ts'
+import { expectError, rawXrpc } from './_util.ts'
 
 let net: TestNetwork
 let alice: { agent: AtpAgent; did: string; handle: string; password: string }
@@ -19,12 +19,6 @@ let seeded: Seeded
 type Signer = Parameters<typeof plc.createOp>[0]['signer']
 
 const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc(net.url, nsid, opts)
-
-function expectError(res: RawResponse, status: number, error: string, message?: RegExp) {
-  assert.is(res.status, status, JSON.stringify(res.body))
-  assert.is(res.body.error, error, JSON.stringify(res.body))
-  if (message) assert.match(res.body.message, message)
-}
 
 function root(did: string) {
   return net.pds.ctx.repo.roots.get(did)
@@ -41,7 +35,6 @@ async function subscribeNow(): Promise<RawSubscriber> {
   return sub
 }
 
-const ofDid = (did: string) => (f: Frame) => f.body.did === did || f.body.repo === did
 
 async function plcClient() {
   return { client: new plc.Client(net.plc.url), key: (await net.pds.ctx.identity.plcRotationKey()) as unknown as Signer }

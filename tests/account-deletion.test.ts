@@ -8,18 +8,15 @@ import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { AtpAgent } from '@atproto/api'
 import { didDirName } from '../src/repo/blobstore.ts'
-import { startNetwork, type TestNetwork } from './_harness.ts'
+import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { RawSubscriber, startSyncFirehose, type Frame } from './_firehose.ts'
 import { publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
-import { assertBytes, expectXrpcError, getRepoCar, rawXrpc, type RawResponse, wellKnownDid } from './_util.ts'
-
-type Account = { agent: AtpAgent; did: string; handle: string; password: string }
+import { assertBytes, expectError, expectXrpcError, getRepoCar, outboxFile, outboxToken, type RawResponse, rawXrpc, wellKnownDid } from './_util.ts'
 
 let net: TestNetwork
-let alice: Account
-let bob: Account
+let alice: TestAccount
+let bob: TestAccount
 let aliceSeed: Seeded
 let bobSeed: Seeded
 /** the same bytes, uploaded by both */
@@ -29,22 +26,8 @@ const sharedPost = { $type: 'app.bsky.feed.post', text: 'the same post, word for
 const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc(net.url, nsid, opts)
 const sqlite = () => net.pds.ctx.db.sqlite
 
-function expectError(res: RawResponse, status: number, error: string, message?: RegExp) {
-  assert.is(res.status, status, JSON.stringify(res.body))
-  assert.is(res.body.error, error, JSON.stringify(res.body))
-  if (message) assert.match(res.body.message, message)
-}
-
-function outboxPath(did: string): string {
-  return join(net.dataDir, 'outbox', `account-delete-${did.replace(/:/g, '_')}.txt`)
-}
-
-function tokenFromOutbox(did: string): string {
-  const text = readFileSync(outboxPath(did), 'utf8')
-  const m = /^Token: ([A-Z2-7]{5}-[A-Z2-7]{5})$/m.exec(text)
-  assert.ok(m, text)
-  return m![1]!
-}
+const outboxPath = (did: string) => outboxFile(net.dataDir, 'account-delete', did)
+const tokenFromOutbox = (did: string) => outboxToken(net.dataDir, 'account-delete', did)
 
 /** Rows of `did` in every table that keeps any. */
 function rowsOf(did: string): Record<string, number> {
@@ -67,7 +50,7 @@ function blobFolder(did: string): string {
   return join(net.pds.cfg.blobstoreLocation, didDirName(did))
 }
 
-async function seedWithShared(account: Account, label: string): Promise<Seeded> {
+async function seedWithShared(account: TestAccount, label: string): Promise<Seeded> {
   const seeded = await seedRepo(account.agent, account.did, label)
   await account.agent.com.atproto.repo.createRecord({ repo: account.did, collection: 'app.bsky.feed.post', rkey: '3kshared22222', record: sharedPost })
   const up = await account.agent.com.atproto.repo.uploadBlob(sharedBlob, { encoding: 'application/octet-stream' })

@@ -11,17 +11,15 @@ import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
 import { didDirName } from '../src/repo/blobstore.ts'
 import { ADMIN_PASSWORD, adminAgent, basic } from './_admin.ts'
-import { RawSubscriber, type Frame } from './_firehose.ts'
-import { startNetwork, type TestNetwork } from './_harness.ts'
+import { type Frame, ofDid, RawSubscriber } from './_firehose.ts'
+import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
-import { assertBytes, expectXrpcError, getRepoCar, rawXrpc, type RawResponse } from './_util.ts'
-
-type Account = { agent: AtpAgent; did: string; handle: string; password: string }
+import { assertBytes, expectError, expectXrpcError, getRepoCar, outboxFile, rawXrpc } from './_util.ts'
 
 let net: TestNetwork
 let admin: AtpAgent
-let alice: Account
-let bob: Account
+let alice: TestAccount
+let bob: TestAccount
 let aliceSeed: Seeded
 let sub: RawSubscriber
 
@@ -29,12 +27,6 @@ const UNKNOWN_DID = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa'
 const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc(net.url, nsid, opts)
 const sqlite = () => net.pds.ctx.db.sqlite
 const seqNow = () => net.pds.ctx.sequencer.currentSeq()
-
-function expectError(res: RawResponse, status: number, error: string, message?: RegExp) {
-  assert.is(res.status, status, JSON.stringify(res.body))
-  assert.is(res.body.error, error, JSON.stringify(res.body))
-  if (message) assert.match(res.body.message, message)
-}
 
 async function plcData(did: string): Promise<any> {
   return (await fetch(`${net.plc.url}/${did}/data`)).json()
@@ -53,7 +45,6 @@ function snapshot() {
   }
 }
 
-const ofDid = (did: string) => (f: Frame) => f.body.did === did || f.body.repo === did
 
 async function eventsOf(did: string, after: number, count: number): Promise<Frame[]> {
   const frames = await sub.waitFor((fs) => fs.filter((f) => f.body.seq > after && ofDid(did)(f)).length >= count, 10_000, `events of ${did}`)
@@ -216,7 +207,7 @@ test('updateAccountHandle of a deactivated account: the DID document and the acc
 
 test('updateAccountEmail: by handle or DID; login with the new address; pending tokens dropped; refusals change nothing', async () => {
   await alice.agent.com.atproto.server.requestAccountDelete()
-  const outbox = join(net.dataDir, 'outbox', `account-delete-${alice.did.replace(/:/g, '_')}.txt`)
+  const outbox = outboxFile(net.dataDir, 'account-delete', alice.did)
   assert.ok(existsSync(outbox))
   await admin.com.atproto.admin.updateAccountEmail({ account: alice.handle, email: ' Alice.New@Mail.Test ' })
   assert.is((await admin.com.atproto.admin.getAccountInfo({ did: alice.did })).data.email, 'alice.new@mail.test')

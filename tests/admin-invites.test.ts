@@ -10,8 +10,8 @@ import { AtpAgent } from '@atproto/api'
 import { codesToEarn } from '../src/auth/account-invites.ts'
 import type { InviteCodeView } from '../src/auth/invite-store.ts'
 import { ADMIN_AUTH, adminAgent } from './_admin.ts'
-import { startNetwork, type TestNetwork } from './_harness.ts'
-import { expectXrpcError, rawXrpc, type RawResponse } from './_util.ts'
+import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
+import { expectError, expectXrpcError, rawXrpc } from './_util.ts'
 
 const DAY = 86_400_000
 const CODE_RE = /^localhost-[a-z2-7]{5}-[a-z2-7]{5}$/
@@ -20,16 +20,8 @@ let net: TestNetwork
 let admin: AtpAgent
 let counter = 0
 
-type Account = { agent: AtpAgent; did: string; handle: string; password: string }
-
 const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc(net.url, nsid, opts)
 const sqlite = () => net.pds.ctx.db.sqlite
-
-function expectError(res: RawResponse, status: number, error: string, message?: RegExp) {
-  assert.is(res.status, status, JSON.stringify(res.body))
-  assert.is(res.body.error, error, JSON.stringify(res.body))
-  if (message) assert.match(res.body.message, message)
-}
 
 function inviteRows() {
   return {
@@ -43,7 +35,7 @@ async function adminCode(useCount = 1, forAccount?: string): Promise<string> {
   return (await admin.com.atproto.server.createInviteCode({ useCount, ...(forAccount ? { forAccount } : {}) })).data.code
 }
 
-async function createWith(inviteCode: string | undefined): Promise<Account> {
+async function createWith(inviteCode: string | undefined): Promise<TestAccount> {
   const name = `invited${++counter}`
   const agent = new AtpAgent({ service: net.url })
   const handle = `${name}.test`
@@ -68,7 +60,7 @@ function agedBy(did: string, ms: number): void {
   net.pds.ctx.accounts.invalidate(did)
 }
 
-async function ownCodes(account: Account, params: { includeUsed?: boolean; createAvailable?: boolean } = {}) {
+async function ownCodes(account: TestAccount, params: { includeUsed?: boolean; createAvailable?: boolean } = {}) {
   return (await account.agent.com.atproto.server.getAccountInviteCodes(params)).data.codes
 }
 

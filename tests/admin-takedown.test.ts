@@ -7,24 +7,21 @@
 // nothing and announces nothing.
 import { randomBytes } from 'node:crypto'
 import { existsSync } from 'node:fs'
-import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
 import { readCarWithRoot } from '@atproto/repo'
 import { ADMIN_AUTH, adminAgent } from './_admin.ts'
-import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
-import { startNetwork, type TestNetwork } from './_harness.ts'
+import { ofDid, RawSubscriber, StreamChecker } from './_firehose.ts'
+import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { addBook, BOOK } from './_library.ts'
 import { ownerWrites, publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
-import { assertBytes, expectXrpcError, getRepoCar, rawXrpc, type RawResponse } from './_util.ts'
-
-type Account = { agent: AtpAgent; did: string; handle: string; password: string }
+import { assertBytes, expectError, expectXrpcError, getRepoCar, outboxFile, type RawResponse, rawXrpc } from './_util.ts'
 
 let net: TestNetwork
 let admin: AtpAgent
-let alice: Account
-let bob: Account
+let alice: TestAccount
+let bob: TestAccount
 let aliceSeed: Seeded
 let bobSeed: Seeded
 
@@ -35,14 +32,7 @@ const BLOB_REF = 'com.atproto.admin.defs#repoBlobRef'
 const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc(net.url, nsid, opts)
 const get = (nsid: string, params: Record<string, string>) => call(nsid, { params })
 
-function expectError(res: RawResponse, status: number, error: string, message?: RegExp) {
-  assert.is(res.status, status, JSON.stringify(res.body))
-  assert.is(res.body.error, error, JSON.stringify(res.body))
-  if (message) assert.match(res.body.message, message)
-}
-
 const seqNow = () => net.pds.ctx.sequencer.currentSeq()
-const ofDid = (did: string) => (f: Frame) => f.body.did === did || f.body.repo === did
 
 /** A subscriber that has seen every event so far. */
 const subscribeNow = () => RawSubscriber.connect(net.url, seqNow())
@@ -94,8 +84,8 @@ test('an account taken down: #account takendown, nothing served, no login, no wr
   const accessJwt = alice.agent.session!.accessJwt
   // a pending token of the account holder (in the outbox while there is no mail)
   await alice.agent.com.atproto.server.requestAccountDelete()
-  const outboxFile = join(net.dataDir, 'outbox', `account-delete-${alice.did.replace(/:/g, '_')}.txt`)
-  assert.ok(existsSync(outboxFile))
+  const outboxMessage = outboxFile(net.dataDir, 'account-delete', alice.did)
+  assert.ok(existsSync(outboxMessage))
 
   const sub = await subscribeNow()
   const res = await takedown({ $type: REPO_REF, did: alice.did }, true, 'case-17')
@@ -127,7 +117,7 @@ test('an account taken down: #account takendown, nothing served, no login, no wr
   }
   expectError(await call('com.atproto.server.activateAccount', { token: accessJwt, method: 'POST' }), 401, 'AccountTakedown')
   // the pending deletion token is gone with the sessions
-  assert.not.ok(existsSync(outboxFile), 'outbox message removed')
+  assert.not.ok(existsSync(outboxMessage), 'outbox message removed')
   assert.is((net.pds.ctx.db.sqlite.prepare('SELECT count(*) AS n FROM account_token WHERE did = ?').get(alice.did) as { n: number }).n, 0)
   assert.is((net.pds.ctx.db.sqlite.prepare('SELECT count(*) AS n FROM refresh_token WHERE did = ?').get(alice.did) as { n: number }).n, 0)
 

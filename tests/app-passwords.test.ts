@@ -7,7 +7,7 @@ import * as assert from 'uvu/assert'
 import { AtpAgent } from '@atproto/api'
 import { decodeJwt } from 'jose'
 import { startNetwork, type TestNetwork } from './_harness.ts'
-import { expectXrpcError, rawXrpc, type RawResponse } from './_util.ts'
+import { expectError, expectXrpcError, rawXrpc } from './_util.ts'
 
 let net: TestNetwork
 let alice: { agent: AtpAgent; did: string; handle: string; password: string }
@@ -17,12 +17,6 @@ const APP_PASSWORD_RE = /^[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}-[a-z2-7]{4}$/
 const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc(net.url, nsid, opts)
 const login = (identifier: string, password: string) => call('com.atproto.server.createSession', { body: { identifier, password } })
 const refresh = (token: string) => call('com.atproto.server.refreshSession', { token, method: 'POST' })
-
-function expectError(res: RawResponse, status: number, error: string, message?: RegExp) {
-  assert.is(res.status, status, JSON.stringify(res.body))
-  assert.is(res.body.error, error, JSON.stringify(res.body))
-  if (message) assert.match(res.body.message, message)
-}
 
 async function listNames(agent: AtpAgent): Promise<string[]> {
   const res = await agent.com.atproto.server.listAppPasswords()

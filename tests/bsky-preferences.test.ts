@@ -3,11 +3,10 @@
 // passwords: personal details (birth date) only for a session of the account's own password;
 // declaredAgePref is worked out from the birth date, never stored.
 import { readFileSync } from 'node:fs'
-import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startNetwork, type TestNetwork } from './_harness.ts'
-import { rawXrpc } from './_util.ts'
+import { outboxFile, rawXrpc } from './_util.ts'
 
 let net: TestNetwork
 let alice: Awaited<ReturnType<TestNetwork['createAccount']>>
@@ -144,7 +143,7 @@ test('preferences survive a restart and go with a deleted account', async () => 
   await again.login({ identifier: carol.handle, password: carol.password })
   assert.equal((await get(again.session!.accessJwt)).body.preferences, [FEEDS])
   await again.com.atproto.server.requestAccountDelete()
-  const outbox = readFileSync(join(net.dataDir, 'outbox', `account-delete-${carol.did.replace(/:/g, '_')}.txt`), 'utf8')
+  const outbox = readFileSync(outboxFile(net.dataDir, 'account-delete', carol.did), 'utf8')
   const token = /^Token: (\S+)$/m.exec(outbox)![1]!
   await again.com.atproto.server.deleteAccount({ did: carol.did, password: carol.password, token })
   const rows = net.pds.ctx.db.sqlite.prepare('SELECT count(*) FROM account_preferences WHERE did = ?').pluck().get(carol.did)

@@ -3,7 +3,7 @@
 // (tests/_appview.ts) verifies with @atproto/xrpc-server's own verifier against the account's
 // DID document; their answers, errors included, come back as they were sent, streamed.
 import { createHash } from 'node:crypto'
-import { request } from 'node:http'
+import { request, type ClientRequest } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createServer } from 'node:net'
 import { gzipSync } from 'node:zlib'
@@ -38,6 +38,40 @@ async function call(
     json = undefined
   }
   return { status: res.status, headers: res.headers, text, json }
+}
+
+/**
+ * POSTs JSON to `nsid` as alice over a plain http.request, the body written by `send` (chunked,
+ * part by part, as the test needs): the status and body of the answer.
+ */
+function postInParts(nsid: string, send: (req: ClientRequest) => void): Promise<{ status: number; body: string }> {
+  return new Promise((resolve, reject) => {
+    const url = new URL(`${net.url}/xrpc/${nsid}`)
+    const req = request(
+      { host: '127.0.0.1', port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${alice.agent.session!.accessJwt}` } },
+      (res) => {
+        let body = ''
+        res.on('data', (d) => (body += d))
+        res.on('end', () => resolve({ status: res.statusCode!, body }))
+      },
+    )
+    req.on('error', reject)
+    send(req)
+  })
+}
+
+/** The AppView answers chat.bsky.convo.sendMessage with `{received: <bytes of the body>}`, calling `onPart` at each part it reads. */
+function countSendMessageBytes(onPart: () => void): void {
+  appView.script = (req, res, c) => {
+    if (c.nsid !== 'chat.bsky.convo.sendMessage') return false
+    let received = 0
+    req.on('data', (d: Buffer) => {
+      received += d.length
+      onPart()
+    })
+    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ received })))
+    return true
+  }
 }
 
 test.before(async () => {
@@ -267,29 +301,10 @@ test('a large answer streams through: the first bytes arrive while the AppView s
 test('a request body streams through: the AppView reads its first part before the client has sent the rest', async () => {
   let firstPartSeen!: () => void
   const seenFirst = new Promise<void>((r) => (firstPartSeen = r))
-  let receivedBytes = 0
-  appView.script = (req, res, c) => {
-    if (c.nsid !== 'chat.bsky.convo.sendMessage') return false
-    req.on('data', (d: Buffer) => {
-      receivedBytes += d.length
-      firstPartSeen()
-    })
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ received: receivedBytes })))
-    return true
-  }
+  countSendMessageBytes(firstPartSeen)
   const first = '{"convoId":"c1","message":{"text":"' + 'x'.repeat(1000)
   const rest = '"}}'
-  const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const url = new URL(`${net.url}/xrpc/chat.bsky.convo.sendMessage`)
-    const req = request(
-      { host: '127.0.0.1', port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${alice.agent.session!.accessJwt}` } },
-      (res) => {
-        let body = ''
-        res.on('data', (d) => (body += d))
-        res.on('end', () => resolve({ status: res.statusCode!, body }))
-      },
-    )
-    req.on('error', reject)
+  const answer = await postInParts('chat.bsky.convo.sendMessage', (req) => {
     req.write(first)
     // the rest only once the AppView has the first part: a server that buffered the body would wait forever
     void seenFirst.then(() => req.end(rest))
@@ -304,29 +319,10 @@ test('a request body streams through: the AppView reads its first part before th
 test("a client's slow upload is not the service's slowness: the wait for an answer starts once the body is sent", async () => {
   let firstPartSeen!: () => void
   const seenFirst = new Promise<void>((r) => (firstPartSeen = r))
-  appView.script = (req, res, c) => {
-    if (c.nsid !== 'chat.bsky.convo.sendMessage') return false
-    let n = 0
-    req.on('data', (d: Buffer) => {
-      n += d.length
-      firstPartSeen()
-    })
-    req.on('end', () => res.writeHead(200, { 'content-type': 'application/json' }).end(JSON.stringify({ received: n })))
-    return true
-  }
+  countSendMessageBytes(firstPartSeen)
   const first = '{"convoId":"c1","message":{"text":"slow'
   const rest = '"}}'
-  const answer = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const url = new URL(`${net.url}/xrpc/chat.bsky.convo.sendMessage`)
-    const req = request(
-      { host: '127.0.0.1', port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${alice.agent.session!.accessJwt}` } },
-      (res) => {
-        let body = ''
-        res.on('data', (d) => (body += d))
-        res.on('end', () => resolve({ status: res.statusCode!, body }))
-      },
-    )
-    req.on('error', reject)
+  const answer = await postInParts('chat.bsky.convo.sendMessage', (req) => {
     req.write(first)
     // the rest after longer than PDS_PROXY_HEADERS_TIMEOUT (1.5 s here), within the idle limit
     void seenFirst.then(() => {
@@ -442,17 +438,7 @@ test('request bodies over the limit are refused: a declared length at once, a ch
     req.on('data', (d: Buffer) => (upstreamGot += d.length))
     return true
   }
-  const chunked = await new Promise<{ status: number; body: string }>((resolve, reject) => {
-    const url = new URL(`${net.url}/xrpc/app.bsky.graph.muteActor`)
-    const req = request(
-      { host: '127.0.0.1', port: url.port, path: url.pathname, method: 'POST', headers: { 'content-type': 'application/json', authorization: `Bearer ${alice.agent.session!.accessJwt}` } },
-      (res) => {
-        let body = ''
-        res.on('data', (d) => (body += d))
-        res.on('end', () => resolve({ status: res.statusCode!, body }))
-      },
-    )
-    req.on('error', reject)
+  const chunked = await postInParts('app.bsky.graph.muteActor', (req) => {
     for (let i = 0; i < 8; i++) req.write(Buffer.alloc(16 * 1024, 'x'))
     req.end()
   })

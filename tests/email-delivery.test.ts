@@ -12,22 +12,12 @@ import { ConfigError, loadConfig } from '../src/config.ts'
 import { listPendingTokens } from '../src/mail/pending-tokens.ts'
 import { MailDeliveryError } from '../src/mail/smtp.ts'
 import { sendTestMail } from '../src/mail/test-mail.ts'
+import { ADMIN_AUTH } from './_admin.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { freePort } from './_server-process.ts'
 import { startSmtp, tokenOf } from './_smtp.ts'
-import { rawXrpc, type RawResponse } from './_util.ts'
+import { expectError, expectOk, rawXrpc } from './_util.ts'
 
-const ADMIN = 'Basic ' + Buffer.from('admin:admin-password-for-tests').toString('base64')
-
-function expectError(res: RawResponse, status: number, error: string, message?: RegExp) {
-  assert.is(res.status, status, JSON.stringify(res.body))
-  assert.is(res.body.error, error, JSON.stringify(res.body))
-  if (message) assert.match(res.body.message, message)
-}
-
-function expectOk(res: RawResponse) {
-  assert.is(res.status, 200, JSON.stringify(res.body))
-}
 
 function tokenRows(net: TestNetwork, did: string): unknown[] {
   return net.pds.ctx.db.sqlite.prepare('SELECT * FROM account_token WHERE did = ? ORDER BY purpose').all(did)
@@ -51,7 +41,7 @@ test('a mail server that is down: 502 UpstreamFailure saying it could not be rea
     expectError(await call('com.atproto.server.requestEmailConfirmation', { token, method: 'POST' }), 502, 'UpstreamFailure')
     expectError(await call('com.atproto.server.requestAccountDelete', { token, method: 'POST' }), 502, 'UpstreamFailure')
     expectError(await call('com.atproto.identity.requestPlcOperationSignature', { token, method: 'POST' }), 502, 'UpstreamFailure')
-    expectError(await call('com.atproto.admin.sendEmail', { body: { recipientDid: alice.did, senderDid: alice.did, content: 'x' }, authorization: ADMIN }), 502, 'UpstreamFailure')
+    expectError(await call('com.atproto.admin.sendEmail', { body: { recipientDid: alice.did, senderDid: alice.did, content: 'x' }, authorization: ADMIN_AUTH }), 502, 'UpstreamFailure')
 
     assert.equal(tokenRows(net, alice.did), [])
     assert.equal(outboxFiles(net), [])
@@ -105,7 +95,7 @@ test('no SMTP: tokens go to the outbox (0600), listPendingTokens lists them for 
     )
 
     // the admin's message: not sent, kept in the outbox
-    const sent = await call('com.atproto.admin.sendEmail', { body: { recipientDid: bob.did, senderDid: bob.did, content: 'hello' }, authorization: ADMIN })
+    const sent = await call('com.atproto.admin.sendEmail', { body: { recipientDid: bob.did, senderDid: bob.did, content: 'hello' }, authorization: ADMIN_AUTH })
     expectOk(sent)
     assert.equal(sent.body, { sent: false })
     assert.ok(outboxFiles(net).includes(`admin-message-${bob.did.replace(/:/g, '_')}.txt`), outboxFiles(net).join())

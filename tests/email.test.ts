@@ -7,28 +7,18 @@ import { existsSync, readdirSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { ADMIN_AUTH, basic } from './_admin.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { startSmtp, tokenOf, type TestSmtp } from './_smtp.ts'
-import { rawXrpc, type RawResponse } from './_util.ts'
+import { expectError, expectOk, type RawResponse, rawXrpc } from './_util.ts'
 
 const FROM = 'Carrel <noreply@carrel.test>'
-const ADMIN = 'Basic ' + Buffer.from('admin:admin-password-for-tests').toString('base64')
 
 let smtp: TestSmtp
 let net: TestNetwork
 
 const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc(net.url, nsid, opts)
 const sqlite = () => net.pds.ctx.db.sqlite
-
-function expectError(res: RawResponse, status: number, error: string, message?: RegExp) {
-  assert.is(res.status, status, JSON.stringify(res.body))
-  assert.is(res.body.error, error, JSON.stringify(res.body))
-  if (message) assert.match(res.body.message, message)
-}
-
-function expectOk(res: RawResponse) {
-  assert.is(res.status, 200, JSON.stringify(res.body))
-}
 
 type Account = Awaited<ReturnType<TestNetwork['createAccount']>> & { email: string }
 
@@ -253,13 +243,13 @@ test('admin sendEmail: admin Basic auth only; the message reaches the account ad
   const body = { recipientDid: gus.did, senderDid: 'did:example:moderator', subject: 'About your account', content: 'Hello <there>.\n\nSecond paragraph.', comment: 'internal note' }
   const mailsBefore = smtp.mails.length
   expectError(await call('com.atproto.admin.sendEmail', { body }), 401, 'AuthMissing')
-  expectError(await call('com.atproto.admin.sendEmail', { body, authorization: 'Basic ' + Buffer.from('admin:wrong-password-for-tests').toString('base64') }), 401, 'AuthenticationRequired')
+  expectError(await call('com.atproto.admin.sendEmail', { body, authorization: basic('admin', 'wrong-password-for-tests') }), 401, 'AuthenticationRequired')
   expectError(await call('com.atproto.admin.sendEmail', { body, authorization: 'Basic ' + Buffer.from('gus:admin-password-for-tests').toString('base64') }), 401, 'AuthenticationRequired')
   expectError(await call('com.atproto.admin.sendEmail', { body, token: gus.agent.session!.accessJwt }), 401, 'AuthMissing')
-  expectError(await call('com.atproto.admin.sendEmail', { body: { ...body, recipientDid: 'did:plc:nobodyhere2222222222222' }, authorization: ADMIN }), 400, 'InvalidRequest', /Recipient not found/)
+  expectError(await call('com.atproto.admin.sendEmail', { body: { ...body, recipientDid: 'did:plc:nobodyhere2222222222222' }, authorization: ADMIN_AUTH }), 400, 'InvalidRequest', /Recipient not found/)
   assert.is(smtp.mails.length, mailsBefore, 'nothing was sent')
 
-  const res = await call('com.atproto.admin.sendEmail', { body, authorization: ADMIN })
+  const res = await call('com.atproto.admin.sendEmail', { body, authorization: ADMIN_AUTH })
   expectOk(res)
   assert.equal(res.body, { sent: true })
   const mail = await smtp.take(gus.email)
@@ -269,14 +259,14 @@ test('admin sendEmail: admin Basic auth only; the message reaches the account ad
   assert.not.ok(mail.raw.includes('internal note'), 'the comment is not sent')
 
   // a subject cannot smuggle in headers (another recipient)
-  expectOk(await call('com.atproto.admin.sendEmail', { body: { ...body, subject: 'Hi\r\nBcc: victim@mail.test' }, authorization: ADMIN }))
+  expectOk(await call('com.atproto.admin.sendEmail', { body: { ...body, subject: 'Hi\r\nBcc: victim@mail.test' }, authorization: ADMIN_AUTH }))
   const smuggled = await smtp.take(gus.email)
   assert.equal(smuggled.to, [gus.email])
   assert.is(smuggled.headers['bcc'], undefined)
   assert.ok(smtp.mails.every((m) => !m.to.includes('victim@mail.test')))
 
   // no subject: a default one naming the server
-  expectOk(await call('com.atproto.admin.sendEmail', { body: { recipientDid: gus.did, senderDid: body.senderDid, content: 'hi' }, authorization: ADMIN }))
+  expectOk(await call('com.atproto.admin.sendEmail', { body: { recipientDid: gus.did, senderDid: body.senderDid, content: 'hi' }, authorization: ADMIN_AUTH }))
   assert.match((await smtp.take(gus.email)).subject, /administrator of localhost/)
 })
 
@@ -292,7 +282,7 @@ test('a taken-down account: no email confirmation or change (AccountTakedown, no
     assert.is(smtp.mails.length, mailsBefore)
     assert.is(accountRow(ivy.did).email, ivy.email)
     assert.equal(tokenRows(ivy.did), [])
-    expectOk(await call('com.atproto.admin.sendEmail', { body: { recipientDid: ivy.did, senderDid: ivy.did, content: 'about the takedown' }, authorization: ADMIN }))
+    expectOk(await call('com.atproto.admin.sendEmail', { body: { recipientDid: ivy.did, senderDid: ivy.did, content: 'about the takedown' }, authorization: ADMIN_AUTH }))
     assert.ok((await smtp.take(ivy.email)).text.includes('about the takedown'))
   } finally {
     net.pds.ctx.accounts.setTakedown(ivy.did, null)
@@ -313,7 +303,7 @@ test('a mail server refusing the recipient: 502 UpstreamFailure, no token stored
     expectError(await call('com.atproto.server.requestEmailConfirmation', { token, method: 'POST' }), 502, 'UpstreamFailure')
     expectError(await call('com.atproto.server.requestAccountDelete', { token, method: 'POST' }), 502, 'UpstreamFailure')
     expectError(await call('com.atproto.identity.requestPlcOperationSignature', { token, method: 'POST' }), 502, 'UpstreamFailure')
-    expectError(await call('com.atproto.admin.sendEmail', { body: { recipientDid: hal.did, senderDid: hal.did, content: 'x' }, authorization: ADMIN }), 502, 'UpstreamFailure')
+    expectError(await call('com.atproto.admin.sendEmail', { body: { recipientDid: hal.did, senderDid: hal.did, content: 'x' }, authorization: ADMIN_AUTH }), 502, 'UpstreamFailure')
     assert.equal(tokenRows(hal.did), rows, 'no token was stored for an undelivered message')
     assert.equal(accountRow(hal.did), account)
     assert.equal(outboxFiles(), [], 'nothing went to the outbox instead')

@@ -7,20 +7,12 @@ import type { IncomingMessage } from 'node:http'
 import { WebSocket } from 'ws'
 import type { Event } from '@atproto/sync'
 import { startNetwork, type TestNetwork } from './_harness.ts'
-import { RawSubscriber, StreamChecker, sleep, startSyncFirehose, wsUrl } from './_firehose.ts'
+import { RawSubscriber, sleep, startSyncFirehose, StreamChecker, waitUntil, wsUrl } from './_firehose.ts'
 
 const COLL = 'com.example.firehose.bounds'
 const range = (from: number, to: number) => Array.from({ length: to - from + 1 }, (_, i) => from + i)
 
 type Account = Awaited<ReturnType<TestNetwork['createAccount']>>
-
-async function waitUntil(cond: () => boolean, what: string, timeoutMs = 15_000) {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await sleep(20)
-  }
-}
 
 /** One commit of two ~940 kB records: its #commit frame is ~1.9 MB. */
 async function bigCommit(acc: Account, n: number) {

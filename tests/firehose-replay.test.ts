@@ -6,7 +6,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import express from 'express'
 import { startNetwork, type TestNetwork } from './_harness.ts'
-import { RawSubscriber, StreamChecker, sleep } from './_firehose.ts'
+import { RawSubscriber, sleep, StreamChecker, waitUntil } from './_firehose.ts'
 import { writeTransaction } from '../src/repo/transaction.ts'
 import { Crawlers } from '../src/firehose/crawlers.ts'
 import type { SequencedEvent } from '../src/firehose/sequencer.ts'
@@ -292,7 +292,7 @@ test('a stalled subscriber gets ConsumerTooSlow and is closed while another keep
     const got = stalled.frames.slice(0, -1).map((f) => f.body.seq)
     assert.ok(got.length < end - start, 'it did not get everything')
     assert.equal(got, range(start + 1, start + got.length))
-    await waitUntil(() => service.subscribers.size === 1, 'server side of the dropped socket closed')
+    await waitUntil(() => service.subscribers.size === 1, 'server side of the dropped socket closed', 5000)
 
     // the healthy one is still live
     await acc.agent.com.atproto.repo.createRecord({ repo: acc.did, collection: COLL, record: { n: 'after' } })
@@ -323,14 +323,6 @@ async function startFakeRelay(port = 0): Promise<FakeRelay> {
   }
 }
 
-async function waitUntil(cond: () => boolean, what: string, timeoutMs = 5000) {
-  const deadline = Date.now() + timeoutMs
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out: ${what}`)
-    await sleep(20)
-  }
-}
-
 test('crawlers: requestCrawl at start-up, rate-limited, again for a new account; a dead relay is only logged', async () => {
   const relay = await startFakeRelay()
   // a relay that is down: a port that was free a moment ago
@@ -340,7 +332,7 @@ test('crawlers: requestCrawl at start-up, rate-limited, again for a new account;
   const net = await startNetwork({ PDS_CRAWLERS: `${relay.url}/, ${deadUrl}` })
   const second = await startFakeRelay()
   try {
-    await waitUntil(() => relay.requests.length === 1, 'start-up requestCrawl')
+    await waitUntil(() => relay.requests.length === 1, 'start-up requestCrawl', 5000)
     assert.equal(relay.requests, [{ hostname: 'localhost' }])
 
     // within the 20-minute window the server's notifier stays quiet
@@ -358,7 +350,7 @@ test('crawlers: requestCrawl at start-up, rate-limited, again for a new account;
     })
     assert.is(second.requests.length, 0)
     await net.createAccount()
-    await waitUntil(() => second.requests.length >= 1, 'requestCrawl on a new account')
+    await waitUntil(() => second.requests.length >= 1, 'requestCrawl on a new account', 5000)
     assert.equal(second.requests[0], { hostname: 'localhost' })
     eager.close()
     const n = second.requests.length

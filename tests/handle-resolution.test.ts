@@ -8,14 +8,10 @@ import dns from 'node:dns'
 import type { Resolver } from 'node:dns/promises'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import {
-  HANDLE_RESOLUTION_LIMITS,
-  HandleResolutionBusyError,
-  HandleResolver,
-  wellKnownFetchPolicy,
-} from '../src/identity/handle-resolver.ts'
-import { createOutboundDns, createOutboundFetch } from '../src/identity/safe-fetch.ts'
+import { HANDLE_RESOLUTION_LIMITS, HandleResolutionBusyError, type HandleResolver } from '../src/identity/handle-resolver.ts'
+import { createOutboundDns } from '../src/identity/safe-fetch.ts'
 import { startDnsServer, type DnsServer } from './_dns-server.ts'
+import { handleResolverAgainst } from './_handle-resolver.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { startHttpTarget, type HttpTarget } from './_http-target.ts'
 import { rawXrpc } from './_util.ts'
@@ -57,18 +53,7 @@ test.after(async () => {
   await dnsServer?.close()
 })
 
-function resolverAgainst(target: HttpTarget): HandleResolver {
-  const policy = {
-    ...wellKnownFetchPolicy({ devMode: true, disableSsrfProtection: false }),
-    protocols: ['http:'] as const,
-    allowCustomPort: true,
-  }
-  return new HandleResolver({
-    dns: resolver,
-    fetch: createOutboundFetch(policy, resolver),
-    wellKnownUrl: (handle) => `${target.url}/.well-known/atproto-did?handle=${handle}`,
-  })
-}
+const resolverAgainst = (target: HttpTarget): HandleResolver => handleResolverAgainst(resolver, target)
 
 async function settle(resolutions: Promise<string | null>[]) {
   const results = await Promise.allSettled(resolutions)

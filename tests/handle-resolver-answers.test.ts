@@ -7,9 +7,10 @@ import dns from 'node:dns'
 import type { Resolver } from 'node:dns/promises'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { HandleResolver, wellKnownFetchPolicy } from '../src/identity/handle-resolver.ts'
-import { createOutboundDns, createOutboundFetch } from '../src/identity/safe-fetch.ts'
-import { startDnsServer, type DnsServer } from './_dns-server.ts'
+import type { HandleResolver } from '../src/identity/handle-resolver.ts'
+import { createOutboundDns } from '../src/identity/safe-fetch.ts'
+import { startTxtDnsServer, type DnsServer } from './_dns-server.ts'
+import { handleResolverAgainst } from './_handle-resolver.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { startHttpTarget, type HttpTarget } from './_http-target.ts'
 import { rawXrpc } from './_util.ts'
@@ -30,11 +31,7 @@ const txt = new Map<string, string[][]>()
 const https = new Map<string, { status: number; body: string; headers?: Record<string, string> }>()
 
 test.before(async () => {
-  dnsServer = await startDnsServer((name, type) => {
-    if (type !== 'TXT') return 'nxdomain'
-    const records = txt.get(name)
-    return records ? { TXT: records } : 'nxdomain'
-  })
+  dnsServer = await startTxtDnsServer(txt)
   resolver = createOutboundDns()
   resolver.setServers([dnsServer.address])
   dns.setServers([dnsServer.address])
@@ -55,19 +52,7 @@ test.after(async () => {
 })
 
 function handleResolver(clock?: { now: number }): HandleResolver {
-  const policy = {
-    ...wellKnownFetchPolicy({ devMode: true, disableSsrfProtection: false }),
-    protocols: ['http:'] as const,
-    allowCustomPort: true,
-  }
-  return new HandleResolver({
-    dns: resolver,
-    fetch: createOutboundFetch(policy, resolver),
-    wellKnownUrl: (handle) => `${target.url}/.well-known/atproto-did?handle=${handle}`,
-    ttlMs: TTL,
-    negativeTtlMs: NEGATIVE_TTL,
-    now: clock ? () => clock.now : undefined,
-  })
+  return handleResolverAgainst(resolver, target, { ttlMs: TTL, negativeTtlMs: NEGATIVE_TTL, now: clock ? () => clock.now : undefined })
 }
 
 const txtQuestions = (handle: string) => dnsServer.questions.filter((q) => q.name === `_atproto.${handle}` && q.type === 'TXT').length

@@ -2,78 +2,60 @@
 // (request id, method, path without the query string, status, time, the authenticated caller's
 // DID), and never a password, a token, a key or a secret, whatever the client sends and whichever
 // path answers it.
-import { mkdtempSync, rmSync } from 'node:fs'
-import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { AtpAgent } from '@atproto/api'
 import Database from 'better-sqlite3'
-import { startPlc, type Plc } from './_harness.ts'
-import { freePort, startServerProcess, stopServerProcess, type ServerProcess } from './_server-process.ts'
+import { startServerWithPlc, type ServerWithPlc } from './_server-process.ts'
 
 const PASSWORD = 'log-test password 7c1e'
 const JWT_SECRET = 'log-test-jwt-secret-93ab'
 const ADMIN_PASSWORD = 'log-test-admin-5d20'
 const ROTATION_KEY = 'a1'.repeat(32)
-let plc: Plc
-let dataDir: string
-let server: ServerProcess
-let url: string
+let net: ServerWithPlc
 
 test.before(async () => {
-  plc = await startPlc()
-  dataDir = mkdtempSync(join(tmpdir(), 'carrel-log-'))
-  const port = await freePort()
-  url = `http://localhost:${port}`
-  server = await startServerProcess(
-    port,
-    {
-      PDS_DATA_DIRECTORY: dataDir,
-      PDS_DID_PLC_URL: plc.url,
-      PDS_JWT_SECRET: JWT_SECRET,
-      PDS_ADMIN_PASSWORD: ADMIN_PASSWORD,
-      PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: ROTATION_KEY,
-      LOG_LEVEL: 'debug',
-    },
-    { capture: true },
-  )
+  net = await startServerWithPlc('carrel-log-', {
+    PDS_JWT_SECRET: JWT_SECRET,
+    PDS_ADMIN_PASSWORD: ADMIN_PASSWORD,
+    PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: ROTATION_KEY,
+    LOG_LEVEL: 'debug',
+  })
 })
 
 test.after(async () => {
-  await stopServerProcess(server)
-  await plc.close()
-  rmSync(dataDir, { recursive: true, force: true })
+  await net?.stop()
 })
 
 test('request lines for every call; no password, token, key or secret in any line', async () => {
-  const agent = new AtpAgent({ service: url })
+  const agent = new AtpAgent({ service: net.url })
   await agent.createAccount({ handle: 'logger.test', email: 'logger@mail.test', password: PASSWORD })
   const { accessJwt, refreshJwt, did } = agent.session!
   await agent.com.atproto.repo.createRecord({ repo: did, collection: 'com.example.log', record: { text: 'hello' } })
   await agent.com.atproto.repo.getRecord({ repo: did, collection: 'com.example.log', rkey: 'nothing' }).catch(() => null)
   // a wrong password, a garbage token, a token in the query string, an unknown method
-  await new AtpAgent({ service: url }).login({ identifier: 'logger.test', password: `${PASSWORD} wrong` }).catch(() => null)
-  await fetch(`${url}/xrpc/com.atproto.server.getSession`, { headers: { authorization: `Bearer ${accessJwt}garbage` } })
-  await fetch(`${url}/xrpc/com.atproto.repo.describeRepo?repo=${did}&token=${refreshJwt}`)
-  await fetch(`${url}/xrpc/com.example.not.here?password=${encodeURIComponent(PASSWORD)}`)
+  await new AtpAgent({ service: net.url }).login({ identifier: 'logger.test', password: `${PASSWORD} wrong` }).catch(() => null)
+  await fetch(`${net.url}/xrpc/com.atproto.server.getSession`, { headers: { authorization: `Bearer ${accessJwt}garbage` } })
+  await fetch(`${net.url}/xrpc/com.atproto.repo.describeRepo?repo=${did}&token=${refreshJwt}`)
+  await fetch(`${net.url}/xrpc/com.example.not.here?password=${encodeURIComponent(PASSWORD)}`)
   const session = await agent.com.atproto.server.getSession()
   assert.is(session.data.did, did)
   // the admin password in a Basic header, a service-auth token, and the web paths
   const basic = Buffer.from(`admin:${ADMIN_PASSWORD}`).toString('base64')
-  const invite = await fetch(`${url}/xrpc/com.atproto.server.createInviteCode`, {
+  const invite = await fetch(`${net.url}/xrpc/com.atproto.server.createInviteCode`, {
     method: 'POST',
     headers: { authorization: `Basic ${basic}`, 'content-type': 'application/json' },
     body: JSON.stringify({ useCount: 1 }),
   })
   assert.is(invite.status, 200)
   const serviceToken = (await agent.com.atproto.server.getServiceAuth({ aud: 'did:web:elsewhere.test', lxm: 'com.atproto.repo.getRecord' })).data.token
-  await fetch(`${url}/xrpc/com.atproto.server.getSession`, { headers: { authorization: `Bearer ${serviceToken}` } })
-  const landing = await fetch(`${url}/`)
-  await fetch(`${url}/tls-check?domain=logger.test`)
+  await fetch(`${net.url}/xrpc/com.atproto.server.getSession`, { headers: { authorization: `Bearer ${serviceToken}` } })
+  const landing = await fetch(`${net.url}/`)
+  await fetch(`${net.url}/tls-check?domain=logger.test`)
   await new Promise((r) => setTimeout(r, 300))
 
-  const lines = server.output().split('\n').filter(Boolean)
+  const lines = net.server.output().split('\n').filter(Boolean)
   const requests = lines.filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l))
   const paths = requests.map((r) => `${r.method} ${r.path} ${r.status}`)
   assert.ok(paths.includes('POST /xrpc/com.atproto.repo.createRecord 200'), paths.join('\n'))
@@ -107,7 +89,7 @@ test('request lines for every call; no password, token, key or secret in any lin
   // the JWTs' signatures, in case a token is ever logged in part
   for (const jwt of [accessJwt, refreshJwt, serviceToken]) secrets.push(jwt.split('.')[2])
   // the account's own signing key, as stored, in hex and base64
-  const db = new Database(join(dataDir, 'carrel.sqlite'), { readonly: true })
+  const db = new Database(join(net.dataDir, 'carrel.sqlite'), { readonly: true })
   const { signing_key: key } = db.prepare('SELECT signing_key FROM account WHERE did = ?').get(did) as { signing_key: Buffer }
   db.close()
   secrets.push(key.toString('hex'), key.toString('base64'))
@@ -118,30 +100,30 @@ test('request lines for every call; no password, token, key or secret in any lin
 })
 
 test('a client that leaves in the middle of a streamed answer is not a server error', async () => {
-  const agent = new AtpAgent({ service: url })
+  const agent = new AtpAgent({ service: net.url })
   await agent.createAccount({ handle: 'leaver.test', email: 'leaver@mail.test', password: PASSWORD })
   const did = agent.session!.did
   // a repo whose CAR is several MB, so that the client can go away before the end
   for (let i = 0; i < 8; i++) {
     await agent.com.atproto.repo.createRecord({ repo: did, collection: 'com.example.big', record: { text: `${i}`.repeat(700_000) } })
   }
-  const before = server.output().length
+  const before = net.server.output().length
   const controller = new AbortController()
-  const res = await fetch(`${url}/xrpc/com.atproto.sync.getRepo?did=${did}`, { signal: controller.signal })
+  const res = await fetch(`${net.url}/xrpc/com.atproto.sync.getRepo?did=${did}`, { signal: controller.signal })
   assert.is(res.status, 200)
   const reader = res.body!.getReader()
   await reader.read()
   controller.abort()
   await reader.read().catch(() => null)
   await new Promise((r) => setTimeout(r, 300))
-  const errors = server
+  const errors = net.server
     .output()
     .slice(before)
     .split('\n')
     .filter((l) => l.includes('"level":50'))
   assert.equal(errors, [])
   // and the server still answers
-  assert.is((await fetch(`${url}/xrpc/_health`)).status, 200)
+  assert.is((await fetch(`${net.url}/xrpc/_health`)).status, 200)
 })
 
 test.run()

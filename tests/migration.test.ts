@@ -14,10 +14,11 @@ import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
 import { readCarWithRoot, verifyCommitSig, type Commit } from '@atproto/repo'
 import { decode as cborDecode } from '@atproto/lex-cbor'
+import { ADMIN_AUTH } from './_admin.ts'
 import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
 import { startPlc, type Plc } from './_harness.ts'
 import { plcTokenFromOutbox, startServer, stopServer, type Server } from './_servers.ts'
-import { expectXrpcError, rawXrpc } from './_util.ts'
+import { expectXrpcError, plcData, rawXrpc } from './_util.ts'
 
 const OLD_DID = 'did:web:old-pds.carrel.test'
 const NEW_DID = 'did:web:new-pds.carrel.test'
@@ -125,12 +126,6 @@ async function commitOf(car: Uint8Array): Promise<Commit> {
   return cborDecode(blocks.get(root)!) as unknown as Commit
 }
 
-async function plcData(did: string): Promise<any> {
-  const res = await fetch(`${plc.url}/${did}/data`)
-  assert.is(res.status, 200)
-  return res.json()
-}
-
 test('an account moves from one server to another: DID, records, blobs, serving and firehose', async () => {
   // on the old server: an account with records and blobs
   const oldAgent = oldServer.agent()
@@ -157,7 +152,7 @@ test('an account moves from one server to another: DID, records, blobs, serving 
     // 3. the account on the new server, with its DID: deactivated, announcing nothing
     const invite = await rawXrpc(newServer.url, 'com.atproto.server.createInviteCode', {
       body: { useCount: 1 },
-      authorization: 'Basic ' + Buffer.from('admin:admin-password-for-tests').toString('base64'),
+      authorization: ADMIN_AUTH,
     })
     assert.is(invite.status, 200)
     const seqBefore = newServer.pds.ctx.sequencer.currentSeq()
@@ -171,7 +166,7 @@ test('an account moves from one server to another: DID, records, blobs, serving 
     assert.is(status.validDid, false, 'the DID document still names the old server')
     assert.is(status.indexedRecords, 0)
     // the DID was not touched: still the old server's document
-    assert.is((await plcData(did)).services.atproto_pds.endpoint, oldServer.url)
+    assert.is((await plcData(plc.url, did)).services.atproto_pds.endpoint, oldServer.url)
 
     // 4. the repo
     const car = (await oldAgent.com.atproto.sync.getRepo({ did })).data
@@ -214,7 +209,7 @@ test('an account moves from one server to another: DID, records, blobs, serving 
     await oldAgent.com.atproto.server.deactivateAccount({})
 
     // the DID document names the new server and its signing key
-    const data = await plcData(did)
+    const data = await plcData(plc.url, did)
     assert.is(data.services.atproto_pds.endpoint, newServer.url)
     assert.equal(data.verificationMethods, creds.verificationMethods)
     assert.equal(data.alsoKnownAs, ['at://alice.test'])

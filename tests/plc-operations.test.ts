@@ -12,10 +12,10 @@ import type { AtpAgent } from '@atproto/api'
 import { cidForCbor } from '@atproto/common'
 import { Secp256k1Keypair } from '@atproto/crypto'
 import * as plc from '@did-plc/lib'
-import { RawSubscriber, type Frame } from './_firehose.ts'
+import { type Frame, identityOf, RawSubscriber } from './_firehose.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { startPlcProxy, type PlcProxy } from './_plc-proxy.ts'
-import { expectXrpcError, rawXrpc } from './_util.ts'
+import { expectXrpcError, outboxFile, outboxToken, plcData, rawXrpc } from './_util.ts'
 
 type Signer = Parameters<typeof plc.createOp>[0]['signer']
 const signer = (k: Secp256k1Keypair) => k as unknown as Signer
@@ -56,12 +56,6 @@ async function createAccount(name = `plc${++counter}`): Promise<Account> {
   return { agent, did: res.data.did, handle, recovery }
 }
 
-async function plcData(did: string): Promise<any> {
-  const res = await fetch(`${net.plc.url}/${did}/data`)
-  assert.is(res.status, 200)
-  return res.json()
-}
-
 async function lastOp(did: string): Promise<any> {
   return (await fetch(`${net.plc.url}/${did}/log/last`)).json()
 }
@@ -84,17 +78,10 @@ async function holderOp(account: Account, change: (last: plc.UnsignedOperation) 
   return plc.createUpdateOp(await lastOp(account.did), signer(account.recovery), (last) => ({ ...last, ...change(last) }))
 }
 
-const outboxFile = (did: string) => `${net.dataDir}/outbox/plc-operation-${did.replace(/[^a-zA-Z0-9._-]/g, '_')}.txt`
-
-function tokenFromOutbox(did: string): string {
-  const text = readFileSync(outboxFile(did), 'utf8')
-  const match = /^Token: ([A-Z2-7]{5}-[A-Z2-7]{5})$/m.exec(text)
-  assert.ok(match, text)
-  return match[1]!
-}
+const outboxMessage = (did: string) => outboxFile(net.dataDir, 'plc-operation', did)
+const tokenFromOutbox = (did: string) => outboxToken(net.dataDir, 'plc-operation', did)
 
 const seqNow = () => net.pds.ctx.sequencer.currentSeq()
-const identityOf = (did: string) => (f: Frame) => f.header.t === '#identity' && f.body.did === did
 
 /** Runs `fn`, then a marker account's creation; the events sequenced in between. */
 async function eventsDuring(fn: () => Promise<unknown>): Promise<Frame[]> {
@@ -109,14 +96,14 @@ async function eventsDuring(fn: () => Promise<unknown>): Promise<Frame[]> {
 
 test('createAccount with a recoveryKey: it comes first in rotationKeys, before the server key', async () => {
   const account = await createAccount('recover')
-  const data = await plcData(account.did)
+  const data = await plcData(net.plc.url, account.did)
   assert.equal(data.rotationKeys, [account.recovery.did(), serverKey])
   // and it really is a rotation key: the holder can update the DID without the server
   const op = await holderOp(account, () => ({ alsoKnownAs: [`at://${account.handle}`, 'https://example.com/me'] }))
   assert.is(await postOp(account.did, op), 200)
   // an account without one gets the server key alone
   const plain = await net.createAccount('norecovery')
-  assert.equal((await plcData(plain.did)).rotationKeys, [serverKey])
+  assert.equal((await plcData(net.plc.url, plain.did)).rotationKeys, [serverKey])
 })
 
 test('createAccount with a recoveryKey that is not a did:key: 400, and no account and no DID are made', async () => {
@@ -137,7 +124,7 @@ test('createAccount with a recoveryKey that is not a did:key: 400, and no accoun
 test('getRecommendedDidCredentials: what the DID document of an account served here holds', async () => {
   const account = await createAccount()
   const res = await account.agent.com.atproto.identity.getRecommendedDidCredentials()
-  const data = await plcData(account.did)
+  const data = await plcData(net.plc.url, account.did)
   assert.equal(res.data, {
     rotationKeys: [serverKey],
     alsoKnownAs: data.alsoKnownAs,
@@ -153,7 +140,7 @@ test('getRecommendedDidCredentials: what the DID document of an account served h
 test('request, sign and submit: the token reaches the outbox (the database keeps its hash), works once, and the operation lands with #identity', async () => {
   const account = await createAccount('flow')
   await account.agent.com.atproto.identity.requestPlcOperationSignature()
-  const file = outboxFile(account.did)
+  const file = outboxMessage(account.did)
   assert.is(statSync(file).mode & 0o777, 0o600)
   assert.is(statSync(dirname(file)).mode & 0o777, 0o700)
   const text = readFileSync(file, 'utf8')
@@ -181,13 +168,13 @@ test('request, sign and submit: the token reaches the outbox (the database keeps
   assert.equal(op.services, before.services)
   assert.is(await plc.assureValidSig([serverKey], op), serverKey)
   // signing submits nothing
-  assert.equal((await plcData(account.did)).rotationKeys, [account.recovery.did(), serverKey])
+  assert.equal((await plcData(net.plc.url, account.did)).rotationKeys, [account.recovery.did(), serverKey])
   assert.not.ok(existsSync(file), 'the outbox message is gone once used')
   await expectXrpcError(() => account.agent.com.atproto.identity.signPlcOperation({ token }), 400, 'InvalidToken')
 
   const after = seqNow()
   await account.agent.com.atproto.identity.submitPlcOperation({ operation: op })
-  assert.equal((await plcData(account.did)).rotationKeys, [account.recovery.did(), newKey.did(), serverKey])
+  assert.equal((await plcData(net.plc.url, account.did)).rotationKeys, [account.recovery.did(), newKey.did(), serverKey])
   const frames = await sub.waitFor((fs) => fs.some((f) => identityOf(account.did)(f) && f.body.seq > after), 10_000, '#identity')
   assert.is(frames.find((f) => identityOf(account.did)(f) && f.body.seq > after)!.body.handle, account.handle)
 })
@@ -237,7 +224,7 @@ test('signPlcOperation: no token, a wrong, replaced or expired token, bad keys; 
     .prepare("UPDATE account_token SET expires_at = ? WHERE did = ? AND purpose = 'plc_operation'")
     .run(Date.now() - 1, account.did)
   await expect({ token: third }, 'ExpiredToken')
-  assert.not.ok(existsSync(outboxFile(account.did)), 'an expired token leaves the outbox')
+  assert.not.ok(existsSync(outboxMessage(account.did)), 'an expired token leaves the outbox')
   await expect({ token: third }, 'ExpiredToken')
 
   const anonymous = await rawXrpc(net.url, 'com.atproto.identity.signPlcOperation', { body: { token: third } })
@@ -262,7 +249,7 @@ test('submitPlcOperation refuses, for an active account, operations that would t
     ['Incorrect signing key', await holderOp(account, (l) => ({ verificationMethods: { ...l.verificationMethods, atproto: stranger.did() } }))],
     ['Incorrect handle in alsoKnownAs', await holderOp(account, () => ({ alsoKnownAs: ['at://someone-else.test'] }))],
   ]
-  const before = await plcData(account.did)
+  const before = await plcData(net.plc.url, account.did)
   const during = await eventsDuring(async () => {
     for (const [message, operation] of cases) {
       const res = await rawXrpc(net.url, 'com.atproto.identity.submitPlcOperation', {
@@ -285,7 +272,7 @@ test('submitPlcOperation refuses, for an active account, operations that would t
     assert.is(anonymous.status, 401)
   })
   assert.equal(during.filter((f) => f.body.did === account.did), [])
-  assert.equal(await plcData(account.did), before)
+  assert.equal(await plcData(net.plc.url, account.did), before)
   assert.is(await opCount(account.did), 1)
 })
 
@@ -305,7 +292,7 @@ test('a deactivated account may point its DID elsewhere (it is leaving), announc
     }))
     const during = await eventsDuring(() => account.agent.com.atproto.identity.submitPlcOperation({ operation: leaving }))
     assert.equal(during.filter((f) => f.body.did === account.did), [], 'no event while deactivated')
-    const data = await plcData(account.did)
+    const data = await plcData(net.plc.url, account.did)
     assert.is(data.services.atproto_pds.endpoint, 'https://new-home.example')
     assert.equal(data.rotationKeys, [account.recovery.did()])
   } finally {

@@ -10,7 +10,7 @@ import * as assert from 'uvu/assert'
 import { cidForCbor } from '@atproto/common'
 import { Secp256k1Keypair } from '@atproto/crypto'
 import * as plc from '@did-plc/lib'
-import { startDnsServer, type DnsServer } from './_dns-server.ts'
+import { startTxtDnsServer, type DnsServer } from './_dns-server.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { expectXrpcError, rawXrpc } from './_util.ts'
 
@@ -27,11 +27,7 @@ let webAnswer: { status: number; body: unknown } = { status: 404, body: '' }
 type Signer = Parameters<typeof plc.createOp>[0]['signer']
 
 test.before(async () => {
-  dnsServer = await startDnsServer((name, type) => {
-    if (type !== 'TXT') return 'nxdomain'
-    const records = txt.get(name)
-    return records ? { TXT: records } : 'nxdomain'
-  })
+  dnsServer = await startTxtDnsServer(txt)
   dns.setServers([dnsServer.address])
   net = await startNetwork()
   webHost = createServer((_req, res) => {

@@ -7,6 +7,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
 import { Secp256k1Keypair, verifySignature } from '@atproto/crypto'
+import { ADMIN_AUTH } from './_admin.ts'
 import { startPlc, type Plc } from './_harness.ts'
 import { startPlcProxy } from './_plc-proxy.ts'
 import { createKeylessDid, createOwnDid, customJwt, serviceToken, withHighS, type OwnDid } from './_own-did.ts'
@@ -17,7 +18,6 @@ const HOME_DID = 'did:web:home-pds.carrel.test'
 const DEST_DID = 'did:web:dest-pds.carrel.test'
 const CREATE_ACCOUNT = 'com.atproto.server.createAccount'
 const PASSWORD = 'correct horse battery staple'
-const ADMIN = 'Basic ' + Buffer.from('admin:admin-password-for-tests').toString('base64')
 
 let plc: Plc
 let home: Server
@@ -137,7 +137,7 @@ test('getServiceAuth: a taken-down account may only have a token to move elsewhe
 
 let counter = 0
 async function invite(): Promise<string> {
-  const res = await rawXrpc(dest.url, 'com.atproto.server.createInviteCode', { body: { useCount: 1 }, authorization: ADMIN })
+  const res = await rawXrpc(dest.url, 'com.atproto.server.createInviteCode', { body: { useCount: 1 }, authorization: ADMIN_AUTH })
   assert.is(res.status, 200)
   return res.body.code
 }

@@ -7,12 +7,11 @@
 import dns from 'node:dns'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import type { AtpAgent } from '@atproto/api'
-import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
-import { startDnsServer, type DnsServer } from './_dns-server.ts'
-import { startNetwork, type TestNetwork } from './_harness.ts'
+import { type Frame, identityOf, RawSubscriber, StreamChecker } from './_firehose.ts'
+import { startTxtDnsServer, type DnsServer } from './_dns-server.ts'
+import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { startPlcProxy, type PlcProxy } from './_plc-proxy.ts'
-import { expectXrpcError, rawXrpc, wellKnownDid } from './_util.ts'
+import { expectXrpcError, plcData, rawXrpc, wellKnownDid } from './_util.ts'
 
 const ZONE = 'handle-change.net'
 let dnsServer: DnsServer
@@ -22,14 +21,8 @@ let sub: RawSubscriber
 /** `_atproto.<name>` -> TXT records */
 const txt = new Map<string, string[][]>()
 
-type Account = { agent: AtpAgent; did: string; handle: string; password: string }
-
 test.before(async () => {
-  dnsServer = await startDnsServer((name, type) => {
-    if (type !== 'TXT') return 'nxdomain'
-    const records = txt.get(name)
-    return records ? { TXT: records } : 'nxdomain'
-  })
+  dnsServer = await startTxtDnsServer(txt)
   // the server's resolvers take the process's DNS servers when they are made
   dns.setServers([dnsServer.address])
   proxy = await startPlcProxy()
@@ -45,19 +38,12 @@ test.after(async () => {
   await dnsServer?.close()
 })
 
-async function plcData(did: string): Promise<any> {
-  const res = await fetch(`${net.plc.url}/${did}/data`)
-  assert.is(res.status, 200)
-  return res.json()
-}
-
 async function plcOpCount(did: string): Promise<number> {
   return ((await (await fetch(`${net.plc.url}/${did}/log/audit`)).json()) as unknown[]).length
 }
 
 const wellKnown = (host: string) => wellKnownDid(net.url, host)
 
-const identityOf = (did: string) => (f: Frame) => f.header.t === '#identity' && f.body.did === did
 
 /** The seq of the last event sequenced so far: events after an action have a higher one. */
 const seqNow = () => net.pds.ctx.sequencer.currentSeq()
@@ -82,8 +68,8 @@ async function eventsDuring(fn: () => Promise<unknown>): Promise<Frame[]> {
 }
 
 /** What a refused change must leave alone: the account's handle, its DID document, its events. */
-async function assertUnchanged(account: Account, fn: () => Promise<unknown>) {
-  const dataBefore = await plcData(account.did)
+async function assertUnchanged(account: TestAccount, fn: () => Promise<unknown>) {
+  const dataBefore = await plcData(net.plc.url, account.did)
   const opsBefore = await plcOpCount(account.did)
   const during = await eventsDuring(fn)
   assert.equal(
@@ -91,7 +77,7 @@ async function assertUnchanged(account: Account, fn: () => Promise<unknown>) {
     [],
     'no event for the account',
   )
-  assert.equal(await plcData(account.did), dataBefore, 'DID document unchanged')
+  assert.equal(await plcData(net.plc.url, account.did), dataBefore, 'DID document unchanged')
   assert.is(await plcOpCount(account.did), opsBefore, 'no PLC operation')
   assert.is((await account.agent.com.atproto.server.getSession()).data.handle, account.handle, 'account handle unchanged')
   const resolved = await rawXrpc(net.url, 'com.atproto.identity.resolveHandle', { params: { handle: account.handle } })
@@ -103,7 +89,7 @@ test('to another name under our domain: DID document, account, resolution, well-
   const after = seqNow()
   await alice.agent.com.atproto.identity.updateHandle({ handle: 'alice-renamed.test' })
 
-  assert.equal((await plcData(alice.did)).alsoKnownAs, ['at://alice-renamed.test'])
+  assert.equal((await plcData(net.plc.url, alice.did)).alsoKnownAs, ['at://alice-renamed.test'])
   assert.is((await alice.agent.com.atproto.server.getSession()).data.handle, 'alice-renamed.test')
   const evt = await nextIdentity(alice.did, after)
   assert.equal(evt.header, { op: 1, t: '#identity' })
@@ -133,7 +119,7 @@ test('to a custom domain whose DNS TXT names the account: accepted, and the doma
   txt.set(`_atproto.${handle}`, [[`did=${bob.did}`]])
   const after = seqNow()
   await bob.agent.com.atproto.identity.updateHandle({ handle: handle.toUpperCase() })
-  assert.equal((await plcData(bob.did)).alsoKnownAs, [`at://${handle}`])
+  assert.equal((await plcData(net.plc.url, bob.did)).alsoKnownAs, [`at://${handle}`])
   assert.is((await bob.agent.com.atproto.server.getSession()).data.handle, handle)
   assert.is((await nextIdentity(bob.did, after)).body.handle, handle)
   assert.equal(await wellKnown(handle), { status: 200, body: bob.did })
@@ -211,9 +197,9 @@ test('no session: 401; a deactivated account: AccountDeactivated; nothing change
   })
   net.pds.ctx.accounts.setDeactivated(gina.did, new Date().toISOString())
   try {
-    const dataBefore = await plcData(gina.did)
+    const dataBefore = await plcData(net.plc.url, gina.did)
     await expectXrpcError(() => gina.agent.com.atproto.identity.updateHandle({ handle: 'gina2.test' }), 400, 'AccountDeactivated')
-    assert.equal(await plcData(gina.did), dataBefore)
+    assert.equal(await plcData(net.plc.url, gina.did), dataBefore)
     assert.is(net.pds.ctx.accounts.getByDid(gina.did)!.handle, gina.handle)
   } finally {
     net.pds.ctx.accounts.setDeactivated(gina.did, null)
@@ -261,9 +247,9 @@ test('two accounts racing for one handle: one gets it, the other HandleNotAvaila
   assert.is(failure.reason.status, 400)
   assert.is((await winner.agent.com.atproto.server.getSession()).data.handle, target)
   assert.is((await loser.agent.com.atproto.server.getSession()).data.handle, loser.handle)
-  assert.equal((await plcData(winner.did)).alsoKnownAs, [`at://${target}`])
+  assert.equal((await plcData(net.plc.url, winner.did)).alsoKnownAs, [`at://${target}`])
   // the loser's document had been changed: it was put back (three ops: genesis, change, restore)
-  assert.equal((await plcData(loser.did)).alsoKnownAs, [`at://${loser.handle}`])
+  assert.equal((await plcData(net.plc.url, loser.did)).alsoKnownAs, [`at://${loser.handle}`])
   assert.is(await plcOpCount(loser.did), 3)
   const loserIdentity = await net.agent().com.atproto.identity.resolveIdentity({ identifier: loser.did })
   assert.is(loserIdentity.data.handle, loser.handle)

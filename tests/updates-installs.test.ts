@@ -5,7 +5,6 @@
 // installs per device. Install records that name no release, or another version, are refused.
 import Database from 'better-sqlite3'
 import { randomBytes } from 'node:crypto'
-import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -13,7 +12,7 @@ import type { AtpAgent } from '@atproto/api'
 import { withCarrelLexicons } from './_carrel-lexicons.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { artifact, INSTALL, publish, reportInstall, uploadArtifact } from './_updates.ts'
-import { expectXrpcError } from './_util.ts'
+import { expectXrpcError, outboxToken } from './_util.ts'
 
 let net: TestNetwork
 type Account = { agent: AtpAgent; did: string; password: string }
@@ -150,8 +149,7 @@ test('install records that name no release, or a version other than the release,
 
 test("a deleted account's install records go with it, from getAdoption too", async () => {
   await bob.agent.com.atproto.server.requestAccountDelete()
-  const outbox = readFileSync(join(net.dataDir, 'outbox', `account-delete-${bob.did.replace(/:/g, '_')}.txt`), 'utf8')
-  const token = /^Token: ([A-Z2-7]{5}-[A-Z2-7]{5})$/m.exec(outbox)![1]!
+  const token = outboxToken(net.dataDir, 'account-delete', bob.did)
   await bob.agent.com.atproto.server.deleteAccount({ did: bob.did, password: bob.password, token })
   assert.equal(counts(await adoption(), '1.1.0'), { completed: 1, failed: 1, rolledBack: 0, inProgress: 0, failures: [{ errorCode: 'E_DISK_FULL', devices: 1 }] })
   const db = new Database(join(net.dataDir, 'carrel.sqlite'), { readonly: true })

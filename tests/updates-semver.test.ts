@@ -9,6 +9,7 @@ import * as semver from 'semver'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { compareVersions, parseRunningVersion, parseVersion, versionKey } from '../src/indexer/updates/semver.ts'
+import { mulberry32 } from './_random-data.ts'
 
 test('a release version is a semantic version written exactly, without build metadata, with numbers the package compares exactly', () => {
   const accepted = ['0.0.0', '1.2.3', '10.20.30', '1.0.0-alpha', '1.0.0-alpha.1', '1.0.0-0.3.7', '1.0.0-x.7.z.92', '1.0.0-x-y-z.--', '1.0.0-0a', '9007199254740991.0.0', '1.0.0-9007199254740990']
@@ -44,17 +45,6 @@ test('a running version may carry build metadata, which takes no part in precede
   for (const v of ['v2.1.0+build.7', '2.1.0+', '2.1.0+a..b', '2.1.0 +b']) assert.is(parseRunningVersion(v), undefined, `${JSON.stringify(v)} is refused`)
 })
 
-/** A seeded generator (mulberry32), so that a failure can be replayed. */
-function random(seed: number) {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = Math.imul(s ^ (s >>> 15), 1 | s)
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 function versions(): string[] {
   const numbers = [0, 1, 2, 9, 10, 11, 99, 100, 101, 1000, 123456789, 999999999999999, 1000000000000000, 9007199254740990]
   const identifiers = ['0', '1', '2', '9', '10', '11', '100', '9007199254740990', 'alpha', 'alpha-1', 'alpha1', 'alph', 'beta', 'rc', 'a', 'aa', 'A', 'Z', 'z', '-', '--', '0a', '1a', 'a0', 'x-y', 'rc-', 'r'.repeat(40)]
@@ -66,7 +56,7 @@ function versions(): string[] {
       for (const b of ['0', '1', '10', 'a', 'beta', '-']) out.add(`${core}-${a}.${b}`)
     }
   }
-  const next = random(0x5e5e)
+  const next = mulberry32(0x5e5e) // seeded, so that a failure can be replayed
   const pick = <T>(xs: T[]) => xs[Math.floor(next() * xs.length)]!
   const identifier = () => {
     if (next() < 0.4) return String(pick(numbers))
