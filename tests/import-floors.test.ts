@@ -34,6 +34,7 @@ const FLOORS: [string, number][] = [
   ['logger', 7],
   ['metrics', 7],
   ['paths', 7],
+  ['keyed-lock', 7],
   ['lexicons', 7],
   ['lexicon-validation', 7],
 ]

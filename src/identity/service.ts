@@ -6,6 +6,7 @@ import type * as plc from '@did-plc/lib'
 import type { AccountStore } from '../accounts/account-store.js'
 import { handleServed } from '../accounts/status.js'
 import type { Config } from '../config.js'
+import { KeyedLock } from '../keyed-lock.js'
 import { DidResolver, type DidLookup } from './did-resolver.js'
 import { FlightLimiter, FlightLimitError } from './flight-limiter.js'
 import { isServiceHandle } from './handle.js'
@@ -37,7 +38,7 @@ export class IdentityService {
   /** DID resolutions for clients (resolveDid, resolveIdentity): bounded like handle resolutions */
   private didLookups = new FlightLimiter<DidLookup>(HANDLE_RESOLUTION_LIMITS)
   /** PLC updates signed here, one DID at a time: each is built on the DID's last operation */
-  private plcLocks = new Map<string, Promise<unknown>>()
+  private plcLocks = new KeyedLock()
 
   constructor(
     private cfg: Config,
@@ -121,14 +122,7 @@ export class IdentityService {
 
   /** Runs `fn` after every earlier PLC update of the same DID from this server has finished. */
   withPlcLock<T>(did: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.plcLocks.get(did) ?? Promise.resolve()
-    const run = prev.then(fn, fn)
-    const tail = run.catch(() => undefined)
-    this.plcLocks.set(did, tail)
-    void tail.then(() => {
-      if (this.plcLocks.get(did) === tail) this.plcLocks.delete(did)
-    })
-    return run
+    return this.plcLocks.run(did, fn)
   }
 
   /**

@@ -4,6 +4,7 @@ import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../accounts/account-store.js'
 import type { Db } from '../db/index.js'
 import type { Sequencer } from '../firehose/sequencer.js'
+import { KeyedLock } from '../keyed-lock.js'
 import { BlockCache, BlockTable, SqliteBlockstore } from './block-store.js'
 import { BlockSet } from './block-set.js'
 import { encodeCar } from './car.js'
@@ -39,7 +40,7 @@ export class RepoService {
   readonly roots: RootStore
   readonly cache = new BlockCache(16 * 1024 * 1024)
   readonly hooks: CommitHook[] = []
-  private locks = new Map<string, Promise<unknown>>()
+  private locks = new KeyedLock()
   private states = new Map<string, RepoState>()
   private keys = new Map<string, SigningKey>()
   private db: Db
@@ -60,17 +61,6 @@ export class RepoService {
   }
 
   /** Runs `fn` after every earlier write to the same repo has finished. */
-  private withLock<T>(did: string, fn: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(did) ?? Promise.resolve()
-    const run = prev.then(fn, fn)
-    const tail = run.catch(() => undefined)
-    this.locks.set(did, tail)
-    void tail.then(() => {
-      if (this.locks.get(did) === tail) this.locks.delete(did)
-    })
-    return run
-  }
-
   async signingKey(did: string): Promise<SigningKey> {
     let key = this.keys.get(did)
     if (!key) {
@@ -104,7 +94,7 @@ export class RepoService {
    * be imported; relays hear of it when it is activated).
    */
   createRepo(did: string, key: SigningKey, inTx: () => void, opts: { announce?: boolean } = {}): Promise<CommitResult> {
-    return this.withLock(did, async () => {
+    return this.locks.run(did, async () => {
       const data = MstNode.empty()
       const dataCid = data.cid!
       const rev = TID.nextStr()
@@ -131,7 +121,7 @@ export class RepoService {
 
   /** Apply writes as one signed commit. Throws InvalidSwap (nothing changed) on a swap mismatch. */
   commit(did: string, writes: readonly PreparedWrite[], opts: { swapCommit?: string } = {}): Promise<CommitResult> {
-    return this.withLock(did, async () => {
+    return this.locks.run(did, async () => {
       const root = this.roots.get(did)
       if (!root) throw new InvalidRequestError(`Could not find repo: ${did}`, 'RepoNotFound')
       if (opts.swapCommit !== undefined && opts.swapCommit !== root.cid) {
@@ -234,7 +224,7 @@ export class RepoService {
    * wholesale in a transaction of its own (an import).
    */
   exclusively<T>(did: string, fn: () => Promise<T>): Promise<T> {
-    return this.withLock(did, async () => {
+    return this.locks.run(did, async () => {
       try {
         return await fn()
       } finally {
@@ -250,7 +240,7 @@ export class RepoService {
    * Nothing of any other repo is touched. Throws (nothing changed) if anything in it throws.
    */
   destroyRepo(did: string, inTx: () => void): Promise<void> {
-    return this.withLock(did, async () => {
+    return this.locks.run(did, async () => {
       let cids: string[] = []
       writeTransaction(this.db, this.sequencer, () => {
         inTx()
