@@ -4,13 +4,15 @@
 // child process, PDS_BSKY_APP_VIEW_URL pointing at the upstream), each BENCH_PROXY_CALLS times
 // at concurrency BENCH_PROXY_CONCURRENCY (16) over keep-alive connections:
 //   small    getTimeline answered with ~2 KB of JSON, at concurrency 1 and 16: p50/p99 latency
-//            direct and proxied, the difference, and Carrel's CPU per proxied call (its auth
-//            check, a fresh ES256K service-auth token, the forwarded request)
+//            direct and proxied, the difference, and Carrel's CPU per proxied call, all its
+//            threads (its auth check, a fresh ES256K service-auth token, signed ahead in a worker
+//            thread once the call is busy, the forwarded request)
 //   stream   rounds of BENCH_PROXY_BIG (10) answers of 5 MiB streamed through, three one after
 //            another and one all at once: throughput direct and proxied, Carrel's CPU per MiB,
 //            and its RSS before and at its peak while streaming (sampled every 5 ms). A server
 //            that buffered answers would grow with each round; a streaming one levels off.
 //            Then BENCH_PROXY_BIG clients that read nothing for 2 s: RSS while they hold back.
+// BENCH_PROXY_STREAM=0 runs the small calls only (to profile them).
 import { createServer, request, Agent, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { createAccount, percentile, startBenchServer, type BenchServer } from './_server.ts'
@@ -18,6 +20,8 @@ import { createAccount, percentile, startBenchServer, type BenchServer } from '.
 const CALLS = Number(process.env.BENCH_PROXY_CALLS ?? 4000)
 const CONCURRENCY = Number(process.env.BENCH_PROXY_CONCURRENCY ?? 16)
 const BIG = Number(process.env.BENCH_PROXY_BIG ?? 10)
+/** BENCH_PROXY_STREAM=0: the small calls only (for a profile of them) */
+const STREAM = process.env.BENCH_PROXY_STREAM !== '0'
 const BIG_BYTES = 5 * 1024 * 1024
 const CHUNK = Buffer.alloc(64 * 1024, 'x')
 const SMALL = Buffer.from(
@@ -177,6 +181,7 @@ export default async function main(): Promise<void> {
       console.log(`  server CPU ${fmt(cpuPerCall)} ms per proxied call`)
     }
 
+    if (!STREAM) return
     const bigDirect = `${up.url}/xrpc/app.bsky.feed.getFeed?feed=big`
     const bigProxied = `${server.url}/xrpc/app.bsky.feed.getFeed?feed=at%3A%2F%2Fdid%3Aplc%3Abench%2Fapp.bsky.feed.generator%2Fbig`
     await get(bigProxied, accessJwt)

@@ -9,6 +9,7 @@ import { InviteStore } from './auth/invite-store.js'
 import { SessionManager } from './auth/session-manager.js'
 import { SessionStore } from './auth/session-store.js'
 import { TokenService } from './auth/tokens.js'
+import { ServiceTokenMint } from './auth/service-token-mint.js'
 import { AuthVerifier } from './auth/verifier.js'
 import type { Config } from './config.js'
 import { startCheckpointer } from './db/checkpointer.js'
@@ -114,6 +115,8 @@ export type AppContext = {
    * any address and port), and to services DID documents name (the SSRF rules apply)
    */
   upstreams: { configured: OutboundStream; named: OutboundStream }
+  /** the service-auth tokens of forwarded calls, signed ahead for busy ones */
+  serviceTokens: ServiceTokenMint
   /** closes services in reverse order of creation */
   close(): Promise<void>
 }
@@ -213,6 +216,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const takedowns = new Takedowns({ db, accounts, store: takedownStore, sessions, accountTokens, outbox, sequencer, repo, blobs, logger })
   const accountAdmin = new AccountAdmin({ db, accounts, sessions, accountTokens, outbox, sequencer, logger })
   const { serviceEndpoints, upstreams } = proxyServices(cfg, identity)
+  const serviceTokens = new ServiceTokenMint()
   const repoImports = new RepoImportFlow({
     accounts,
     identity,
@@ -257,8 +261,10 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     preferences,
     serviceEndpoints,
     upstreams,
+    serviceTokens,
     async close() {
       smtp?.close()
+      await serviceTokens.close()
       updates.close()
       upstreams.configured.close()
       upstreams.named.close()

@@ -4,8 +4,7 @@ import http, { type IncomingHttpHeaders, type OutgoingHttpHeaders } from 'node:h
 import https from 'node:https'
 import { createRequire } from 'node:module'
 import type { LookupFunction } from 'node:net'
-import { pipeline, type Readable, Transform, type TransformCallback } from 'node:stream'
-import { urlToHttpOptions } from 'node:url'
+import { type Readable, Transform, type TransformCallback } from 'node:stream'
 import type * as FetchNode from '@atproto-labs/fetch-node'
 import ipaddr from 'ipaddr.js'
 import { keepingGlobalFetchDispatcher } from './global-fetch-guard.js'
@@ -298,8 +297,12 @@ export function createOutboundStream(policy: OutboundStreamPolicy, resolver: Res
       const problem = outboundUrlProblem(req.url, policy)
       if (problem) return reject(new OutboundFetchError('refused', problem))
       const https_ = req.url.protocol === 'https:'
+      const { hostname } = req.url
       const out = (https_ ? https : http).request({
-        ...urlToHttpOptions(req.url),
+        protocol: req.url.protocol,
+        hostname: hostname.startsWith('[') ? hostname.slice(1, -1) : hostname,
+        port: req.url.port || undefined,
+        path: req.url.pathname + req.url.search,
         method: req.method,
         headers: req.headers,
         agent: agents[https_ ? 'https:' : 'http:'],
@@ -335,8 +338,8 @@ export function createOutboundStream(policy: OutboundStreamPolicy, resolver: Res
         res.setTimeout(policy.bodyTimeoutMs, () =>
           res.destroy(new OutboundFetchError('timeout', `the body stopped arriving for ${policy.bodyTimeoutMs} ms`)),
         )
-        const limit = new ByteLimit(policy.maxBodyBytes, () => new OutboundFetchError('too-large', `body is over ${policy.maxBodyBytes} bytes`))
-        const body = pipeline(res, limit, () => {})
+        // a declared length is all the HTTP parser passes on; only a chunked body is counted
+        const body = res.headers['content-length'] !== undefined ? res : limitedBody(res, policy.maxBodyBytes)
         // whoever reads the body sees its errors; one that comes before a reader is attached
         // must not be an uncaught 'error' event
         body.on('error', () => {})
@@ -358,6 +361,16 @@ export function createOutboundStream(policy: OutboundStreamPolicy, resolver: Res
       agents['https:'].destroy()
     },
   })
+}
+
+/** The answer's body counted as it is read, failing past `max` bytes; closing it releases the answer. */
+function limitedBody(res: http.IncomingMessage, max: number): Readable {
+  const limit = new ByteLimit(max, () => new OutboundFetchError('too-large', `body is over ${max} bytes`))
+  res.on('error', (err) => limit.destroy(err))
+  limit.on('close', () => {
+    if (!res.complete) res.destroy()
+  })
+  return res.pipe(limit)
 }
 
 function outboundFailure(err: unknown): OutboundFetchError {

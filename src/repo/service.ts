@@ -60,7 +60,7 @@ export class RepoService {
     return new SqliteBlockstore(did, this.blocks, this.cache)
   }
 
-  /** Runs `fn` after every earlier write to the same repo has finished. */
+  /** The account's repo signing key (kept once read). */
   async signingKey(did: string): Promise<SigningKey> {
     let key = this.keys.get(did)
     if (!key) {
@@ -70,6 +70,11 @@ export class RepoService {
       this.keys.set(did, key)
     }
     return key
+  }
+
+  /** The signing key if it was read already: no await on a hot path. */
+  cachedSigningKey(did: string): SigningKey | undefined {
+    return this.keys.get(did)
   }
 
   private loadState(did: string, root: RepoRoot): RepoState {

@@ -7,6 +7,8 @@ const N = 0xfffffffffffffffffffffffffffffffebaaedce6af48a03bbfd25e8cd0364141n
 const HALF_N = N >> 1n
 
 function lowS(sig: Uint8Array): Uint8Array {
+  // a top byte below 0x7f puts s under 0x7f·2^248 < n/2 (libsecp256k1 always gives low-S)
+  if (sig[32]! < 0x7f) return sig
   const s = BigInt('0x' + Buffer.from(sig.subarray(32, 64)).toString('hex'))
   if (s <= HALF_N) return sig
   const out = new Uint8Array(64)

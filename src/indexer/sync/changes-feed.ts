@@ -53,6 +53,13 @@ export class ChangesFeed {
 
   /** One page. Read in one synchronous step: no commit lands between the rows, the records and the rev. */
   page(did: string, q: ChangesQuery): ChangesPage {
+    const page = this.pageIfReached(did, q)
+    if (!page) throw sinceTooOld(did)
+    return page
+  }
+
+  /** One page, or undefined when the log does not reach back to the query's start (SinceTooOld). */
+  pageIfReached(did: string, q: ChangesQuery): ChangesPage | undefined {
     const root = this.repo.roots.get(did)
     if (!root) throw new InvalidRequestError(`Could not find repo: ${did}`, 'RepoNotFound')
     const fromSince = q.since !== undefined ? { rev: q.since, idx: LAST_IDX } : undefined
@@ -65,10 +72,9 @@ export class ChangesFeed {
       // the log has seen no commit of this repo since its rows were removed: it knows the repo
       // only as of its current rev, and only if the repo is empty does it know the whole of it
       const known = after ? !isBefore(after, { rev: root.rev, idx: LAST_IDX }) : this.repo.records.collections(did).length === 0
-      if (!known) throw sinceTooOld(did)
-      return { rev: root.rev, changes: [] }
+      return known ? { rev: root.rev, changes: [] } : undefined
     }
-    if (after && isBefore(after, { rev: floor, idx: LAST_IDX })) throw sinceTooOld(did)
+    if (after && isBefore(after, { rev: floor, idx: LAST_IDX })) return undefined
 
     const rows = this.log.page(did, after ?? { rev: '', idx: -1 }, q.limit + 1, q.collections)
     // through the shared block cache: recent changes are mostly blocks the write path just cached

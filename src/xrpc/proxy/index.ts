@@ -1,7 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { LexXrpcProcedure, LexXrpcQuery } from '@atproto/lexicon'
 import { InvalidRequestError, MethodNotImplementedError, ResponseType, UpstreamFailureError, XRPCError } from '@atproto/xrpc-server'
-import { signServiceJwt } from '../../auth/service-auth.js'
 import { isPrivilegedMethod, isProtectedMethod } from '../../auth/service-methods.js'
 import { ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE } from '../../auth/tokens.js'
 import type { AccessOutput } from '../../auth/verifier.js'
@@ -46,7 +45,7 @@ export async function locateService(ctx: AppContext, named: NamedService): Promi
 
 /** A fresh service-auth token of the account for one call of `lxm` at the service `aud`. */
 export async function serviceToken(ctx: AppContext, iss: string, aud: string, lxm: string): Promise<string> {
-  return signServiceJwt({ iss, aud, lxm, key: await ctx.repo.signingKey(iss) })
+  return ctx.serviceTokens.token({ iss, aud, lxm }, ctx.repo.cachedSigningKey(iss) ?? (await ctx.repo.signingKey(iss)))
 }
 
 /**

@@ -152,14 +152,10 @@ export class ReadAfterWrite {
     if (typeof rev !== 'string' || !isValidTid(rev)) return undefined
     const root = this.ctx.repo.roots.get(did)
     if (!root || root.rev <= rev) return undefined
-    let changes
-    try {
-      changes = this.ctx.sync.changes.page(did, { since: rev, collections: [POST, PROFILE], limit: MAX_LOCAL_RECORDS }).changes
-    } catch {
-      return undefined
-    }
+    const page = this.ctx.sync.changes.pageIfReached(did, { since: rev, collections: [POST, PROFILE], limit: MAX_LOCAL_RECORDS })
+    if (!page) return undefined
     const local: LocalRecords = { profile: undefined, posts: [] }
-    for (const change of changes) {
+    for (const change of page.changes) {
       if (!change.block || !change.cid) continue
       const record: LocalRecord = {
         uri: `at://${did}/${change.collection}/${change.rkey}`,
