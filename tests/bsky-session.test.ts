@@ -143,4 +143,21 @@ test('read-after-write: a reply the AppView has not indexed appears under the po
   assert.is(other.error, 'InvalidRequest')
 })
 
+test('read-after-write after an up-to-date answer: the next post is put into the next answer, other writes are not', async () => {
+  const erin = await net.createAccount('erin')
+  await erin.agent.post({ text: 'indexed already' })
+  await appView.index(net.url, erin.did)
+  // this answer is up to date; the server now knows erin's latest post without a query
+  const fresh = await erin.agent.getTimeline()
+  assert.is(fresh.headers['atproto-upstream-lag'], undefined)
+  // a write that is neither a post nor the profile: nothing to put in
+  await erin.agent.like('at://did:plc:aaaaaaaaaaaaaaaaaaaaaaaa/app.bsky.feed.post/3kabcdefghij2', 'bafyreie5737gdxlw5i64vzichcalba3z2v5n6icifvx5xytvske7mr3hpm')
+  const afterLike = await erin.agent.getTimeline()
+  assert.is(afterLike.headers['atproto-upstream-lag'], undefined)
+  const post = await erin.agent.post({ text: 'written after the AppView looked' })
+  const afterPost = await erin.agent.getTimeline()
+  assert.ok(afterPost.headers['atproto-upstream-lag'] !== undefined, 'marked as lagging')
+  assert.ok(afterPost.data.feed.some((item) => item.post.uri === post.uri), 'the new post is in it')
+})
+
 test.run()

@@ -83,6 +83,33 @@ test('putRecord creates when missing; custom rkeys and literal keys', async () =
   )
 })
 
+test("a TID this server chooses that a client's record already holds: the create takes the next free one", async () => {
+  // TIDs from generators with the same clock id (1 in 32) can meet. With the clock stopped, this
+  // server's next choices are predictable: the generator is this process's (the server runs in it)
+  const realNow = Date.now
+  const frozen = realNow()
+  Date.now = () => frozen
+  try {
+    const t = TID.next()
+    // the applyWrites commit takes t+1 as its rev; createRecord then chooses t+2 for its rkey
+    const taken = TID.fromTime(t.timestamp() + 2, t.clockid()).toString()
+    await alice.agent.com.atproto.repo.applyWrites({
+      repo: alice.did,
+      writes: [{ $type: 'com.atproto.repo.applyWrites#create', collection: POST, rkey: taken, value: post('the client chose this key') }],
+    })
+    const created = await alice.agent.com.atproto.repo.createRecord({ repo: alice.did, collection: POST, record: post('the server chose') })
+    const rkey = created.data.uri.split('/').pop()!
+    assert.is.not(rkey, taken)
+    assert.ok(rkey > taken, 'a later TID')
+    const got = await net.agent().com.atproto.repo.getRecord({ repo: alice.did, collection: POST, rkey })
+    assert.is((got.data.value as any).text, 'the server chose')
+    const kept = await net.agent().com.atproto.repo.getRecord({ repo: alice.did, collection: POST, rkey: taken })
+    assert.is((kept.data.value as any).text, 'the client chose this key')
+  } finally {
+    Date.now = realNow
+  }
+})
+
 test('listRecords: limit, cursor, reverse', async () => {
   const coll = 'com.example.listing'
   const rkeys: string[] = []

@@ -61,14 +61,17 @@ export function prepareRecordWrite(
     did: string
     action: 'create' | 'update'
     collection: string
-    rkey: string
+    /** absent for a create: this server chooses it (newRecordKey) */
+    rkey: string | undefined
     record: unknown
     validate: ValidateMode
     swapCid?: Cid | null
   },
 ): PreparedRecordWrite {
-  const { did, action, collection, rkey, validate } = opts
+  const { did, action, collection, validate } = opts
   assertCollection(collection)
+  if (opts.rkey === undefined && action !== 'create') throw new InvalidRequestError('An update needs an rkey')
+  const rkey = opts.rkey ?? newRecordKey(lexicons, collection)
   assertRecordKey(rkey)
   if (!isPlainObject(opts.record)) throw new InvalidRequestError('Record must be an object', 'InvalidRecord')
   const record = (opts.record.$type === undefined ? { ...opts.record, $type: collection } : opts.record) as RecordValue
@@ -116,6 +119,8 @@ export function prepareRecordWrite(
     blobs,
     swapCid: opts.swapCid,
     validationStatus,
+    // a TID of this server's choosing, not a literal the lexicon fixes
+    keyChosenHere: opts.rkey === undefined && isValidTid(rkey),
   }
 }
 

@@ -166,10 +166,19 @@ export class RepoService {
   private checkWrites(did: string, writes: readonly PreparedWrite[]): RecordOp[] {
     const seen = new Set<string>()
     return writes.map((w) => {
-      const path = `${w.collection}/${w.rkey}`
-      if (seen.has(path)) throw new InvalidRequestError(`More than one write to ${path} in one commit`)
+      let { rkey, uri } = w
+      let path = `${w.collection}/${rkey}`
+      if (seen.has(path) && !(w.action === 'create' && w.keyChosenHere)) throw new InvalidRequestError(`More than one write to ${path} in one commit`)
+      let current = this.records.get(did, w.collection, rkey)
+      if (w.action === 'create' && w.keyChosenHere) {
+        while (current || seen.has(path)) {
+          rkey = TID.nextStr(rkey)
+          path = `${w.collection}/${rkey}`
+          uri = `at://${did}/${path}`
+          current = this.records.get(did, w.collection, rkey)
+        }
+      }
       seen.add(path)
-      const current = this.records.get(did, w.collection, w.rkey)
       if (w.swapCid !== undefined) {
         const expected = w.swapCid === null ? null : cidToString(w.swapCid)
         if ((current?.cid ?? null) !== expected) {
@@ -177,7 +186,7 @@ export class RepoService {
         }
       }
       const prev = current ? parseCid(current.cid) : null
-      const base = { collection: w.collection, rkey: w.rkey, path, uri: w.uri, prev }
+      const base = { collection: w.collection, rkey, path, uri, prev }
       if (w.action === 'delete') {
         if (!current) throw new InvalidRequestError(`Could not find record: ${w.uri}`)
         return { ...base, action: 'delete', cid: null, record: null, bytes: null, blobs: [] }

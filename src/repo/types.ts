@@ -21,6 +21,11 @@ export type PreparedRecordWrite = {
   /** the record's CID must be this (null: it must not exist) */
   swapCid?: Cid | null
   validationStatus: 'valid' | 'unknown' | undefined
+  /**
+   * the rkey is a TID this server chose: if a record already sits there (a client's TID from a
+   * generator with the same clock id), the create takes the next free TID instead of failing
+   */
+  keyChosenHere?: boolean
 }
 
 export type PreparedDelete = {

@@ -103,12 +103,12 @@ export function commitMeta(result: { cid: Cid; rev: string }) {
 
 /** The createRecord/putRecord answer, with the repo rev header for read-after-write. */
 export function recordWriteOutput(
-  write: { uri: string; validationStatus: 'valid' | 'unknown' | undefined },
+  write: { validationStatus: 'valid' | 'unknown' | undefined },
   op: RecordOp,
   commit: { cid: Cid; rev: string },
 ) {
   return plainJson(
-    { uri: write.uri, cid: cidToString(op.cid!), commit: commitMeta(commit), validationStatus: write.validationStatus },
+    { uri: op.uri, cid: cidToString(op.cid!), commit: commitMeta(commit), validationStatus: write.validationStatus },
     { 'Atproto-Repo-Rev': commit.rev },
   )
 }

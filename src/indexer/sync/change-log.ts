@@ -39,6 +39,7 @@ export class ChangeLog {
   private pruneStmt
   private pageStmt
   private pageInStmt
+  private latestRevStmt
   private deleteDidStmt
   private deleteFloorStmt
   /** when each repo's tombstones were last pruned (ms) */
@@ -80,6 +81,11 @@ export class ChangeLog {
       )
     this.pageStmt = page('')
     this.pageInStmt = page('AND collection IN (SELECT value FROM json_each(@collections))')
+    this.latestRevStmt = s
+      .prepare<[string, string], string | null>(
+        `SELECT rev FROM sync_change WHERE did = ? AND collection IN (SELECT value FROM json_each(?)) ORDER BY rev DESC, idx DESC LIMIT 1`,
+      )
+      .pluck()
     this.deleteDidStmt = s.prepare('DELETE FROM sync_change WHERE did = ?')
     this.deleteFloorStmt = s.prepare('DELETE FROM sync_change_floor WHERE did = ?')
   }
@@ -87,6 +93,11 @@ export class ChangeLog {
   /** The rev after which the log holds every change of the repo; undefined: it has not seen the repo. */
   floor(did: string): string | undefined {
     return this.floorStmt.get(did)?.rev
+  }
+
+  /** The rev of the repo's latest op on a record of `collections` that the log holds, if any. */
+  latestRev(did: string, collections: readonly string[]): string | undefined {
+    return this.latestRevStmt.get(did, JSON.stringify(collections)) ?? undefined
   }
 
   /** Up to `limit` latest ops after `after`, in feed order, optionally only of some collections. */

@@ -5,6 +5,7 @@ import { ChangeLog } from './change-log.js'
 import { ChangesFeed } from './changes-feed.js'
 import { DeviceStateStore } from './device-state.js'
 import { DEVICE_COLLECTION, Devices } from './devices.js'
+import { LatestChanges } from './latest-changes.js'
 import { SettingsStore } from './settings.js'
 
 /**
@@ -17,6 +18,7 @@ export class SyncService {
   readonly settings: SettingsStore
   private log: ChangeLog
   private deviceState: DeviceStateStore
+  private watchers: LatestChanges[] = []
 
   constructor(opts: { db: Db; repo: RepoService; changesRetentionMs: number }) {
     this.log = new ChangeLog(opts.db, opts.repo.records, opts.changesRetentionMs)
@@ -31,7 +33,15 @@ export class SyncService {
     deleteRepoInTx: (did) => this.deleteRepoInTx(did),
   }
 
+  /** A watch on each repo's latest change to `collections` (answered from memory; see LatestChanges). */
+  watchLatest(collections: readonly string[]): LatestChanges {
+    const watcher = new LatestChanges(this.log, new Set(collections))
+    this.watchers.push(watcher)
+    return watcher
+  }
+
   private applyCommitInTx(commit: CommitResult): void {
+    for (const watcher of this.watchers) watcher.applyCommitInTx(commit)
     // an import replaced the repo: the log took nothing of the old one with it (deleteRepoInTx)
     // and takes the new one over at its next commit; devices catch up from getRepo meanwhile
     if (commit.imported) return
@@ -44,6 +54,7 @@ export class SyncService {
   /** The account's repo is going or being replaced by an import: the log of its changes. */
   private deleteRepoInTx(did: string): void {
     this.log.deleteRepoInTx(did)
+    for (const watcher of this.watchers) watcher.deleteRepoInTx(did)
   }
 
   /**

@@ -73,7 +73,12 @@ function isOwnFeed(feed: any[], did: string): boolean {
  * every other method, streams through untouched.
  */
 export class ReadAfterWrite {
-  constructor(private ctx: AppContext) {}
+  /** whether an account wrote a post or its profile after a rev, mostly without a query */
+  private ownWrites
+
+  constructor(private ctx: AppContext) {
+    this.ownWrites = ctx.sync.watchLatest([POST, PROFILE])
+  }
 
   applies(nsid: string): boolean {
     return Object.hasOwn(PATCHES, nsid)
@@ -150,6 +155,7 @@ export class ReadAfterWrite {
   private localSince(did: string, answer: OutboundStreamResponse): LocalRecords | undefined {
     const rev = answer.headers['atproto-repo-rev']
     if (typeof rev !== 'string' || !isValidTid(rev)) return undefined
+    if (!this.ownWrites.mayHaveChangedAfter(did, rev)) return undefined
     const root = this.ctx.repo.roots.get(did)
     if (!root || root.rev <= rev) return undefined
     const page = this.ctx.sync.changes.pageIfReached(did, { since: rev, collections: [POST, PROFILE], limit: MAX_LOCAL_RECORDS })

@@ -1,6 +1,6 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
-import { newRecordKey, prepareDelete, prepareRecordWrite } from '../../../../repo/prepare.js'
+import { prepareDelete, prepareRecordWrite } from '../../../../repo/prepare.js'
 import type { PreparedWrite } from '../../../../repo/types.js'
 import { applyWritesPoints, repoWriteLimits } from '../../../rate-limit/write-points.js'
 import type { XrpcRouter } from '../../../router.js'
@@ -33,13 +33,11 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       const writes: PreparedWrite[] = body.writes.map((w) => {
         if (w.$type === DELETE) return prepareDelete({ did: account.did, collection: w.collection, rkey: String(w.rkey) })
         if (w.$type !== CREATE && w.$type !== UPDATE) throw new InvalidRequestError(`Unknown write type: ${w.$type}`)
-        const rkey = w.rkey ?? (w.$type === CREATE ? newRecordKey(ctx.lexicons, w.collection) : undefined)
-        if (rkey === undefined) throw new InvalidRequestError('An update needs an rkey')
         return prepareRecordWrite(ctx.lexicons, {
           did: account.did,
           action: w.$type === CREATE ? 'create' : 'update',
           collection: w.collection,
-          rkey,
+          rkey: w.rkey,
           record: w.value,
           validate,
         })
@@ -48,7 +46,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       const results = writes.map((w, i) => {
         const op = commit.ops[i]!
         if (w.action === 'delete') return { $type: RESULT_TYPE.delete }
-        return { $type: RESULT_TYPE[op.action], uri: w.uri, cid: op.cid!.toString(), validationStatus: w.validationStatus }
+        return { $type: RESULT_TYPE[op.action], uri: op.uri, cid: op.cid!.toString(), validationStatus: w.validationStatus }
       })
       return json({ commit: commitMeta(commit), results }, { 'Atproto-Repo-Rev': commit.rev })
     },

@@ -1,5 +1,5 @@
 import type { AppContext } from '../../../../context.js'
-import { newRecordKey, prepareRecordWrite } from '../../../../repo/prepare.js'
+import { prepareRecordWrite } from '../../../../repo/prepare.js'
 import { repoWriteLimits, WRITE_POINTS } from '../../../rate-limit/write-points.js'
 import type { XrpcRouter } from '../../../router.js'
 import { assertWritableRepo, inputBody, recordDataErrors, recordWriteOutput, swapCommit, validateFlag } from '../../../util.js'
@@ -17,7 +17,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
         did: account.did,
         action: 'create',
         collection: body.collection,
-        rkey: body.rkey ?? newRecordKey(ctx.lexicons, body.collection),
+        rkey: body.rkey,
         record: body.record,
         validate: validateFlag(body.validate),
       })
