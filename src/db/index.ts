@@ -58,7 +58,6 @@ export function openDatabase(path: string): Db {
   sqlite.pragma('busy_timeout = 5000')
   // a modest page cache: the OS caches the file too, and RSS is a figure users watch
   sqlite.pragma('cache_size = -8000')
-  if (process.env.HACK_MMAP) sqlite.pragma(`mmap_size = ${process.env.HACK_MMAP}`)
   sqlite.pragma('temp_store = MEMORY')
   // checkpoints run in a worker thread (see checkpointer.ts), never inside a request
   sqlite.pragma('wal_autocheckpoint = 0')
