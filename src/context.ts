@@ -142,10 +142,15 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   repo.hooks.push(blobs.hook)
   const sync = new SyncService({ db, repo, changesRetentionMs: cfg.syncChangesRetentionMs })
   repo.hooks.push(sync.hook)
-  repo.hooks.push(openLibraryIndex({ db, lexicons, logger, enabled: cfg.libraryIndex }).hook)
+  // a record path the host took down is kept out of the derived indexes (takedowns change them)
+  const takedownStore = new TakedownStore(db)
+  const isTakenDown = (did: string, collection: string, rkey: string) => takedownStore.record(did, collection, rkey) !== undefined
+  const library = openLibraryIndex({ db, lexicons, isTakenDown, logger, enabled: cfg.libraryIndex })
+  repo.hooks.push(library.hook)
   const updates = new UpdatesService({
     db,
     lexicons,
+    isTakenDown,
     accounts,
     blobs,
     publicUrl: () => cfg.publicUrl,
@@ -198,7 +203,6 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const accountDeactivator = new AccountDeactivator({ db, accounts, sequencer, logger })
   const accountActivator = new AccountActivator({ cfg, identity, repo, db, accounts, sequencer, logger })
   const outbox = mail.outbox
-  const takedownStore = new TakedownStore(db)
   const accountDeleter = new AccountDeleter({
     accounts,
     sessions,
@@ -213,7 +217,19 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     privateState: [sync, takedownStore, preferences],
     logger,
   })
-  const takedowns = new Takedowns({ db, accounts, store: takedownStore, sessions, accountTokens, outbox, sequencer, repo, blobs, logger })
+  const takedowns = new Takedowns({
+    db,
+    accounts,
+    store: takedownStore,
+    sessions,
+    accountTokens,
+    outbox,
+    sequencer,
+    repo,
+    blobs,
+    indexes: [...(library.enabled ? [library] : []), updates.index],
+    logger,
+  })
   const accountAdmin = new AccountAdmin({ db, accounts, sessions, accountTokens, outbox, sequencer, logger })
   const { serviceEndpoints, upstreams } = proxyServices(cfg, identity)
   const serviceTokens = new ServiceTokenMint()

@@ -72,8 +72,13 @@ export class TakedownStore {
 
   liftRecord(did: string, collection: string, rkey: string): boolean {
     const lifted = this.liftRecordStmt.run(did, collection, rkey).changes > 0
-    if (!this.db.sqlite.inTransaction && this.recordCountStmt.get(did) === 0) this.didsWithRecords.delete(did)
+    this.forgetDidIfNone(did)
     return lifted
+  }
+
+  /** Outside a transaction (one that may still roll back): the DID leaves the set once it has no record takedown. */
+  forgetDidIfNone(did: string): void {
+    if (!this.db.sqlite.inTransaction && this.recordCountStmt.get(did) === 0) this.didsWithRecords.delete(did)
   }
 
   blob(did: string, cid: string): BlobTakedown | undefined {

@@ -1,4 +1,5 @@
 import type { Lexicons } from '@atproto/lexicon'
+import { TakedownStore } from '../accounts/takedown-store.js'
 import type { Db } from '../db/index.js'
 import { LibraryIndex } from './library/library-index.js'
 import type { DerivedIndex } from './rebuild.js'
@@ -9,5 +10,8 @@ import { UpdatesIndex } from './updates/updates-index.js'
  * repos (`rebuildIndexes`). A new index is added here, so that no reindex forgets it.
  */
 export function derivedIndexes(db: Db, lexicons: Lexicons): DerivedIndex[] {
-  return [new LibraryIndex({ db, lexicons, enabled: true }), new UpdatesIndex({ db, lexicons })]
+  // record paths the host took down stay out of them, as the commit hooks keep them
+  const takedowns = new TakedownStore(db)
+  const isTakenDown = (did: string, collection: string, rkey: string) => takedowns.record(did, collection, rkey) !== undefined
+  return [new LibraryIndex({ db, lexicons, isTakenDown, enabled: true }), new UpdatesIndex({ db, lexicons, isTakenDown })]
 }

@@ -19,8 +19,10 @@ export type DerivedIndex = {
   readonly hook: CommitHook
   /** inside the rebuild's transaction, first: remove every row */
   clearInTx(): void
-  /** inside the rebuild's transaction: index one stored record of one of `collections` */
+  /** inside the rebuild's transaction, or a takedown's lift: index one stored record of one of `collections` */
   addInTx(record: StoredRecord): void
+  /** inside a takedown's transaction: the record's rows go (nothing when it has none) */
+  removeInTx(did: string, collection: string, rkey: string): void
   /** inside the rebuild's transaction, last: e.g. record that the tables are current */
   rebuiltInTx?(): void
 }

@@ -1,3 +1,4 @@
+import { decode as cborDecode } from '@atproto/lex-cbor'
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountRow, AccountStore } from '../accounts/account-store.js'
 import { accountStatus } from '../accounts/status.js'
@@ -6,10 +7,12 @@ import type { AccountTokenStore } from '../auth/account-tokens.js'
 import type { SessionStore } from '../auth/session-store.js'
 import type { Db } from '../db/index.js'
 import type { Sequencer } from '../firehose/sequencer.js'
+import type { DerivedIndex } from '../indexer/rebuild.js'
 import type { Logger } from '../logger.js'
 import type { BlobService } from '../repo/blob-service.js'
 import type { RepoService } from '../repo/service.js'
 import { writeTransaction } from '../repo/transaction.js'
+import type { RecordValue } from '../repo/types.js'
 import { announceActiveInTx } from './announce-active.js'
 import type { Outbox } from '../mail/outbox.js'
 
@@ -48,6 +51,8 @@ export class Takedowns {
       sequencer: Sequencer
       repo: RepoService
       blobs: BlobService
+      /** the derived indexes (library, updates): a record path taken down is kept out of them */
+      indexes: readonly DerivedIndex[]
       logger: Logger
     },
   ) {}
@@ -123,15 +128,33 @@ export class Takedowns {
    */
   takeDownRecord(path: RecordPath, cid: string, ref: string | undefined): void {
     if (!this.d.accounts.getByDid(path.did)) notFound(path.did)
-    this.d.store.takeDownRecord(path.did, path.collection, path.rkey, cid, ref || new Date().toISOString())
+    this.d.db.sqlite.transaction(() => {
+      this.d.store.takeDownRecord(path.did, path.collection, path.rkey, cid, ref || new Date().toISOString())
+      for (const index of this.indexesOf(path.collection)) index.removeInTx(path.did, path.collection, path.rkey)
+    })()
     this.d.logger.info({ uri: `at://${path.did}/${path.collection}/${path.rkey}` }, 'record taken down')
   }
 
   liftRecordTakedown(path: RecordPath): void {
     if (!this.d.accounts.getByDid(path.did)) notFound(path.did)
-    if (this.d.store.liftRecord(path.did, path.collection, path.rkey)) {
+    const lifted = this.d.db.sqlite.transaction(() => {
+      if (!this.d.store.liftRecord(path.did, path.collection, path.rkey)) return false
+      // the record as it stands now goes back into the indexes
+      const current = this.d.repo.getRecordBytes(path.did, path.collection, path.rkey)
+      for (const index of this.indexesOf(path.collection)) {
+        index.removeInTx(path.did, path.collection, path.rkey)
+        if (current) index.addInTx({ ...path, cid: current.cid, value: cborDecode(current.bytes) as RecordValue })
+      }
+      return true
+    })()
+    this.d.store.forgetDidIfNone(path.did)
+    if (lifted) {
       this.d.logger.info({ uri: `at://${path.did}/${path.collection}/${path.rkey}` }, 'record takedown lifted')
     }
+  }
+
+  private indexesOf(collection: string): DerivedIndex[] {
+    return this.d.indexes.filter((index) => index.collections.includes(collection))
   }
 
   /** The record's current CID (or, when it is gone, the one taken down) and its takedown; undefined: neither. */

@@ -10,7 +10,8 @@ import { DeltaMaker } from './delta-maker.js'
 import { InstallReports } from './install-reports.js'
 import { RolloutBuckets } from './rollout.js'
 import { UpdateOffers } from './update-offers.js'
-import { openUpdatesIndex } from './updates-index.js'
+import type { IsTakenDown } from '../record-index.js'
+import { openUpdatesIndex, type UpdatesIndex } from './updates-index.js'
 
 /**
  * App updates: releases and install reports indexed by a commit hook in each commit's
@@ -18,6 +19,7 @@ import { openUpdatesIndex } from './updates-index.js'
  * server-made delta patches (createDelta).
  */
 export class UpdatesService {
+  readonly index: UpdatesIndex
   readonly hook: CommitHook
   readonly offers: UpdateOffers
   readonly reports: InstallReports
@@ -28,6 +30,8 @@ export class UpdatesService {
     private readonly opts: {
       db: Db
       lexicons: Lexicons
+      /** a release or install record the host took down is not indexed (so not offered) */
+      isTakenDown: IsTakenDown
       accounts: AccountStore
       blobs: BlobService
       /** the server's public URL (read at each call: a test server learns its port after start-up) */
@@ -37,7 +41,8 @@ export class UpdatesService {
       logger?: Logger
     },
   ) {
-    this.hook = openUpdatesIndex(opts).hook
+    this.index = openUpdatesIndex(opts)
+    this.hook = this.index.hook
     this.offers = new UpdateOffers(
       opts.db,
       new RolloutBuckets(opts.db),

@@ -3,11 +3,11 @@
 // semantic version, and every artifact and delta states its blob's own SHA-256 and size; an
 // install names a release record and that release's version.
 import { compareVersions, parseVersion } from './semver.js'
+import type { RuleViolation } from '../record-index.js'
 
 export const RELEASE_COLLECTION = 'app.carrel.update.release'
 export const INSTALL_COLLECTION = 'app.carrel.update.install'
 
-export type RuleViolation = { path: string; problem: string }
 
 const PRODUCT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 const RAW = 0x55
