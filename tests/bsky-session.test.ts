@@ -160,4 +160,16 @@ test('read-after-write after an up-to-date answer: the next post is put into the
   assert.ok(afterPost.data.feed.some((item) => item.post.uri === post.uri), 'the new post is in it')
 })
 
+test("read-after-write for a new account: its first post shows up in the answer that follows it", async () => {
+  const finn = await net.createAccount('finn')
+  // the AppView has indexed the account as created: nothing newer to put in
+  await appView.index(net.url, finn.did)
+  const before = await finn.agent.getTimeline()
+  assert.is(before.headers['atproto-upstream-lag'], undefined)
+  const first = await finn.agent.post({ text: 'my very first post' })
+  const after = await finn.agent.getTimeline()
+  assert.ok(after.headers['atproto-upstream-lag'] !== undefined)
+  assert.ok(after.data.feed.some((item) => item.post.uri === first.uri))
+})
+
 test.run()

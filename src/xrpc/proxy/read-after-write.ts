@@ -73,7 +73,7 @@ function isOwnFeed(feed: any[], did: string): boolean {
  * every other method, streams through untouched.
  */
 export class ReadAfterWrite {
-  /** whether an account wrote a post or its profile after a rev, mostly without a query */
+  /** whether the change log holds a post or profile of the account after a rev (from memory) */
   private ownWrites
 
   constructor(private ctx: AppContext) {
@@ -155,7 +155,7 @@ export class ReadAfterWrite {
   private localSince(did: string, answer: OutboundStreamResponse): LocalRecords | undefined {
     const rev = answer.headers['atproto-repo-rev']
     if (typeof rev !== 'string' || !isValidTid(rev)) return undefined
-    if (!this.ownWrites.mayHaveChangedAfter(did, rev)) return undefined
+    if (!this.ownWrites.hasChangesAfter(did, rev)) return undefined
     const root = this.ctx.repo.roots.get(did)
     if (!root || root.rev <= rev) return undefined
     const page = this.ctx.sync.changes.pageIfReached(did, { since: rev, collections: [POST, PROFILE], limit: MAX_LOCAL_RECORDS })
