@@ -10,6 +10,7 @@ import { gzipSync } from 'node:zlib'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { loadConfig, ConfigError } from '../src/config.ts'
+import { adminAgent } from './_admin.ts'
 import { startAppView, type AppViewStandIn } from './_appview.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { createKeylessDid } from './_own-did.ts'
@@ -362,6 +363,72 @@ test('chat goes to the chat service and reports to the report service, by defaul
   const c = appView.calls.at(-1)!
   assert.is(c.aud, REPORT_DID)
   assert.is(c.lxm, 'com.atproto.moderation.createReport')
+})
+
+test("a taken-down account: allowTakendown gives a narrow session that may appeal and read its preferences, and nothing else", async () => {
+  const dora = await net.createAccount('dora')
+  const appPassword = (await dora.agent.com.atproto.server.createAppPassword({ name: 'phone' })).data.password
+  await adminAgent(net.url).com.atproto.admin.updateSubjectStatus({
+    subject: { $type: 'com.atproto.admin.defs#repoRef', did: dora.did },
+    takedown: { applied: true },
+  })
+  const login = (body: Record<string, unknown>) =>
+    call('/xrpc/com.atproto.server.createSession', { token: null, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) })
+  const refused = await login({ identifier: dora.handle, password: dora.password })
+  assert.is(refused.status, 401)
+  assert.is(refused.json.error, 'AccountTakedown')
+  // an app password never opens a taken-down account
+  const byAppPassword = await login({ identifier: dora.handle, password: appPassword, allowTakendown: true })
+  assert.is(byAppPassword.status, 401)
+  assert.is(byAppPassword.json.error, 'AuthenticationRequired')
+
+  const session = await login({ identifier: dora.handle, password: dora.password, allowTakendown: true })
+  assert.is(session.status, 200)
+  assert.is(session.json.did, dora.did)
+  assert.is(session.json.active, false)
+  assert.is(session.json.status, 'takendown')
+  const token = session.json.accessJwt as string
+  assert.is(JSON.parse(Buffer.from(token.split('.')[1]!, 'base64url').toString()).scope, 'com.atproto.takendown')
+
+  // the appeal reaches the report service with a token of the account
+  appView.script = (_req, res) => {
+    res.writeHead(200, { 'content-type': 'application/json' })
+    res.end(JSON.stringify({ id: 7, reasonType: 'com.atproto.moderation.defs#reasonAppeal', subject: { $type: 'com.atproto.admin.defs#repoRef', did: dora.did }, reportedBy: dora.did, createdAt: new Date().toISOString() }))
+    return true
+  }
+  const appeal = await call('/xrpc/com.atproto.moderation.createReport', {
+    token,
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ reasonType: 'com.atproto.moderation.defs#reasonAppeal', subject: { $type: 'com.atproto.admin.defs#repoRef', did: dora.did } }),
+  })
+  assert.is(appeal.status, 200, appeal.text)
+  assert.is(appeal.json.id, 7)
+  assert.is(appView.calls.at(-1)!.aud, REPORT_DID)
+  assert.is(appView.calls.at(-1)!.iss, dora.did)
+  assert.is((await call('/xrpc/app.bsky.actor.getPreferences', { token })).status, 200)
+
+  // nothing else: other proxied calls, the account's own methods, writes
+  const callsBefore = appView.calls.length
+  const refusedCalls = [
+    await call('/xrpc/app.bsky.feed.getTimeline', { token }),
+    await call('/xrpc/com.atproto.server.getSession', { token }),
+    await call('/xrpc/com.atproto.server.getServiceAuth?aud=did:web:elsewhere.test', { token }),
+    await call('/xrpc/app.bsky.actor.putPreferences', { token, headers: { 'content-type': 'application/json' }, body: '{"preferences":[]}' }),
+    await call('/xrpc/com.atproto.repo.createRecord', {
+      token,
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ repo: dora.did, collection: 'app.bsky.feed.post', record: { text: 'hi', createdAt: new Date().toISOString() } }),
+    }),
+  ]
+  for (const r of refusedCalls) {
+    assert.is(r.status, 400, r.text)
+    assert.is(r.json.error, 'InvalidToken')
+  }
+  assert.is(appView.calls.length, callsBefore, 'nothing went upstream')
+  // and the session cannot be refreshed
+  const refreshed = await call('/xrpc/com.atproto.server.refreshSession', { token: session.json.refreshJwt, method: 'POST' })
+  assert.is(refreshed.status, 400)
+  assert.is(refreshed.json.error, 'ExpiredToken')
 })
 
 test('only sessions of this server are forwarded: no token, a bad one, an app password for chat', async () => {

@@ -6,7 +6,7 @@ import type { AppPasswordGrant, AppPasswordStore } from './app-password-store.js
 import { burnPasswordCheck, verifyPassword } from './password.js'
 import { LoginLimiter, RateLimitedError, type LoginLimits } from './rate-limiter.js'
 import type { SessionStore } from './session-store.js'
-import { APP_PASS_PRIVILEGED_SCOPE, APP_PASS_SCOPE, FULL_ACCESS, TokenService, type AccessGrant } from './tokens.js'
+import { APP_PASS_PRIVILEGED_SCOPE, APP_PASS_SCOPE, FULL_ACCESS, TAKENDOWN_ACCESS, TokenService, type AccessGrant } from './tokens.js'
 
 export type SessionOutput = {
   did: string
@@ -52,19 +52,24 @@ export class SessionManager {
 
   /**
    * Login with a handle, email or DID, from client address `ip`: the account's password gives a
-   * full session, one of its app passwords a session scoped to it (not for a taken-down account).
+   * full session, one of its app passwords a session scoped to it. A taken-down account: 401
+   * AccountTakedown, or with `allowTakendown` a session of the takendown scope (the Bluesky app
+   * always asks for it, and shows such an account its appeal).
    */
-  async createSession(identifier: string, password: string, ip: string): Promise<SessionOutput> {
+  async createSession(identifier: string, password: string, ip: string, opts: { allowTakendown?: boolean } = {}): Promise<SessionOutput> {
     const account = this.d.accounts.getByIdentifier(identifier)
     const { ok, appPassword } = await this.checkPassword(account, identifier, password, ip, true)
     if (!account || !ok) throw new AuthRequiredError(INVALID_LOGIN, 'AuthenticationRequired')
-    assertNotTakenDown(account)
+    const takenDown = accountStatus(account).status === 'takendown'
+    if (!opts.allowTakendown) assertNotTakenDown(account)
 
     const now = Date.now()
     this.maybePurge(now)
-    const accessJwt = await this.d.tokens.createAccessToken(account.did, now, grantOf(appPassword))
+    // a taken-down account (its own password only: app passwords do not open it) gets the narrow
+    // scope, and its refresh token is not kept, so the session cannot be refreshed (as in the reference)
+    const accessJwt = await this.d.tokens.createAccessToken(account.did, now, takenDown ? TAKENDOWN_ACCESS : grantOf(appPassword))
     const refresh = await this.d.tokens.createRefreshToken(account.did, { now })
-    this.d.sessions.insert(refresh.id, account.did, refresh.expiresAt, appPassword?.id ?? null)
+    if (!takenDown) this.d.sessions.insert(refresh.id, account.did, refresh.expiresAt, appPassword?.id ?? null)
     return sessionOutput(account, accessJwt, refresh.jwt)
   }
 

@@ -9,18 +9,26 @@ export const REFRESH_SCOPE = 'com.atproto.refresh'
 export const APP_PASS_SCOPE = 'com.atproto.appPass'
 export const APP_PASS_PRIVILEGED_SCOPE = 'com.atproto.appPassPrivileged'
 
-export type AccessScope = typeof ACCESS_SCOPE | typeof APP_PASS_SCOPE | typeof APP_PASS_PRIVILEGED_SCOPE
-const ACCESS_SCOPES: readonly string[] = [ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE, APP_PASS_SCOPE]
+/**
+ * the narrow access token of a taken-down account's session (createSession with
+ * `allowTakendown`): only the few methods that accept it (an appeal through createReport...)
+ */
+export const TAKENDOWN_SCOPE = 'com.atproto.takendown'
+
+export type AccessScope = typeof ACCESS_SCOPE | typeof APP_PASS_SCOPE | typeof APP_PASS_PRIVILEGED_SCOPE | typeof TAKENDOWN_SCOPE
+const ACCESS_SCOPES: readonly string[] = [ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE, APP_PASS_SCOPE, TAKENDOWN_SCOPE]
 
 /**
- * What an access token grants: the account's own password (`com.atproto.access`), or the app
- * password `appPasswordId` (its scope says whether it is privileged).
+ * What an access token grants: the account's own password (`com.atproto.access`), the app
+ * password `appPasswordId` (its scope says whether it is privileged), or a taken-down account's
+ * narrow session (`com.atproto.takendown`).
  */
 export type AccessGrant =
-  | { scope: typeof ACCESS_SCOPE }
+  | { scope: typeof ACCESS_SCOPE | typeof TAKENDOWN_SCOPE }
   | { scope: typeof APP_PASS_SCOPE | typeof APP_PASS_PRIVILEGED_SCOPE; appPasswordId: string }
 
 export const FULL_ACCESS: AccessGrant = { scope: ACCESS_SCOPE }
+export const TAKENDOWN_ACCESS: AccessGrant = { scope: TAKENDOWN_SCOPE }
 
 /** Claim naming the app password an access token was issued for (Carrel's own). */
 const APP_PASSWORD_CLAIM = 'app_password_id'

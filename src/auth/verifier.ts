@@ -5,7 +5,7 @@ import type { AccountStore } from '../accounts/account-store.js'
 import type { AppPasswordStore } from './app-password-store.js'
 import { verifyServiceJwt } from './service-auth.js'
 import type { SessionStore } from './session-store.js'
-import { ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE, APP_PASS_SCOPE, TokenError, type AccessScope, type TokenService } from './tokens.js'
+import { ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE, APP_PASS_SCOPE, TAKENDOWN_SCOPE, TokenError, type AccessScope, type TokenService } from './tokens.js'
 
 /**
  * An access token's holder. `scope` is `com.atproto.access` for a session made with the account's
@@ -45,6 +45,7 @@ function tokenError(err: unknown): never {
 const FULL: readonly AccessScope[] = [ACCESS_SCOPE]
 const PRIVILEGED: readonly AccessScope[] = [ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE]
 const STANDARD: readonly AccessScope[] = [ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE, APP_PASS_SCOPE]
+const STANDARD_OR_TAKENDOWN: readonly AccessScope[] = [...STANDARD, TAKENDOWN_SCOPE]
 
 /**
  * The auth functions XRPC methods use as `auth:`. Each is a bound arrow property, so
@@ -88,6 +89,13 @@ export class AuthVerifier {
 
   /** An access JWT of the account's own password: no app password. */
   accessFull = (ctx: ReqCtx): Promise<AccessOutput> => this.access(ctx, FULL)
+
+  /**
+   * Any access JWT, or the narrow one of a taken-down account's session (`com.atproto.takendown`,
+   * which every other level refuses as the reference does): for what such an account may still
+   * do, appeal (createReport) and read its preferences.
+   */
+  accessStandardOrTakendown = (ctx: ReqCtx): Promise<AccessOutput> => this.access(ctx, STANDARD_OR_TAKENDOWN)
 
   /**
    * The token's HMAC is checked once per token text (TokenService caches it); then a cached

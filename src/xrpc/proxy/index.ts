@@ -13,6 +13,8 @@ import { isJsonType, nonXrpcError, sendCall, streamAnswer } from './forward.js'
 import { ReadAfterWrite } from './read-after-write.js'
 import { configuredService, defaultService, parseProxyHeader, type NamedService } from './services.js'
 
+const CREATE_REPORT = 'com.atproto.moderation.createReport'
+
 /** Where a call goes: the service's DID (the token's audience), its endpoint, and how to reach it. */
 export type ServiceTarget = { did: string; endpoint: string; send: OutboundStream }
 
@@ -83,7 +85,9 @@ export class XrpcProxy implements ProxyStep {
     if (fallback && !fallback.ref) {
       throw new MethodNotImplementedError(`No ${fallback.what} is configured on this server (${fallback.variables}), so ${nsid} is not answered`)
     }
-    const { credentials } = (await ctx.auth.accessStandard({ req, res })) as AccessOutput
+    // a taken-down account's narrow session may still appeal (createReport), nothing else
+    const auth = nsid === CREATE_REPORT ? ctx.auth.accessStandardOrTakendown : ctx.auth.accessStandard
+    const { credentials } = (await auth({ req, res })) as AccessOutput
     if (isPrivilegedMethod(nsid) && credentials.scope !== ACCESS_SCOPE && credentials.scope !== APP_PASS_PRIVILEGED_SCOPE) {
       throw new InvalidRequestError('Bad token method', 'InvalidToken')
     }

@@ -10,7 +10,7 @@ import { plainJson } from '../../../util.js'
  */
 export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('app.bsky.actor.getPreferences', {
-    auth: ctx.auth.accessStandard,
+    auth: ctx.auth.accessStandardOrTakendown,
     handler: ({ auth }) => {
       const { did, scope } = auth.credentials
       return plainJson({ preferences: ctx.preferences.get(did, { full: scope === ACCESS_SCOPE }) })

@@ -21,9 +21,9 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       { points: 300, durationMs: 24 * 60 * MINUTE, key: attemptKey },
     ],
     handler: async ({ input, req, res }) => {
-      const { identifier, password } = inputBody<{ identifier: string; password: string }>(input)
+      const { identifier, password, allowTakendown } = inputBody<{ identifier: string; password: string; allowTakendown?: boolean }>(input)
       try {
-        return json(await ctx.sessionManager.createSession(identifier, password, clientIp(req)))
+        return json(await ctx.sessionManager.createSession(identifier, password, clientIp(req), { allowTakendown: allowTakendown === true }))
       } catch (err) {
         if (err instanceof RateLimitedError) answerRateLimited(res, err)
         throw err
