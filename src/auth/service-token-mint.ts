@@ -9,8 +9,8 @@ export type MintKey = Secp256k1Signer & { exportPrivateKey(): Uint8Array }
 /** What a proxied call's token is for. */
 export type TokenFor = { iss: string; aud: string; lxm: string }
 
-/** most tokens signed ahead for one (iss, aud, lxm) */
-const MAX_READY = 16
+/** most tokens signed ahead for one (iss, aud, lxm): at 16 a busy stream often ran dry while its batch was signed */
+const MAX_READY = 64
 /** a token signed ahead is used within this long of its `iat`, so it has 50 s or more left */
 const MAX_AGE_MS = 10_000
 /** (iss, aud, lxm) kept at once; the oldest goes first */
@@ -37,7 +37,7 @@ type Batch = { streamId: string; stream: Stream; inputs: string[]; iat: number }
  * once: its own jti, iat at most 10 s before the call, exp a minute after its iat. A call that is
  * asked for often (more than once a second for the same account, service and method, as a client
  * paging a timeline does) has its next tokens signed ahead in a worker thread, as many as it was
- * asked for in the last second (up to 16), so that the call itself does not spend its ~45 us of
+ * asked for in the last second (up to 64), so that the call itself does not spend its ~45 us of
  * secp256k1 signing on the main thread; any other call, or one that finds none ready, is signed
  * on the spot. If the worker fails, every token is signed on the spot.
  */
