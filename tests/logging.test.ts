@@ -7,6 +7,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { AtpAgent } from '@atproto/api'
 import Database from 'better-sqlite3'
+import { WebSocket } from 'ws'
 import { startServerWithPlc, type ServerWithPlc } from './_server-process.ts'
 
 const PASSWORD = 'log-test password 7c1e'
@@ -97,6 +98,35 @@ test('request lines for every call; no password, token, key or secret in any lin
     const hit = lines.find((l) => l.includes(secret))
     assert.is(hit, undefined, `a secret appears in the log: ${hit?.slice(0, 120)}`)
   }
+})
+
+test('a firehose subscription is one request line when it ends (status 101, its frames); a refused upgrade one at once', async () => {
+  const url = net.url.replace(/^http/, 'ws')
+  const ws = new WebSocket(`${url}/xrpc/com.atproto.sync.subscribeRepos?cursor=0`)
+  const reqId = await new Promise<string>((resolve, reject) => {
+    ws.on('upgrade', (res) => resolve(String(res.headers['x-request-id'])))
+    ws.on('error', reject)
+  })
+  await new Promise((resolve) => ws.once('message', resolve))
+  ws.close(1000)
+  await new Promise((resolve) => ws.once('close', resolve))
+  const refused = new WebSocket(`${url}/xrpc/com.example.no.such.stream`)
+  refused.on('error', () => {})
+  const refusedId = await new Promise<string>((resolve) => refused.on('unexpected-response', (_req, res) => resolve(String(res.headers['x-request-id']))))
+  refused.terminate()
+  await new Promise((r) => setTimeout(r, 300))
+
+  const requests = net.server.output().split('\n').filter((l) => l.includes('"msg":"request"')).map((l) => JSON.parse(l))
+  const sub = requests.find((r) => r.reqId === reqId)
+  assert.ok(sub, `no line for ${reqId}`)
+  assert.is(sub.path, '/xrpc/com.atproto.sync.subscribeRepos')
+  assert.is(sub.status, 101)
+  assert.is(sub.closeCode, 1000)
+  assert.ok(sub.frames >= 1, `frames ${sub.frames}`)
+  assert.type(sub.ms, 'number')
+  const no = requests.find((r) => r.reqId === refusedId)
+  assert.is(no?.status, 404)
+  assert.is(no?.path, '/xrpc/com.example.no.such.stream')
 })
 
 test('a client that leaves in the middle of a streamed answer is not a server error', async () => {

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto'
 import type { IncomingMessage, Server as HttpServer, ServerResponse } from 'node:http'
 import { STATUS_CODES } from 'node:http'
 import type { Duplex } from 'node:stream'
@@ -39,6 +40,10 @@ const DEFAULT_REPLAY_HIGH_WATER = 2 * 1024 * 1024
 const DEFAULT_HEARTBEAT_MS = 30_000
 /** What a subscriber refused for want of room is told to wait, in seconds. */
 const RETRY_AFTER_SEC = 10
+
+function msSince(started: bigint): number {
+  return Number(process.hrtime.bigint() - started) / 1e6
+}
 
 function httpError(socket: Duplex, status: number, error: string, message: string, extra = '') {
   if (!socket.writable) {
@@ -100,8 +105,12 @@ class Subscriber {
     return this.ws.bufferedAmount
   }
 
+  /** frames sent, for the connection's log line */
+  frames = 0
+
   send(frame: Uint8Array) {
     if (this.queued++ === 0) this.lastProgress = Date.now()
+    this.frames++
     this.ws.send(frame, { binary: true }, this.onWritten)
   }
 
@@ -109,6 +118,7 @@ class Subscriber {
   sendWsFrame(wsFrame: Buffer) {
     if (this.ws.readyState !== WebSocket.OPEN) return
     if (this.queued++ === 0) this.lastProgress = Date.now()
+    this.frames++
     this.socket.write(wsFrame, this.onWritten)
   }
 
@@ -162,6 +172,10 @@ export class SubscribeRepos {
       ...opts,
     }
     this.wss = new WebSocketServer({ noServer: true, perMessageDeflate: false, maxPayload: 64 * 1024, clientTracking: false })
+    this.wss.on('headers', (headers, req) => {
+      const reqId = this.requestIds.get(req)
+      if (reqId) headers.push(`X-Request-Id: ${reqId}`)
+    })
     this.opts.sequencer.on('event', this.onEvent)
     this.heartbeat = setInterval(() => this.ping(), this.opts.heartbeatMs)
     this.heartbeat.unref()
@@ -184,37 +198,54 @@ export class SubscribeRepos {
 
   private onUpgrade = (req: IncomingMessage, socket: Duplex, head: Buffer) => {
     socket.on('error', () => socket.destroy())
+    const started = process.hrtime.bigint()
+    const reqId = randomUUID()
+    const refuse = (path: string, status: number, error: string, message: string, extra = '') => {
+      this.logRequest({ reqId, method: req.method, path, status, ms: msSince(started) })
+      httpError(socket, status, error, message, `X-Request-Id: ${reqId}\r\n${extra}`)
+    }
     let url: URL
     try {
       url = new URL(req.url ?? '/', 'http://localhost')
     } catch {
-      return httpError(socket, 400, 'InvalidRequest', 'malformed request URL')
+      return refuse('(malformed)', 400, 'InvalidRequest', 'malformed request URL')
     }
     if (url.pathname !== SUBSCRIBE_REPOS_PATH) {
       // another upgrade listener may own this path; when there is none, answer in JSON
       if (this.attached.some((h) => h.listenerCount('upgrade') > 1)) return
-      return httpError(socket, 404, 'MethodNotImplemented', 'no WebSocket endpoint at this path')
+      return refuse(url.pathname, 404, 'MethodNotImplemented', 'no WebSocket endpoint at this path')
     }
-    if (req.method !== 'GET') return httpError(socket, 405, 'InvalidRequest', 'subscribeRepos takes GET', 'Allow: GET\r\n')
-    if (this.closing) return httpError(socket, 503, 'NotEnoughResources', 'server is shutting down')
+    if (req.method !== 'GET') return refuse(url.pathname, 405, 'InvalidRequest', 'subscribeRepos takes GET', 'Allow: GET\r\n')
+    if (this.closing) return refuse(url.pathname, 503, 'NotEnoughResources', 'server is shutting down')
     // the upgrade below completes synchronously: `subscribers` counts every connection taken
     if (this.subscribers.size >= this.opts.maxSubscribers) {
-      return httpError(socket, 503, 'NotEnoughResources', 'too many subscribers; try again later', `Retry-After: ${RETRY_AFTER_SEC}\r\n`)
+      return refuse(url.pathname, 503, 'NotEnoughResources', 'too many subscribers; try again later', `Retry-After: ${RETRY_AFTER_SEC}\r\n`)
     }
-    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, socket, url.searchParams))
+    this.requestIds.set(req, reqId)
+    this.wss.handleUpgrade(req, socket, head, (ws) => this.onConnection(ws, socket, url.searchParams, { reqId, started }))
   }
 
-  private onConnection(ws: WebSocket, socket: Duplex, params: URLSearchParams) {
+  /** the request id of an upgrade under way, for its 101 answer's X-Request-Id */
+  private readonly requestIds = new WeakMap<IncomingMessage, string>()
+
+  /** One line per WebSocket request, like the HTTP requests' (xrpc/http-answer.ts): a refusal at once, a subscription when it ends. */
+  private logRequest(line: Record<string, unknown>): void {
+    if (this.opts.logger.isLevelEnabled('info')) this.opts.logger.info(line, 'request')
+  }
+
+  private onConnection(ws: WebSocket, socket: Duplex, params: URLSearchParams, request: { reqId: string; started: bigint }) {
     const sub = new Subscriber(ws, socket)
     this.subscribers.add(sub)
     ws.on('pong', () => {
       sub.alive = true
     })
     ws.on('error', () => ws.terminate())
-    ws.on('close', () => {
+    ws.on('close', (code: number) => {
       sub.markClosed()
       this.live.delete(sub)
       this.subscribers.delete(sub)
+      const { reqId, started } = request
+      this.logRequest({ reqId, method: 'GET', path: SUBSCRIBE_REPOS_PATH, status: 101, ms: msSince(started), closeCode: code, frames: sub.frames })
     })
     // consumers have nothing to say on this stream; ignore any message
 
