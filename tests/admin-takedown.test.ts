@@ -136,6 +136,46 @@ test('an account taken down: #account takendown, nothing served, no login, no wr
   for (const [name, r] of Object.entries(bobReads)) assert.is(r.status, 200, `bob ${name}: ${JSON.stringify(r.body)}`)
 })
 
+test('a repo that is not served: its own account (the takendown session too) and the admin still export it, nobody else', async () => {
+  const gwen = await net.createAccount('gwen')
+  const seed = await seedRepo(gwen.agent, gwen.did, 'gwen')
+  const carBefore = await getRepoCar(net.url, gwen.did)
+  const blobBefore = await blobBytes(gwen.did, seed.blobCid)
+  await takedown({ $type: REPO_REF, did: gwen.did }, true)
+  const session = await call('com.atproto.server.createSession', { body: { identifier: gwen.handle, password: gwen.password, allowTakendown: true } })
+  assert.is(session.status, 200)
+  const token = session.body.accessJwt as string
+  const exports = (auth: { token?: string; authorization?: string }) => ({
+    repo: call('com.atproto.sync.getRepo', { params: { did: gwen.did }, ...auth }),
+    blobs: call('com.atproto.sync.listBlobs', { params: { did: gwen.did }, ...auth }),
+    blob: call('com.atproto.sync.getBlob', { params: { did: gwen.did, cid: seed.blobCid }, ...auth }),
+  })
+  // nobody else: no credentials, another account's session
+  for (const auth of [{}, { token: bob.agent.session!.accessJwt }]) {
+    const e = exports(auth)
+    for (const r of [await e.repo, await e.blobs, await e.blob]) expectError(r, 400, 'RepoTakendown')
+  }
+  // the account itself with its narrow session, and the admin: the same bytes as before
+  for (const auth of [{ token }, { authorization: ADMIN_AUTH }]) {
+    const repo = await fetch(`${net.url}/xrpc/com.atproto.sync.getRepo?did=${gwen.did}`, {
+      headers: { authorization: auth.token ? `Bearer ${auth.token}` : auth.authorization! },
+    })
+    assert.is(repo.status, 200)
+    assertBytes(new Uint8Array(await repo.arrayBuffer()), carBefore, 'the export')
+    const blobs = await exports(auth).blobs
+    assert.is(blobs.status, 200)
+    assert.ok((blobs.body.cids as string[]).includes(seed.blobCid))
+    const blob = await fetch(`${net.url}/xrpc/com.atproto.sync.getBlob?did=${gwen.did}&cid=${seed.blobCid}`, {
+      headers: { authorization: auth.token ? `Bearer ${auth.token}` : auth.authorization! },
+    })
+    assert.is(blob.status, 200)
+    assertBytes(new Uint8Array(await blob.arrayBuffer()), blobBefore.bytes!, 'the blob')
+  }
+  // a token that does not verify is refused rather than read as no credentials
+  expectError(await call('com.atproto.sync.getRepo', { params: { did: gwen.did }, token: `${token}x` }), 400, 'InvalidToken')
+  await takedown({ $type: REPO_REF, did: gwen.did }, false)
+})
+
 test('lifting an account takedown: #identity, #account {active:true}, #sync; everything served again, the same getRepo bytes', async () => {
   const before = seqNow()
   const current = net.pds.ctx.repo.roots.get(alice.did)!

@@ -50,6 +50,18 @@ export function assertRepoServed(accounts: AccountStore, did: string): AccountRo
 }
 
 /**
+ * `assertRepoServed`, except for the account itself and the host's admin (`ownerOrAdmin`): they
+ * may read a hosted repo that is not served (taken down, deactivated), as the reference lets
+ * them, so that its owner can still export it and move away.
+ */
+export function assertRepoReadable(accounts: AccountStore, did: string, ownerOrAdmin: boolean): AccountRow {
+  if (!ownerOrAdmin) return assertRepoServed(accounts, did)
+  const account = accounts.getByDid(did)
+  if (!account) throw new InvalidRequestError(`Could not find repo: ${did}`, 'RepoNotFound')
+  return account
+}
+
+/**
  * A record of a served repo is served unless the host took it down: RecordNotFound, as for a
  * record that is not there (repo.getRecord, sync.getRecord). The CAR exports (getRepo,
  * getBlocks) keep it, as the reference does: it is part of the signed tree, and an account

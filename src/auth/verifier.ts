@@ -115,6 +115,18 @@ export class AuthVerifier {
     return { credentials: appPasswordId === undefined ? { type: 'access', did, scope } : { type: 'access', did, scope, appPasswordId } }
   }
 
+  /**
+   * For the exports of a repo (getRepo, getBlob, listBlobs): nothing (anyone), an access JWT of
+   * any scope, the narrow one of a taken-down account's session included, or the admin's Basic
+   * credentials. What is sent must be valid; the handler decides what the caller may read.
+   */
+  accountOrAdminOptional = async (ctx: ReqCtx): Promise<AccessOutput | AdminOutput | NoneOutput> => {
+    const header = ctx.req.headers.authorization
+    if (!header) return { credentials: { type: 'none' } }
+    if (/^basic\s/i.test(header)) return this.adminToken(ctx)
+    return this.access(ctx, STANDARD_OR_TAKENDOWN)
+  }
+
   /** An access JWT if one is sent (and then it must be valid), else `{type: 'none'}`. */
   optionalAccess = async (ctx: ReqCtx): Promise<AccessOutput | NoneOutput> => {
     if (!ctx.req.headers.authorization) return { credentials: { type: 'none' } }

@@ -112,3 +112,9 @@ export function recordWriteOutput(
     { 'Atproto-Repo-Rev': commit.rev },
   )
 }
+
+/** Whether the caller is the repo's own account (any session, a taken-down one's too) or the admin. */
+export function isOwnerOrAdmin(auth: unknown, did: string): boolean {
+  const c = (auth as { credentials?: { type?: string; did?: string } } | undefined)?.credentials
+  return c?.type === 'admin' || (c?.type === 'access' && c.did === did)
+}

@@ -1,14 +1,16 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
 import type { XrpcRouter } from '../../../router.js'
-import { assertBlobServed, assertRepoServed } from '../../../../accounts/status.js'
-import { optionalCid } from '../../../util.js'
+import { assertBlobServed, assertRepoReadable } from '../../../../accounts/status.js'
+import { isOwnerOrAdmin, optionalCid } from '../../../util.js'
 
 export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.sync.getBlob', {
-    handler: async ({ params }) => {
+    // the account itself and the admin may export a repo that is not served (taken down, deactivated)
+    auth: ctx.auth.accountOrAdminOptional,
+    handler: async ({ auth, params }) => {
       const p = params as { did: string; cid: string }
-      assertRepoServed(ctx.accounts, p.did)
+      assertRepoReadable(ctx.accounts, p.did, isOwnerOrAdmin(auth, p.did))
       const cid = optionalCid(p.cid, 'cid')!.toString()
       assertBlobServed(ctx.takedownStore, p.did, cid)
       const blob = await ctx.blobs.get(p.did, cid)

@@ -1,17 +1,20 @@
 import type { AppContext } from '../../../../context.js'
-import { assertRepoServed } from '../../../../accounts/status.js'
+import { assertRepoReadable } from '../../../../accounts/status.js'
 import { ResponseCutError } from '../../../../repo/bounded-stream.js'
 import { ExportRefusedError, ExportSlots } from '../../../../repo/export-slots.js'
 import { clientIp } from '../../../client-ip.js'
 import type { XrpcRouter } from '../../../router.js'
+import { isOwnerOrAdmin } from '../../../util.js'
 
 export default function (server: XrpcRouter, ctx: AppContext): void {
   const limits = ctx.cfg.exportLimits
   const slots = new ExportSlots({ maxConcurrent: limits.maxConcurrent, maxConcurrentPerClient: limits.maxConcurrentPerIp })
   server.method('com.atproto.sync.getRepo', {
-    handler: ({ params, req, res }) => {
+    // the account itself and the admin may export a repo that is not served (taken down, deactivated)
+    auth: ctx.auth.accountOrAdminOptional,
+    handler: ({ auth, params, req, res }) => {
       const p = params as { did: string; since?: string }
-      assertRepoServed(ctx.accounts, p.did)
+      assertRepoReadable(ctx.accounts, p.did, isOwnerOrAdmin(auth, p.did))
       let release: () => void
       try {
         release = slots.take(clientIp(req))

@@ -1,13 +1,15 @@
 import type { AppContext } from '../../../../context.js'
 import type { XrpcRouter } from '../../../router.js'
-import { assertRepoServed } from '../../../../accounts/status.js'
-import { json } from '../../../util.js'
+import { assertRepoReadable } from '../../../../accounts/status.js'
+import { isOwnerOrAdmin, json } from '../../../util.js'
 
 export default function (server: XrpcRouter, ctx: AppContext): void {
   server.method('com.atproto.sync.listBlobs', {
-    handler: ({ params }) => {
+    // the account itself and the admin may export a repo that is not served (taken down, deactivated)
+    auth: ctx.auth.accountOrAdminOptional,
+    handler: ({ auth, params }) => {
       const p = params as { did: string; since?: string; limit?: number; cursor?: string }
-      assertRepoServed(ctx.accounts, p.did)
+      assertRepoReadable(ctx.accounts, p.did, isOwnerOrAdmin(auth, p.did))
       const limit = p.limit ?? 500
       const cids = ctx.blobs.list(p.did, { since: p.since, cursor: p.cursor, limit })
       const cursor = cids.length === limit ? cids[cids.length - 1] : undefined
