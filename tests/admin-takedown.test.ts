@@ -16,7 +16,7 @@ import { ofDid, RawSubscriber, StreamChecker } from './_firehose.ts'
 import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { addBook, BOOK } from './_library.ts'
 import { ownerWrites, publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
-import { assertBytes, expectError, expectXrpcError, getRepoCar, outboxFile, type RawResponse, rawXrpc } from './_util.ts'
+import { assertBytes, expectError, expectXrpcError, getRepoCar, outboxFile, outboxToken, type RawResponse, rawXrpc } from './_util.ts'
 
 let net: TestNetwork
 let admin: AtpAgent
@@ -136,7 +136,7 @@ test('an account taken down: #account takendown, nothing served, no login, no wr
   for (const [name, r] of Object.entries(bobReads)) assert.is(r.status, 200, `bob ${name}: ${JSON.stringify(r.body)}`)
 })
 
-test('a repo that is not served: its own account (the takendown session too) and the admin still export it, nobody else', async () => {
+test('a repo that is not served: its own account (the takendown session too) and the admin still export it, nobody else; the narrow session signs a move away', async () => {
   const gwen = await net.createAccount('gwen')
   const seed = await seedRepo(gwen.agent, gwen.did, 'gwen')
   const carBefore = await getRepoCar(net.url, gwen.did)
@@ -173,6 +173,12 @@ test('a repo that is not served: its own account (the takendown session too) and
   }
   // a token that does not verify is refused rather than read as no credentials
   expectError(await call('com.atproto.sync.getRepo', { params: { did: gwen.did }, token: `${token}x` }), 400, 'InvalidToken')
+  // and the narrow session may sign the PLC operation that moves the account away
+  assert.is((await call('com.atproto.identity.requestPlcOperationSignature', { token, method: 'POST' })).status, 200)
+  const plcToken = outboxToken(net.dataDir, 'plc-operation', gwen.did)
+  const signed = await call('com.atproto.identity.signPlcOperation', { token, body: { token: plcToken } })
+  assert.is(signed.status, 200, JSON.stringify(signed.body))
+  assert.type(signed.body.operation.sig, 'string')
   await takedown({ $type: REPO_REF, did: gwen.did }, false)
 })
 

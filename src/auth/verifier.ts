@@ -46,6 +46,7 @@ const FULL: readonly AccessScope[] = [ACCESS_SCOPE]
 const PRIVILEGED: readonly AccessScope[] = [ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE]
 const STANDARD: readonly AccessScope[] = [ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE, APP_PASS_SCOPE]
 const STANDARD_OR_TAKENDOWN: readonly AccessScope[] = [...STANDARD, TAKENDOWN_SCOPE]
+const FULL_OR_TAKENDOWN: readonly AccessScope[] = [ACCESS_SCOPE, TAKENDOWN_SCOPE]
 
 /**
  * The auth functions XRPC methods use as `auth:`. Each is a bound arrow property, so
@@ -93,9 +94,13 @@ export class AuthVerifier {
   /**
    * Any access JWT, or the narrow one of a taken-down account's session (`com.atproto.takendown`,
    * which every other level refuses as the reference does): for what such an account may still
-   * do, appeal (createReport) and read its preferences.
+   * do: appeal (createReport), read its preferences, export its repo (`accountOrAdminOptional`)
+   * and sign the PLC operation that moves it away (`accessFullOrTakendown`).
    */
   accessStandardOrTakendown = (ctx: ReqCtx): Promise<AccessOutput> => this.access(ctx, STANDARD_OR_TAKENDOWN)
+
+  /** The account's own password, or a taken-down account's narrow session: the PLC signing a move away needs. */
+  accessFullOrTakendown = (ctx: ReqCtx): Promise<AccessOutput> => this.access(ctx, FULL_OR_TAKENDOWN)
 
   /**
    * The token's HMAC is checked once per token text (TokenService caches it); then a cached
