@@ -11,9 +11,10 @@ import { LibraryTables } from './library-tables.js'
  * The version of what the index keeps of a book. When the code's version differs from the one
  * recorded in library_index_state (or none is, as after migration 005), the server rebuilds the
  * index at start-up. Raise it whenever a change to book-entry.ts, text.ts or the tables would
- * index a book differently.
+ * index a book differently. 2: books whose path the host took down are left out (a database
+ * indexed before keeps them until this rebuild).
  */
-export const LIBRARY_INDEX_VERSION = 1
+export const LIBRARY_INDEX_VERSION = 2
 
 /**
  * The library index: query tables for app.carrel.library.book records (record-index.ts says how

@@ -11,8 +11,10 @@ import { UpdateTables } from './update-tables.js'
  * The version of what the tables keep of a record. When it differs from the one recorded in
  * update_index_state (or none is, as after migration 008), the server rebuilds the tables at
  * start-up. Raise it whenever update-entry.ts or the tables would index a record differently.
+ * 2: records whose path the host took down are left out (a database indexed before keeps them
+ * until this rebuild).
  */
-export const UPDATES_INDEX_VERSION = 1
+export const UPDATES_INDEX_VERSION = 2
 
 /**
  * Query tables for app.carrel.update.release and .install records (record-index.ts says how

@@ -1,5 +1,4 @@
 import { MethodNotImplementedError } from '@atproto/xrpc-server'
-import { servedRecordFilter } from '../../../../accounts/status.js'
 import type { AppContext } from '../../../../context.js'
 import { BOOK_COLLECTION } from '../../../../indexer/library/book-entry.js'
 import { BookSearcher, type BookSearch } from '../../../../indexer/library/book-search.js'
@@ -20,9 +19,8 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       const p = params as Params
       const { did } = findRepo(ctx, p.repo)
       const page = searcher.search(did, { ...p, limit: p.limit ?? 25 })
-      const served = servedRecordFilter(ctx.takedownStore, did)
+      // books the host took down are not in the index (src/indexer/record-index.ts)
       const books = page.hits.flatMap((hit) => {
-        if (!served(BOOK_COLLECTION, hit.rkey)) return []
         // the index and the records change in the same transactions, and nothing runs between
         // the search and these reads (all synchronous): every book found is there
         const record = ctx.repo.getRecordBytes(did, BOOK_COLLECTION, hit.rkey)
