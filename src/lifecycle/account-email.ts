@@ -1,6 +1,6 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountRow, AccountStore } from '../accounts/account-store.js'
-import { assertNotTakenDown } from '../accounts/status.js'
+import { usableAccount } from '../accounts/status.js'
 import type { AccountTokenPurpose, AccountTokenStore } from '../auth/account-tokens.js'
 import type { Db } from '../db/index.js'
 import type { Logger } from '../logger.js'
@@ -46,7 +46,7 @@ export class AccountEmail {
     this.d.db.sqlite
       .transaction(() => {
         // again inside the transaction: the token is single-use even for two requests at once
-        if (!this.d.tokens.consume(did, 'confirm_email', input.token)) throw new InvalidRequestError('Token is invalid', 'InvalidToken')
+        this.d.tokenMail.useUp(did, 'confirm_email', input.token)
         const now = this.account(did)
         if (now.email !== account.email) throw new InvalidRequestError('invalid email', 'InvalidEmail')
         this.d.accounts.setEmailConfirmed(did, new Date().toISOString())
@@ -72,14 +72,10 @@ export class AccountEmail {
       if (!input.token) throw new InvalidRequestError('confirmation token required', 'TokenRequired')
       this.d.tokenMail.assertValid(did, 'update_email', input.token)
     }
-    const holder = this.d.accounts.getByEmail(email)
-    if (holder && holder.did !== did) throw new InvalidRequestError(EMAIL_TAKEN)
     if (email === account.email && !tokenRequired) return
     this.d.db.sqlite
       .transaction(() => {
-        if (tokenRequired && !this.d.tokens.consume(did, 'update_email', input.token!)) {
-          throw new InvalidRequestError('Token is invalid', 'InvalidToken')
-        }
+        if (tokenRequired) this.d.tokenMail.useUp(did, 'update_email', input.token!)
         if (email === account.email) return
         try {
           this.d.accounts.setEmail(did, email)
@@ -100,9 +96,6 @@ export class AccountEmail {
   }
 
   private account(did: string): AccountRow {
-    const account = this.d.accounts.getByDid(did)
-    if (!account) throw new InvalidRequestError('account not found', 'AccountNotFound')
-    assertNotTakenDown(account)
-    return account
+    return usableAccount(this.d.accounts, did)
   }
 }

@@ -50,7 +50,7 @@ export class PasswordReset {
     this.d.db.sqlite
       .transaction(() => {
         // again inside the transaction: single-use, even for two requests at once
-        if (!this.d.tokens.consume(did, PURPOSE, input.token)) throw new InvalidRequestError('Token is invalid', 'InvalidToken')
+        this.d.tokenMail.useUp(did, PURPOSE, input.token)
         if (!this.d.accounts.getByDid(did)) throw new InvalidRequestError('Token is invalid', 'InvalidToken')
         this.d.accounts.setPasswordHash(did, passwordHash)
         this.d.sessions.revokeAllForDid(did)

@@ -99,7 +99,7 @@ export class PlcOperationFlow {
     const last = await this.plc(() => this.d.identity.lastOpWeControl(did))
     const rotationKey = await this.d.identity.plcRotationKey()
     const op = await signedUpdate(last, rotationKey as unknown as PlcSigner, changes)
-    if (!this.d.tokens.consume(did, TOKEN_PURPOSE, input.token)) throw new InvalidRequestError('Token is invalid', 'InvalidToken')
+    this.d.tokenMail.useUp(did, TOKEN_PURPOSE, input.token)
     this.d.tokenMail.used(TOKEN_PURPOSE, did)
     return op
   }

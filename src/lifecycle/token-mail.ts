@@ -1,4 +1,4 @@
-import { UpstreamFailureError } from '@atproto/xrpc-server'
+import { InvalidRequestError, UpstreamFailureError } from '@atproto/xrpc-server'
 import { AccountTokenStore, type AccountTokenPurpose } from '../auth/account-tokens.js'
 import type { AccountMail, Delivery, Recipient } from '../mail/account-mail.js'
 import { MailDeliveryError } from '../mail/smtp.js'
@@ -33,6 +33,14 @@ export class TokenMail {
     const check = this.d.tokens.check(did, purpose, token)
     if (check === 'expired') this.used(purpose, did)
     assertTokenValid(check)
+  }
+
+  /**
+   * Uses the token up (inside the transaction that acts on it, where there is one), or throws
+   * InvalidToken when it is no longer there (a second request with the same token at once).
+   */
+  useUp(did: string, purpose: AccountTokenPurpose, token: string): void {
+    if (!this.d.tokens.consume(did, purpose, token)) throw new InvalidRequestError('Token is invalid', 'InvalidToken')
   }
 
   /** The token's message leaves the outbox (it was used, or found expired). */
