@@ -58,13 +58,6 @@ export class AccountTokenStore {
     )
   }
 
-  /** A new token for `purpose`, replacing any earlier one; returns it and when it expires. */
-  issue(did: string, purpose: AccountTokenPurpose, now = Date.now()): { token: string; expiresAt: number } {
-    const minted = AccountTokenStore.mint(now)
-    this.save(did, purpose, minted)
-    return minted
-  }
-
   /** A new token and its expiry, not stored yet: `save` it once it has reached its holder. */
   static mint(now = Date.now()): { token: string; expiresAt: number } {
     return { token: newToken(), expiresAt: now + ACCOUNT_TOKEN_LIFETIME_MS }

@@ -29,8 +29,8 @@ export type InviteProblem = 'unknown' | 'disabled' | 'exhausted' | null
 export type InviteSort = 'recent' | 'usage'
 
 /** The most codes one createInviteCodes call makes per account, and the most accounts it names. */
-export const MAX_CODES_PER_CALL = 1000
-export const MAX_ACCOUNTS_PER_CALL = 100
+const MAX_CODES_PER_CALL = 1000
+const MAX_ACCOUNTS_PER_CALL = 100
 
 type RowWithUses = InviteCodeRow & { uses: number }
 

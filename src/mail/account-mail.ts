@@ -11,7 +11,7 @@ export type Delivery = { via: 'smtp' } | { via: 'outbox'; file: string }
 export type Recipient = { did: string; handle: string; email: string }
 
 /** Outbox file names per token purpose (`<kind>-<DID>.txt`); the first two predate mail. */
-export const OUTBOX_KIND: Record<AccountTokenPurpose, string> = {
+const OUTBOX_KIND: Record<AccountTokenPurpose, string> = {
   plc_operation: 'plc-operation',
   delete_account: 'account-delete',
   reset_password: 'password-reset',
@@ -20,7 +20,7 @@ export const OUTBOX_KIND: Record<AccountTokenPurpose, string> = {
 }
 
 /** The outbox kind of an administrator's message (com.atproto.admin.sendEmail). */
-export const ADMIN_MESSAGE_KIND = 'admin-message'
+const ADMIN_MESSAGE_KIND = 'admin-message'
 
 /** How log lines name a token (never the token itself). */
 const TOKEN_LABEL: Record<AccountTokenPurpose, string> = {
@@ -51,10 +51,6 @@ export class AccountMail {
     },
   ) {
     this.outbox = new Outbox(d.dataDirectory)
-  }
-
-  get smtpConfigured(): boolean {
-    return this.d.smtp !== undefined
   }
 
   /** The message carrying `token` for `purpose` to the account's address. */
