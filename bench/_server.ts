@@ -54,8 +54,17 @@ function readCpuNs(pid: number): number {
   return ns
 }
 
-function readStatusKb(pid: number, field: string): number {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+/** A kB field of /proc/<pid>/status (VmRSS, VmHWM, RssAnon); 0 once the process has exited. */
+export function readStatusKb(pid: number, field: string): number {
+  let status: string
+  try {
+    status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  } catch (err) {
+    // bench/updates polls workers and commands that may exit between two samples
+    const code = (err as NodeJS.ErrnoException).code
+    if (code === 'ENOENT' || code === 'ESRCH') return 0
+    throw err
+  }
   return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(status)?.[1] ?? 0)
 }
 

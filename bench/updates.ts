@@ -15,25 +15,23 @@
 //   of its own; peak RSS is that process's.
 // Figures are medians over RUNS runs. BENCH_RUNS (3), BENCH_REQUESTS (2000 checkForUpdates per
 // run), BENCH_ARTIFACT_MB (50), BENCH_CANDIDATES (1; 0 skips the codec comparison).
-import { spawn, spawnSync } from 'node:child_process'
+import { fork, spawn, spawnSync } from 'node:child_process'
 import { createReadStream, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import http from 'node:http'
 import { cpus, loadavg, tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { CID } from 'multiformats/cid'
 import { mulberry32 } from '../tests/_random-data.ts'
 import { largeArtifacts, programBuilds, sourceTarballs } from '../tests/_update-artifacts.ts'
+import { artifact, RELEASE, type BlobJson, type Uploaded } from '../tests/_updates.ts'
 import { request, xrpcPost } from './_client.ts'
-import { createAccount, median, percentile, startBenchServer, type BenchServer, type Session } from './_server.ts'
+import { createAccount, median, percentile, readStatusKb, startBenchServer, type BenchServer, type Session } from './_server.ts'
 
 const RUNS = Number(process.env.BENCH_RUNS ?? 3)
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 2000)
 const ARTIFACT_MB = Number(process.env.BENCH_ARTIFACT_MB ?? 50)
 const CANDIDATES = process.env.BENCH_CANDIDATES !== '0'
-const RELEASE = 'app.carrel.update.release'
 const WORKER = join(import.meta.dirname, '..', 'src', 'indexer', 'updates', 'delta', 'delta-worker.mjs')
-
-type BlobJson = { $type: 'blob'; ref: { $link: string }; mimeType: string; size: number }
-type Uploaded = { blob: BlobJson; sha256: string; size: number }
 
 /** uploadBlob of a file, streamed from disk. */
 function uploadFile(url: string, token: string, path: string): Promise<Uploaded> {
@@ -49,7 +47,8 @@ function uploadFile(url: string, token: string, path: string): Promise<Uploaded>
           const body = Buffer.concat(chunks).toString()
           if (res.statusCode !== 200) return reject(new Error(`uploadBlob: ${res.statusCode} ${body}`))
           const blob = (JSON.parse(body) as { blob: BlobJson }).blob
-          resolve({ blob, sha256: sha256Hex(blob.ref.$link), size })
+          // a blob's CID is the SHA-256 of its bytes
+          resolve({ blob, sha256: Buffer.from(CID.parse(blob.ref.$link).multihash.digest).toString('hex'), size })
         })
       },
     )
@@ -57,25 +56,6 @@ function uploadFile(url: string, token: string, path: string): Promise<Uploaded>
     createReadStream(path).pipe(req)
   })
 }
-
-/** The SHA-256 in a raw blob CID (base32 'b' + 0x01 0x55 0x12 0x20 + digest). */
-function sha256Hex(cid: string): string {
-  const alphabet = 'abcdefghijklmnopqrstuvwxyz234567'
-  let bits = 0
-  let value = 0
-  const out: number[] = []
-  for (const ch of cid.slice(1)) {
-    value = (value << 5) | alphabet.indexOf(ch)
-    bits += 5
-    if (bits >= 8) {
-      out.push((value >>> (bits - 8)) & 0xff)
-      bits -= 8
-    }
-  }
-  return Buffer.from(out.slice(4)).toString('hex')
-}
-
-const artifact = (f: Uploaded, platform: string, arch: string) => ({ platform, arch, blob: f.blob, sha256: f.sha256, size: f.size, fileName: `carrel-${platform}-${arch}` })
 
 /** 1,000 releases: 10 products x 100 versions. */
 async function publishCatalogue(url: string, s: Session, files: Uploaded[]): Promise<{ products: string[]; versions: string[] }> {
@@ -167,14 +147,6 @@ async function checkLatencies(
   return { p50: percentile(samples, 50), p99: percentile(samples, 99), updates, cpuUs, load: loadavg()[0]!, idleWaitMs }
 }
 
-function statusKb(pid: number, field: string): number {
-  try {
-    return Number(new RegExp(`${field}:\\s+(\\d+)`).exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0)
-  } catch {
-    return 0
-  }
-}
-
 /** The processes whose parent is `pid`. */
 function childrenOf(pid: number): number[] {
   return readdirSync('/proc')
@@ -212,7 +184,7 @@ async function createDeltaRun(server: BenchServer, s: Session, files: { v1: stri
   const before = server.rss().currentMb
   let workerPeakKb = 0
   const poll = setInterval(() => {
-    for (const pid of childrenOf(server.pid)) workerPeakKb = Math.max(workerPeakKb, statusKb(pid, 'VmHWM'))
+    for (const pid of childrenOf(server.pid)) workerPeakKb = Math.max(workerPeakKb, readStatusKb(pid, 'VmHWM'))
   }, 10)
   const t = performance.now()
   const delta = await xrpcPost(server.url, 'app.carrel.update.createDelta', s.accessJwt, {
@@ -236,7 +208,7 @@ function measured(cmd: string, args: string[]): Promise<{ ms: number; peakMb: nu
     let peak = 0
     let stdout = ''
     child.stdout.on('data', (d) => (stdout += d))
-    const poll = setInterval(() => (peak = Math.max(peak, statusKb(child.pid!, 'VmHWM'))), 5)
+    const poll = setInterval(() => (peak = Math.max(peak, readStatusKb(child.pid!, 'VmHWM'))), 5)
     child.on('error', reject)
     child.on('close', (code) => {
       clearInterval(poll)
@@ -249,7 +221,6 @@ const sha256File = (path: string) => spawnSync('sha256sum', [path], { encoding: 
 
 /** This server's codec with `options`, through its worker (which measures its own peak RSS). */
 async function segmented(oldPath: string, newPath: string, out: string, options: Record<string, number>): Promise<Measured> {
-  const { fork } = await import('node:child_process')
   const child = fork(WORKER, [], { execArgv: ['--expose-gc'], env: { ...process.env, MALLOC_ARENA_MAX: '1' }, serialization: 'json' })
   const t = performance.now()
   const reply = await new Promise<any>((resolve) => {

@@ -7,6 +7,7 @@ import { existsSync } from 'node:fs'
 import { dataPaths } from '../src/config.ts'
 import { migrateToLatest } from '../src/db/index.ts'
 import { derivedIndexes } from '../src/indexer/derived-indexes.ts'
+import { LibraryIndex } from '../src/indexer/library/library-index.ts'
 import { rebuildIndexes } from '../src/indexer/rebuild.ts'
 import { loadLexicons } from '../src/lexicons.ts'
 
@@ -38,12 +39,15 @@ try {
   const { lexicons } = await loadLexicons()
   const started = performance.now()
   let counts: Record<string, number>
+  let library: LibraryIndex | undefined
   try {
-    counts = rebuildIndexes(db, derivedIndexes(db, lexicons))
+    const indexes = derivedIndexes(db, lexicons)
+    library = indexes.find((i) => i instanceof LibraryIndex)
+    counts = rebuildIndexes(db, indexes)
   } catch (err) {
     fail(`nothing changed: ${(err as Error).message}`)
   }
-  const books = sqlite.prepare('SELECT count(*) FROM library_book').pluck().get()
+  const books = library?.bookCount() ?? 0
   const ms = Math.round(performance.now() - started)
   console.log(`reindex: library: ${books} books indexed from ${counts.library} records in ${ms} ms`)
   const releases = sqlite.prepare('SELECT count(*) FROM update_release').pluck().get()
