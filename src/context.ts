@@ -144,7 +144,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   repo.hooks.push(sync.hook)
   // a record path the host took down is kept out of the derived indexes (takedowns change them)
   const takedownStore = new TakedownStore(db)
-  const isTakenDown = (did: string, collection: string, rkey: string) => takedownStore.record(did, collection, rkey) !== undefined
+  const isTakenDown = takedownStore.isRecordTakenDown
   const library = openLibraryIndex({ db, lexicons, isTakenDown, logger, enabled: cfg.libraryIndex })
   repo.hooks.push(library.hook)
   const updates = new UpdatesService({

@@ -1,11 +1,10 @@
 import { statSync } from 'node:fs'
 import { listenRefusal, type Config } from './config.js'
-import type { Db } from './db/index.js'
+import type { BlobService } from './repo/blob-service.js'
 import type { SequencedEvent, Sequencer } from './firehose/sequencer.js'
 import type { Logger } from './logger.js'
 import { CarrelMetrics } from './metrics/carrel-metrics.js'
 import { startMetricsListener, type MetricsListener } from './metrics/listener.js'
-import { storedBlobBytes } from './repo/blob-usage.js'
 import type { RepoService } from './repo/service.js'
 import type { CommitHook } from './repo/types.js'
 
@@ -23,16 +22,16 @@ function fileBytes(path: string): number {
  * sizes are read when scraped) and served on their own listener on 127.0.0.1.
  */
 export async function startMetrics(
-  deps: { cfg: Config; db: Db; repo: RepoService; sequencer: Sequencer; logger: Logger },
+  deps: { cfg: Config; repo: RepoService; blobs: BlobService; sequencer: Sequencer; logger: Logger },
   port: number,
   firehoseSubscribers: () => number,
 ): Promise<{ metrics: CarrelMetrics; listener: MetricsListener; close(): Promise<void> }> {
-  const { cfg, db, repo, sequencer, logger } = deps
+  const { cfg, repo, blobs, sequencer, logger } = deps
   const metrics = new CarrelMetrics({
     version: cfg.version,
     firehoseSubscribers,
     databaseFiles: () => ({ main: fileBytes(cfg.dbPath), wal: fileBytes(`${cfg.dbPath}-wal`) }),
-    blobBytes: () => storedBlobBytes(db),
+    blobBytes: () => blobs.table.totalBytes(),
   })
   // first, so that the time starts before the other hooks' checks
   const hook: CommitHook = { check: (did) => metrics.commitStarted(did) }

@@ -82,11 +82,14 @@ export class PreferencesStore {
     if (forbidden.length > 0) {
       throw new InvalidRequestError(`Do not have authorization to set preferences: ${forbidden.join(', ')}`)
     }
-    this.db.sqlite.transaction(() => {
-      const kept = this.stored(did).filter((p) => !allowed(p.$type, access))
-      const written = prefs.filter((p) => p.$type !== DECLARED_AGE)
-      this.putStmt.run(did, JSON.stringify([...kept, ...written]), new Date().toISOString())
-    })()
+    // IMMEDIATE: it reads the stored preferences before it writes (see repo/transaction.ts)
+    this.db.sqlite
+      .transaction(() => {
+        const kept = this.stored(did).filter((p) => !allowed(p.$type, access))
+        const written = prefs.filter((p) => p.$type !== DECLARED_AGE)
+        this.putStmt.run(did, JSON.stringify([...kept, ...written]), new Date().toISOString())
+      })
+      .immediate()
   }
 
   /** How many preferences the account keeps here (checkAccountStatus's privateStateValues). */

@@ -59,6 +59,9 @@ export class TakedownStore {
     return this.recordStmt.get(did, collection, rkey)
   }
 
+  /** Whether the host took the record's path down (an in-memory set lookup for most repos). */
+  isRecordTakenDown = (did: string, collection: string, rkey: string): boolean => this.record(did, collection, rkey) !== undefined
+
   /** `collection/rkey` of every record of the repo taken down (almost always none). */
   recordPathsOf(did: string): string[] {
     if (!this.didsWithRecords.has(did)) return []

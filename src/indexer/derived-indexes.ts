@@ -11,7 +11,6 @@ import { UpdatesIndex } from './updates/updates-index.js'
  */
 export function derivedIndexes(db: Db, lexicons: Lexicons): DerivedIndex[] {
   // record paths the host took down stay out of them, as the commit hooks keep them
-  const takedowns = new TakedownStore(db)
-  const isTakenDown = (did: string, collection: string, rkey: string) => takedowns.record(did, collection, rkey) !== undefined
+  const isTakenDown = new TakedownStore(db).isRecordTakenDown
   return [new LibraryIndex({ db, lexicons, isTakenDown, enabled: true }), new UpdatesIndex({ db, lexicons, isTakenDown })]
 }

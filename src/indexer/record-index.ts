@@ -7,6 +7,9 @@ import type { DerivedIndex, IndexVersionRow, StoredRecord } from './rebuild.js'
 /** A record that breaks an index's rules: the field (`isbn13`, `artifacts/0/size`...) and why. */
 export type RuleViolation = { path: string; problem: string }
 
+/** A plain object, as the rules look into a record's fields. */
+export const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
+
 /** One collection an index keeps: its rules, what a record becomes, and its rows. */
 export type IndexedCollection<E> = {
   collection: string

@@ -28,10 +28,12 @@ export class BlobTable {
   private deleteRepoRefsStmt
   private countReferencedStmt
   private countReferencedStoredStmt
+  private totalBytesStmt
 
   constructor(private db: Db) {
     const s = db.sqlite
     this.getStmt = s.prepare<[string, string], BlobRow>('SELECT * FROM blob WHERE did = ? AND cid = ?')
+    this.totalBytesStmt = s.prepare<[], number | null>('SELECT SUM(size) FROM blob').pluck()
     // a re-upload refreshes a temporary blob's clock (and its type); a permanent one stays as it is
     this.upsertTempStmt = s.prepare(
       `INSERT INTO blob (did, cid, mime_type, size, status, created_at) VALUES (?, ?, ?, ?, 'temp', ?)
@@ -142,12 +144,25 @@ export class BlobTable {
     return this.listMissingStmt.all(did, opts.cursor ?? '', opts.limit).map((r) => ({ cid: r.cid, recordUri: r.record_uri }))
   }
 
-  /** Delete up to `limit` temporary rows created before `cutoff`, in one transaction; returns them. */
+  /**
+   * Delete up to `limit` temporary rows created before `cutoff`, in one transaction; returns them.
+   * IMMEDIATE: it reads before it writes (see repo/transaction.ts).
+   */
   takeExpiredTemp(cutoff: string, limit: number): { did: string; cid: string }[] {
-    return this.db.sqlite.transaction(() => {
-      const rows = this.expiredTempStmt.all(cutoff, limit)
-      for (const r of rows) this.deleteTempStmt.run(r.did, r.cid)
-      return rows
-    })()
+    return this.db.sqlite
+      .transaction(() => {
+        const rows = this.expiredTempStmt.all(cutoff, limit)
+        for (const r of rows) this.deleteTempStmt.run(r.did, r.cid)
+        return rows
+      })
+      .immediate()
+  }
+
+  /**
+   * Bytes of every blob stored (a row per stored file: temporary uploads and permanent blobs),
+   * for the metrics. One scan of the blob table's rows.
+   */
+  totalBytes(): number {
+    return this.totalBytesStmt.get() ?? 0
   }
 }

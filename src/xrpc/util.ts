@@ -18,11 +18,6 @@ export function plainJson(body: unknown, headers: Record<string, string> = {}) {
   return jsonBytes(Buffer.from(JSON.stringify(body)), headers)
 }
 
-/** Where this server serves a blob: its com.atproto.sync.getBlob URL. */
-export function blobUrl(publicUrl: string, did: string, cid: string): string {
-  return `${publicUrl}/xrpc/com.atproto.sync.getBlob?${new URLSearchParams({ did, cid })}`
-}
-
 /** A JSON response already written as UTF-8 JSON text. */
 export function jsonBytes(body: Uint8Array, headers: Record<string, string> = {}) {
   return { encoding: JSON_TYPE, buffer: body, headers }

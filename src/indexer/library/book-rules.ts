@@ -1,6 +1,8 @@
 // What a book lexicon cannot say: ISBN check digits and real publication dates. Checked on every
 // write to the collection (a commit hook's `check`), whatever `validate` says.
 
+import { isObject } from '../record-index.js'
+
 /** Why `s` is not an ISBN-10 (nine digits and a check digit 0-9 or X), or undefined. */
 export function isbn10Problem(s: string): string | undefined {
   if (!/^\d{9}[\dX]$/.test(s)) return 'must be nine digits and a check digit (0-9 or X), without hyphens or spaces'
@@ -36,7 +38,6 @@ function daysInMonth(year: number, month: number): number {
   return [4, 6, 9, 11].includes(month) ? 30 : 31
 }
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 /** The first field of a book record that breaks the rules above, with why; undefined if none. */
 export function bookRuleViolation(record: Record<string, unknown>): { path: string; problem: string } | undefined {

@@ -4,6 +4,7 @@ import { accountStatus } from '../../accounts/status.js'
 import type { Db } from '../../db/index.js'
 import type { Logger } from '../../logger.js'
 import type { BlobService } from '../../repo/blob-service.js'
+import { blobUrl } from '../../repo/blob-url.js'
 import type { CommitHook } from '../../repo/types.js'
 import { DeltaCreator } from './create-delta.js'
 import { DeltaMaker } from './delta-maker.js'
@@ -46,7 +47,7 @@ export class UpdatesService {
     this.offers = new UpdateOffers(
       opts.db,
       new RolloutBuckets(opts.db),
-      (did, cid) => `${opts.publicUrl()}/xrpc/com.atproto.sync.getBlob?did=${encodeURIComponent(did)}&cid=${cid}`,
+      (did, cid) => blobUrl(opts.publicUrl(), did, cid),
     )
     this.reports = new InstallReports(opts.db)
     this.deltas = new DeltaCreator({ db: opts.db, blobs: opts.blobs, maker: this.maker, workDir: opts.workDir, logger: opts.logger })

@@ -3,7 +3,7 @@
 // semantic version, and every artifact and delta states its blob's own SHA-256 and size; an
 // install names a release record and that release's version.
 import { compareVersions, parseVersion } from './semver.js'
-import type { RuleViolation } from '../record-index.js'
+import { isObject, type RuleViolation } from '../record-index.js'
 
 export const RELEASE_COLLECTION = 'app.carrel.update.release'
 export const INSTALL_COLLECTION = 'app.carrel.update.install'
@@ -13,7 +13,6 @@ const PRODUCT = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 const RAW = 0x55
 const SHA2_256 = 0x12
 
-const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v)
 
 type CidLike = { code: number; multihash: { code: number; digest: Uint8Array } }
 

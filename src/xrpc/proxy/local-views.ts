@@ -2,7 +2,7 @@
 // what an AppView would show for a post or profile it has not indexed yet. Counts are zero, as
 // they are for anything just written. Images are linked through this server's getBlob.
 
-import { blobUrl } from '../util.js'
+import { blobUrl } from '../../repo/blob-url.js'
 
 type Json = Record<string, unknown>
 

@@ -1,6 +1,6 @@
 import { lexToJson, type LexValue } from '@atproto/lexicon'
 import type { Preference } from '../../../../accounts/preferences.js'
-import { assertNotTakenDown } from '../../../../accounts/status.js'
+import { usableAccount } from '../../../../accounts/status.js'
 import { ACCESS_SCOPE } from '../../../../auth/tokens.js'
 import type { AppContext } from '../../../../context.js'
 import type { XrpcRouter } from '../../../router.js'
@@ -12,8 +12,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
     auth: ctx.auth.accessStandard,
     handler: ({ auth, input }) => {
       const { did, scope } = auth.credentials
-      const account = ctx.accounts.getByDid(did)
-      if (account) assertNotTakenDown(account)
+      usableAccount(ctx.accounts, did)
       const { preferences } = inputBody<{ preferences: LexValue[] }>(input)
       ctx.preferences.put(did, preferences.map((p) => lexToJson(p) as Preference), { full: scope === ACCESS_SCOPE })
     },

@@ -2,9 +2,10 @@ import { MethodNotImplementedError } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
 import { BOOK_COLLECTION } from '../../../../indexer/library/book-entry.js'
 import { BookSearcher, type BookSearch } from '../../../../indexer/library/book-search.js'
+import { blobUrl } from '../../../../repo/blob-url.js'
 import { recordBytesToJson } from '../../../../repo/record-json.js'
 import type { XrpcRouter } from '../../../router.js'
-import { blobUrl, findRepo, plainJson } from '../../../util.js'
+import { findRepo, plainJson } from '../../../util.js'
 
 type Params = Omit<BookSearch, 'limit'> & { repo: string; limit?: number }
 

@@ -1,4 +1,4 @@
-import { assertRepoServed, servedRecordFilter } from '../../../../accounts/status.js'
+import { servedRecordFilter } from '../../../../accounts/status.js'
 import type { AppContext } from '../../../../context.js'
 import type { XrpcRouter } from '../../../router.js'
 import { changesPageJson } from '../../../../indexer/sync/changes-feed.js'
@@ -11,7 +11,6 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
     handler: ({ params }) => {
       const p = params as Params
       const { did } = findRepo(ctx, p.repo)
-      assertRepoServed(ctx.accounts, did)
       const page = ctx.sync.changes.page(did, { since: p.since, cursor: p.cursor, collections: p.collections, limit: p.limit ?? 100 })
       // a record taken down is left out (its deletion, when it comes, is not)
       const served = servedRecordFilter(ctx.takedownStore, did)

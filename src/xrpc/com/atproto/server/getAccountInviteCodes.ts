@@ -1,5 +1,4 @@
-import { InvalidRequestError } from '@atproto/xrpc-server'
-import { assertNotTakenDown } from '../../../../accounts/status.js'
+import { usableAccount } from '../../../../accounts/status.js'
 import { accountInviteCodes } from '../../../../auth/account-invites.js'
 import type { AppContext } from '../../../../context.js'
 import type { XrpcRouter } from '../../../router.js'
@@ -14,9 +13,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
     auth: ctx.auth.accessFull,
     handler: ({ auth, params }) => {
       const { includeUsed = true, createAvailable = true } = params as { includeUsed?: boolean; createAvailable?: boolean }
-      const account = ctx.accounts.getByDid(auth.credentials.did)
-      if (!account) throw new InvalidRequestError('Account not found', 'NotFound')
-      assertNotTakenDown(account)
+      const account = usableAccount(ctx.accounts, auth.credentials.did)
       const codes = accountInviteCodes({ db: ctx.db, invites: ctx.invites, hostname: cfg.hostname, earning }, account, { includeUsed, createAvailable })
       return plainJson({ codes })
     },
