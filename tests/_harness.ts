@@ -7,6 +7,7 @@ import type { AddressInfo } from 'node:net'
 import { AtpAgent } from '@atproto/api'
 import * as plcServer from '@did-plc/server'
 import { startPds, type Pds } from '../src/pds.ts'
+import { ADMIN_PASSWORD } from './_admin.ts'
 
 export type Plc = { url: string; close(): Promise<void> }
 
@@ -49,7 +50,7 @@ export async function startNetwork(extraEnv: Record<string, string> = {}): Promi
     PDS_DATA_DIRECTORY: dataDir,
     PDS_DID_PLC_URL: plc.url,
     PDS_JWT_SECRET: 'test-jwt-secret-' + Math.random().toString(36).slice(2),
-    PDS_ADMIN_PASSWORD: 'admin-password-for-tests',
+    PDS_ADMIN_PASSWORD: ADMIN_PASSWORD,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     ...extraEnv,
   }

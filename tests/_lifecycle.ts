@@ -2,7 +2,8 @@
 // reads that must (not) be served, and the writes that must (not) be taken.
 import { randomBytes } from 'node:crypto'
 import type { AtpAgent } from '@atproto/api'
-import { rawXrpc, type RawResponse } from './_util.ts'
+import * as assert from 'uvu/assert'
+import { expectError, rawXrpc, type RawResponse } from './_util.ts'
 
 export type Seeded = { recordUris: string[]; rkeys: string[]; blobCid: string }
 
@@ -48,6 +49,25 @@ export async function publicReads(base: string, repo: { did: string; handle: str
     'repo.getRecord (handle)': await get('com.atproto.repo.getRecord', { repo: repo.handle, collection: 'app.bsky.feed.post', rkey }),
     'repo.listRecords': await get('com.atproto.repo.listRecords', { repo: repo.did, collection: 'app.bsky.feed.post' }),
     'repo.describeRepo': await get('com.atproto.repo.describeRepo', { repo: repo.handle }),
+  }
+}
+
+/** Every read (of `publicReads`) answered 200; `label` goes before each read's name in a failure. */
+export function assertServed(reads: Record<string, RawResponse>, label?: string): void {
+  for (const [name, res] of Object.entries(reads)) {
+    assert.is(res.status, 200, `${label ? `${label} ` : ''}${name}: ${JSON.stringify(res.body)}`)
+  }
+}
+
+/** Every read (of `publicReads`) refused with 400 and this XRPC error; a failure names the read. */
+export function assertRefused(reads: Record<string, RawResponse>, error: string): void {
+  for (const [name, res] of Object.entries(reads)) {
+    try {
+      expectError(res, 400, error)
+    } catch (err) {
+      if (err instanceof Error) err.message = `${name}: ${err.message}`
+      throw err
+    }
   }
 }
 

@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { AtpAgent } from '@atproto/api'
 import { startPds, type Pds } from '../src/pds.ts'
+import { ADMIN_PASSWORD } from './_admin.ts'
 import type { Plc } from './_harness.ts'
 import { outboxToken } from './_util.ts'
 
@@ -19,7 +20,7 @@ export async function startServer(plc: Plc, serviceDid: string, extraEnv: Record
     PDS_DID_PLC_URL: plc.url,
     PDS_SERVICE_DID: serviceDid,
     PDS_JWT_SECRET: 'test-jwt-secret-' + Math.random().toString(36).slice(2),
-    PDS_ADMIN_PASSWORD: 'admin-password-for-tests',
+    PDS_ADMIN_PASSWORD: ADMIN_PASSWORD,
     LOG_LEVEL: process.env.LOG_LEVEL ?? 'silent',
     ...extraEnv,
   })

@@ -1,4 +1,5 @@
-import { readFileSync } from 'node:fs'
+import { randomBytes } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { request } from 'node:http'
 import { join } from 'node:path'
 import * as assert from 'uvu/assert'
@@ -125,6 +126,12 @@ export function outboxFile(dataDir: string, kind: 'account-delete' | 'plc-operat
   return join(dataDir, 'outbox', `${kind}-${did.replace(/[^a-zA-Z0-9._-]/g, '_')}.txt`)
 }
 
+/** The names of the files in the server's outbox (`<data>/outbox`), none when it does not exist. */
+export function outboxFiles(dataDir: string): string[] {
+  const dir = join(dataDir, 'outbox')
+  return existsSync(dir) ? readdirSync(dir) : []
+}
+
 /** The token (`XXXXX-XXXXX`) of the `kind` mail for `did` in the server's outbox. */
 export function outboxToken(dataDir: string, kind: 'account-delete' | 'plc-operation', did: string): string {
   const text = readFileSync(outboxFile(dataDir, kind, did), 'utf8')
@@ -138,4 +145,11 @@ export async function plcData(plcUrl: string, did: string): Promise<any> {
   const res = await fetch(`${plcUrl}/${did}/data`)
   assert.is(res.status, 200)
   return res.json()
+}
+
+/** `size` bytes: a PNG signature and noise, stored as image/png, which image fields of app.bsky accept. */
+export function png(size: number): Uint8Array {
+  const bytes = new Uint8Array(randomBytes(size))
+  bytes.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 0)
+  return bytes
 }

@@ -9,7 +9,7 @@ import * as plc from '@did-plc/lib'
 import { prepareRecordWrite } from '../src/repo/prepare.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { ofDid, RawSubscriber, StreamChecker } from './_firehose.ts'
-import { ownerWrites, publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
+import { assertRefused, assertServed, ownerWrites, publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
 import { expectError, rawXrpc } from './_util.ts'
 
 let net: TestNetwork
@@ -52,7 +52,7 @@ test.after(async () => {
 
 test('deactivateAccount: #account {active:false, status:"deactivated"}; deleteAfter kept; nothing served; getRepoStatus says so', async () => {
   const before = await publicReads(net.url, alice, seeded)
-  for (const [name, res] of Object.entries(before)) assert.is(res.status, 200, `${name} before: ${JSON.stringify(res.body)}`)
+  assertServed(before, 'before')
   const sub = await subscribeNow()
   const deleteAfter = new Date(Date.now() + 30 * 86400_000).toISOString()
   await alice.agent.com.atproto.server.deactivateAccount({ deleteAfter })
@@ -66,10 +66,7 @@ test('deactivateAccount: #account {active:false, status:"deactivated"}; deleteAf
   assert.ok(row.deactivated_at)
 
   const after = await publicReads(net.url, alice, seeded)
-  for (const [name, res] of Object.entries(after)) {
-    assert.is(res.status, 400, `${name}: ${JSON.stringify(res.body)}`)
-    assert.is(res.body.error, 'RepoDeactivated', name)
-  }
+  assertRefused(after, 'RepoDeactivated')
   const status = await alice.agent.com.atproto.sync.getRepoStatus({ did: alice.did })
   assert.equal(status.data, { did: alice.did, active: false, status: 'deactivated' })
   const repos = await alice.agent.com.atproto.sync.listRepos({})
@@ -177,7 +174,7 @@ test('activateAccount: #identity (handle), #account {active:true}, #sync of the 
   assert.is((await readCarWithRoot(mine[2]!.body.blocks)).root.toString(), current.cid)
 
   const reads = await publicReads(net.url, alice, seeded)
-  for (const [name, res] of Object.entries(reads)) assert.is(res.status, 200, `${name}: ${JSON.stringify(res.body)}`)
+  assertServed(reads)
   const written = await alice.agent.com.atproto.repo.createRecord({
     repo: alice.did,
     collection: 'app.bsky.feed.post',

@@ -10,11 +10,11 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
 import { didDirName } from '../src/repo/blobstore.ts'
-import { ADMIN_PASSWORD, adminAgent, basic } from './_admin.ts'
+import { ADMIN_AUTH, ADMIN_PASSWORD, adminAgent, basic } from './_admin.ts'
 import { type Frame, ofDid, RawSubscriber } from './_firehose.ts'
 import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
-import { publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
-import { assertBytes, expectError, expectXrpcError, getRepoCar, outboxFile, rawXrpc } from './_util.ts'
+import { assertRefused, publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
+import { assertBytes, expectError, expectXrpcError, getRepoCar, outboxFile, plcData, rawXrpc } from './_util.ts'
 
 let net: TestNetwork
 let admin: AtpAgent
@@ -27,10 +27,6 @@ const UNKNOWN_DID = 'did:plc:aaaaaaaaaaaaaaaaaaaaaaaa'
 const call = (nsid: string, opts: Parameters<typeof rawXrpc>[2] = {}) => rawXrpc(net.url, nsid, opts)
 const sqlite = () => net.pds.ctx.db.sqlite
 const seqNow = () => net.pds.ctx.sequencer.currentSeq()
-
-async function plcData(did: string): Promise<any> {
-  return (await fetch(`${net.plc.url}/${did}/data`)).json()
-}
 
 /** Everything an admin call could change about the accounts, the invites and the event log. */
 function snapshot() {
@@ -111,11 +107,11 @@ test('every admin method: missing, wrong and user credentials are 401 with an XR
     }
   }
   assert.equal(snapshot(), before)
-  assert.equal(await plcData(alice.did).then((d) => d.alsoKnownAs), [`at://${alice.handle}`])
+  assert.equal(await plcData(net.plc.url, alice.did).then((d) => d.alsoKnownAs), [`at://${alice.handle}`])
   // the typed client, with the agent's headers
   await expectXrpcError(() => adminAgent(net.url, basic('admin', 'nope')).com.atproto.admin.getAccountInfo({ did: alice.did }), 401, 'AuthenticationRequired')
   // and the account's own method refuses the admin's credentials
-  expectError(await call('com.atproto.server.getAccountInviteCodes', { authorization: basic('admin', ADMIN_PASSWORD) }), 401, 'AuthMissing')
+  expectError(await call('com.atproto.server.getAccountInviteCodes', { authorization: ADMIN_AUTH }), 401, 'AuthMissing')
 })
 
 test('getAccountInfo / getAccountInfos: the account view; NotFound; unknown DIDs left out', async () => {
@@ -130,7 +126,7 @@ test('getAccountInfo / getAccountInfos: the account view; NotFound; unknown DIDs
     invitesDisabled: false,
   })
   await expectXrpcError(() => admin.com.atproto.admin.getAccountInfo({ did: UNKNOWN_DID }), 400, 'NotFound')
-  expectError(await call('com.atproto.admin.getAccountInfo', { authorization: basic('admin', ADMIN_PASSWORD) }), 400, 'InvalidRequest')
+  expectError(await call('com.atproto.admin.getAccountInfo', { authorization: ADMIN_AUTH }), 400, 'InvalidRequest')
 
   const infos = await admin.com.atproto.admin.getAccountInfos({ dids: [alice.did, UNKNOWN_DID, bob.did, alice.did] })
   assert.equal(
@@ -150,7 +146,7 @@ test('getAccountInfo / getAccountInfos: the account view; NotFound; unknown DIDs
 test('updateAccountHandle: through the handle updater (DID document, account, #identity), without the per-account limit', async () => {
   const after = seqNow()
   await admin.com.atproto.admin.updateAccountHandle({ did: alice.did, handle: 'alice-admin.test' })
-  assert.equal((await plcData(alice.did)).alsoKnownAs, ['at://alice-admin.test'])
+  assert.equal((await plcData(net.plc.url, alice.did)).alsoKnownAs, ['at://alice-admin.test'])
   assert.is((await alice.agent.com.atproto.server.getSession()).data.handle, 'alice-admin.test')
   const [evt] = await eventsOf(alice.did, after, 1)
   assert.equal([evt!.header.t, evt!.body.handle], ['#identity', 'alice-admin.test'])
@@ -158,21 +154,21 @@ test('updateAccountHandle: through the handle updater (DID document, account, #i
   for (let i = 0; i < 11; i++) await admin.com.atproto.admin.updateAccountHandle({ did: alice.did, handle: `alice-n${i}.test` })
   await admin.com.atproto.admin.updateAccountHandle({ did: alice.did, handle: alice.handle })
   assert.is((await alice.agent.com.atproto.server.getSession()).data.handle, alice.handle)
-  assert.equal((await plcData(alice.did)).alsoKnownAs, [`at://${alice.handle}`])
+  assert.equal((await plcData(net.plc.url, alice.did)).alsoKnownAs, [`at://${alice.handle}`])
 })
 
 test('updateAccountHandle refusals: taken, invalid, unknown account; nothing changes', async () => {
   const before = snapshot()
-  const docBefore = await plcData(alice.did)
+  const docBefore = await plcData(net.plc.url, alice.did)
   const attempt = async (body: Record<string, unknown>, status: number, error: string) => {
-    expectError(await call('com.atproto.admin.updateAccountHandle', { authorization: basic('admin', ADMIN_PASSWORD), body }), status, error)
+    expectError(await call('com.atproto.admin.updateAccountHandle', { authorization: ADMIN_AUTH, body }), status, error)
   }
   await attempt({ did: alice.did, handle: bob.handle }, 400, 'HandleNotAvailable')
   await attempt({ did: alice.did, handle: 'ab.test' }, 400, 'InvalidHandle')
   await attempt({ did: alice.did, handle: 'alice.example' }, 400, 'InvalidHandle')
   await attempt({ did: UNKNOWN_DID, handle: 'nobody-here.test' }, 400, 'AccountNotFound')
   assert.equal(snapshot(), before)
-  assert.equal(await plcData(alice.did), docBefore)
+  assert.equal(await plcData(net.plc.url, alice.did), docBefore)
 })
 
 test('updateAccountHandle of a taken-down account: the DID document and the account change, the old handle is free; #identity when the takedown is lifted', async () => {
@@ -181,7 +177,7 @@ test('updateAccountHandle of a taken-down account: the DID document and the acco
   await admin.com.atproto.admin.updateSubjectStatus({ subject, takedown: { applied: true } })
   const after = seqNow()
   await admin.com.atproto.admin.updateAccountHandle({ did: carol.did, handle: 'carol-renamed.test' })
-  assert.equal((await plcData(carol.did)).alsoKnownAs, ['at://carol-renamed.test'])
+  assert.equal((await plcData(net.plc.url, carol.did)).alsoKnownAs, ['at://carol-renamed.test'])
   assert.is(net.pds.ctx.accounts.getByDid(carol.did)!.handle, 'carol-renamed.test')
   assert.is(seqNow(), after, 'no event while taken down')
   // the handle it had is free for someone else
@@ -197,7 +193,7 @@ test('updateAccountHandle of a deactivated account: the DID document and the acc
   await dave.agent.com.atproto.server.deactivateAccount({})
   const after = seqNow()
   await admin.com.atproto.admin.updateAccountHandle({ did: dave.did, handle: 'dave-renamed.test' })
-  assert.equal((await plcData(dave.did)).alsoKnownAs, ['at://dave-renamed.test'])
+  assert.equal((await plcData(net.plc.url, dave.did)).alsoKnownAs, ['at://dave-renamed.test'])
   assert.is(net.pds.ctx.accounts.getByDid(dave.did)!.handle, 'dave-renamed.test')
   assert.is(seqNow(), after, 'no event while deactivated')
   await dave.agent.com.atproto.server.activateAccount()
@@ -220,7 +216,7 @@ test('updateAccountEmail: by handle or DID; login with the new address; pending 
 
   const before = snapshot()
   const attempt = async (body: Record<string, unknown>, error: string, message?: RegExp) => {
-    expectError(await call('com.atproto.admin.updateAccountEmail', { authorization: basic('admin', ADMIN_PASSWORD), body }), 400, error, message)
+    expectError(await call('com.atproto.admin.updateAccountEmail', { authorization: ADMIN_AUTH, body }), 400, error, message)
   }
   await attempt({ account: alice.did, email: `${bob.handle}@mail.test` }, 'InvalidRequest', /Email already taken/)
   await attempt({ account: alice.did, email: 'not an address' }, 'InvalidRequest', /not valid/)
@@ -238,7 +234,7 @@ test('updateAccountPassword: the new password works, the old does not, every ses
 
   const before = snapshot()
   const attempt = async (body: Record<string, unknown>, error: string, message?: RegExp) => {
-    expectError(await call('com.atproto.admin.updateAccountPassword', { authorization: basic('admin', ADMIN_PASSWORD), body }), 400, error, message)
+    expectError(await call('com.atproto.admin.updateAccountPassword', { authorization: ADMIN_AUTH, body }), 400, error, message)
   }
   await attempt({ did: alice.did, password: 'short' }, 'InvalidRequest', /at least 8/)
   await attempt({ did: alice.did, password: 'x'.repeat(1025) }, 'InvalidRequest', /too long/)
@@ -268,7 +264,7 @@ test('deleteAccount: without password or token, everything of the account goes, 
     assert.is((sqlite().prepare(`SELECT count(*) AS n FROM ${table} WHERE did = ?`).get(alice.did) as { n: number }).n, 0, table)
   }
   assert.not.ok(existsSync(join(net.pds.cfg.blobstoreLocation, didDirName(alice.did))), 'blob files removed')
-  for (const res of Object.values(await publicReads(net.url, alice, aliceSeed))) expectError(res, 400, 'RepoNotFound')
+  assertRefused(await publicReads(net.url, alice, aliceSeed), 'RepoNotFound')
   await expectXrpcError(() => admin.com.atproto.admin.deleteAccount({ did: alice.did }), 400, 'AccountNotFound')
   // the handle is free again; bob is untouched
   await net.agent().createAccount({ handle: alice.handle, email: 'alice-again@mail.test', password: 'password for the new alice' })

@@ -15,7 +15,7 @@ import { ADMIN_AUTH, adminAgent } from './_admin.ts'
 import { ofDid, RawSubscriber, StreamChecker } from './_firehose.ts'
 import { startNetwork, type TestAccount, type TestNetwork } from './_harness.ts'
 import { addBook, BOOK } from './_library.ts'
-import { ownerWrites, publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
+import { assertRefused, assertServed, ownerWrites, publicReads, seedRepo, type Seeded } from './_lifecycle.ts'
 import { assertBytes, expectError, expectXrpcError, getRepoCar, outboxFile, outboxToken, type RawResponse, rawXrpc } from './_util.ts'
 
 let net: TestNetwork
@@ -77,7 +77,7 @@ test.after(async () => {
 
 test('an account taken down: #account takendown, nothing served, no login, no writes, sessions and tokens end, data kept', async () => {
   const before = await publicReads(net.url, alice, aliceSeed)
-  for (const [name, res] of Object.entries(before)) assert.is(res.status, 200, `${name} before: ${JSON.stringify(res.body)}`)
+  assertServed(before, 'before')
   const carBefore = await getRepoCar(net.url, alice.did)
   const rowsBefore = rowCounts(alice.did)
   const refreshJwt = alice.agent.session!.refreshJwt
@@ -99,7 +99,7 @@ test('an account taken down: #account takendown, nothing served, no login, no wr
   )
 
   const after = await publicReads(net.url, alice, aliceSeed)
-  for (const r of Object.values(after)) expectError(r, 400, 'RepoTakendown')
+  assertRefused(after, 'RepoTakendown')
   for (const nsid of ['app.carrel.sync.getChanges', 'app.carrel.library.searchBooks']) {
     expectError(await get(nsid, { repo: alice.did }), 400, 'RepoTakendown')
   }
@@ -133,7 +133,7 @@ test('an account taken down: #account takendown, nothing served, no login, no wr
   })
   // the neighbour is served as before
   const bobReads = await publicReads(net.url, bob, bobSeed)
-  for (const [name, r] of Object.entries(bobReads)) assert.is(r.status, 200, `bob ${name}: ${JSON.stringify(r.body)}`)
+  assertServed(bobReads, 'bob')
 })
 
 test('a repo that is not served: its own account (the takendown session too) and the admin still export it, nobody else; the narrow session signs a move away', async () => {
@@ -203,7 +203,7 @@ test('lifting an account takedown: #identity, #account {active:true}, #sync; eve
   assert.is((await readCarWithRoot(mine[2]!.body.blocks)).root.toString(), current.cid)
 
   const reads = await publicReads(net.url, alice, aliceSeed)
-  for (const [name, r] of Object.entries(reads)) assert.is(r.status, 200, `${name}: ${JSON.stringify(r.body)}`)
+  assertServed(reads)
   // nothing was lost or changed while it was taken down: the export is the same, byte for byte
   const car = await getRepoCar(net.url, alice.did)
   assertBytes(car, await getRepoCar(net.url, alice.did), 'export is stable')
@@ -460,7 +460,7 @@ test('takedowns survive a restart: the account, the record and the blob stay hid
   await takedown({ $type: REPO_REF, did: erin.did }, false)
   await takedown({ $type: STRONG_REF, uri, cid }, false)
   await takedown({ $type: BLOB_REF, did: alice.did, cid: aliceSeed.blobCid }, false)
-  for (const [name, r] of Object.entries(await publicReads(net.url, erin, erinSeed))) assert.is(r.status, 200, name)
+  assertServed(await publicReads(net.url, erin, erinSeed))
   assert.is((await get('com.atproto.repo.getRecord', { repo: alice.did, collection: 'app.bsky.feed.post', rkey })).status, 200)
   assert.is((await blobBytes(alice.did, aliceSeed.blobCid)).status, 200)
 })

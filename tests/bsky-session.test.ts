@@ -4,24 +4,17 @@
 // every service-auth token with xrpc-server's own verifier). Before the stand-in has indexed
 // the account's latest writes, read-after-write (src/xrpc/proxy/read-after-write.ts) puts them
 // into its answers, marked with Atproto-Upstream-Lag.
-import { randomBytes } from 'node:crypto'
 import { AtpAgent } from '@atproto/api'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { startAppView, type AppViewStandIn } from './_appview.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
+import { png } from './_util.ts'
 
 const APPVIEW_DID = 'did:web:appview.carrel.test'
-const PNG_MAGIC = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]
 
 let net: TestNetwork
 let appView: AppViewStandIn
-
-function png(size: number): Uint8Array {
-  const bytes = new Uint8Array(randomBytes(size))
-  bytes.set(PNG_MAGIC, 0)
-  return bytes
-}
 
 test.before(async () => {
   net = await startNetwork()

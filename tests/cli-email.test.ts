@@ -1,51 +1,30 @@
 // `carrel email test` through a real SMTP server on 127.0.0.1 (smtp-server), one that refuses,
 // none at all; `carrel email tokens` lists what the server put in its outbox without mail.
-import { createServer, type Server } from 'node:net'
-import type { AddressInfo } from 'node:net'
-import { SMTPServer } from 'smtp-server'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { carrel } from './_cli.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
+import { freePort } from './_server-process.ts'
+import { startSmtp, type TestSmtp } from './_smtp.ts'
 import { rawXrpc } from './_util.ts'
 
 let net: TestNetwork
-let smtp: SMTPServer
-let smtpPort: number
-const received: { to: string[]; data: string }[] = []
-let refuse = false
+let smtp: TestSmtp
 
 test.before(async () => {
   net = await startNetwork()
-  smtp = new SMTPServer({
-    authOptional: true,
-    disabledCommands: ['STARTTLS'],
-    onRcptTo(_address, _session, callback) {
-      if (refuse) return callback(Object.assign(new Error('mailbox unavailable'), { responseCode: 550 }))
-      callback()
-    },
-    onData(stream, session, callback) {
-      let data = ''
-      stream.on('data', (d: Buffer) => (data += d.toString()))
-      stream.on('end', () => {
-        received.push({ to: session.envelope.rcptTo.map((r) => r.address), data })
-        callback()
-      })
-    },
-  })
-  await new Promise<void>((resolve) => smtp.listen(0, '127.0.0.1', resolve))
-  smtpPort = (smtp.server.address() as AddressInfo).port
+  smtp = await startSmtp()
 })
 
 test.after(async () => {
-  await new Promise<void>((resolve) => smtp.close(() => resolve()))
+  await smtp.close()
   await net.close()
 })
 
 const mailEnv = (extra: Record<string, string> = {}) => ({
   PDS_DATA_DIRECTORY: net.dataDir,
   PDS_HOSTNAME: 'pds.example.test',
-  PDS_EMAIL_SMTP_URL: `smtp://127.0.0.1:${smtpPort}`,
+  PDS_EMAIL_SMTP_URL: smtp.url,
   PDS_EMAIL_FROM_ADDRESS: 'admin@pds.example.test',
   ...extra,
 })
@@ -55,34 +34,29 @@ test('email test sends one message through PDS_EMAIL_SMTP_URL', async () => {
   assert.is(r.code, 0, r.stderr)
   assert.is(r.json().sent, true)
   assert.match(r.json().response, /^250/)
-  const mail = received.at(-1)!
+  const mail = smtp.mails.at(-1)!
   assert.equal(mail.to, ['operator@mail.test'])
-  assert.match(mail.data, /Subject: Test message from pds\.example\.test/)
+  assert.match(mail.raw, /Subject: Test message from pds\.example\.test/)
 })
 
 test('email test: a refusing server, no server, no mail configured: exit 1 with what went wrong', async () => {
-  const before = received.length
-  refuse = true
+  const before = smtp.mails.length
+  smtp.refused.add('operator@mail.test')
   try {
     const refused = await carrel(['email', 'test', 'operator@mail.test', '--json'], mailEnv())
     assert.is(refused.code, 1)
     assert.match(refused.json().message, /not delivered: .*550/)
   } finally {
-    refuse = false
+    smtp.refused.delete('operator@mail.test')
   }
-  const closedPort = await new Promise<number>((resolve) => {
-    const s: Server = createServer().listen(0, '127.0.0.1', () => {
-      const p = (s.address() as AddressInfo).port
-      s.close(() => resolve(p))
-    })
-  })
+  const closedPort = await freePort()
   const down = await carrel(['email', 'test', 'operator@mail.test', '--json'], mailEnv({ PDS_EMAIL_SMTP_URL: `smtp://127.0.0.1:${closedPort}` }))
   assert.is(down.code, 1)
   assert.match(down.json().message, /not delivered/)
   const none = await carrel(['email', 'test', 'operator@mail.test', '--json'], { PDS_DATA_DIRECTORY: net.dataDir })
   assert.is(none.code, 1)
   assert.match(none.json().message, /no mail configured/)
-  assert.is(received.length, before)
+  assert.is(smtp.mails.length, before)
 })
 
 test('email tokens lists a token the server put in its outbox, and that token works', async () => {

@@ -3,7 +3,7 @@
 // read back with listPendingTokens, the function the CLI calls). Also sendTestMail (`carrel email
 // test <address>`) against a real SMTP server on 127.0.0.1, and the start-up checks of the two
 // mail variables.
-import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs'
+import { existsSync, mkdtempSync, rmSync, statSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { test } from 'uvu'
@@ -16,16 +16,11 @@ import { ADMIN_AUTH } from './_admin.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { freePort } from './_server-process.ts'
 import { startSmtp, tokenOf } from './_smtp.ts'
-import { expectError, expectOk, rawXrpc } from './_util.ts'
+import { expectError, expectOk, outboxFiles, rawXrpc } from './_util.ts'
 
 
 function tokenRows(net: TestNetwork, did: string): unknown[] {
   return net.pds.ctx.db.sqlite.prepare('SELECT * FROM account_token WHERE did = ? ORDER BY purpose').all(did)
-}
-
-function outboxFiles(net: TestNetwork): string[] {
-  const dir = join(net.dataDir, 'outbox')
-  return existsSync(dir) ? readdirSync(dir) : []
 }
 
 test('a mail server that is down: 502 UpstreamFailure saying it could not be reached; no token stored, nothing in the outbox, the account unchanged', async () => {
@@ -44,7 +39,7 @@ test('a mail server that is down: 502 UpstreamFailure saying it could not be rea
     expectError(await call('com.atproto.admin.sendEmail', { body: { recipientDid: alice.did, senderDid: alice.did, content: 'x' }, authorization: ADMIN_AUTH }), 502, 'UpstreamFailure')
 
     assert.equal(tokenRows(net, alice.did), [])
-    assert.equal(outboxFiles(net), [])
+    assert.equal(outboxFiles(net.dataDir), [])
     assert.equal(net.pds.ctx.db.sqlite.prepare('SELECT * FROM account WHERE did = ?').get(alice.did), account)
     // requestEmailUpdate needs no mail while the address is unconfirmed: it still answers
     const update = await call('com.atproto.server.requestEmailUpdate', { token, method: 'POST' })
@@ -98,7 +93,7 @@ test('no SMTP: tokens go to the outbox (0600), listPendingTokens lists them for 
     const sent = await call('com.atproto.admin.sendEmail', { body: { recipientDid: bob.did, senderDid: bob.did, content: 'hello' }, authorization: ADMIN_AUTH })
     expectOk(sent)
     assert.equal(sent.body, { sent: false })
-    assert.ok(outboxFiles(net).includes(`admin-message-${bob.did.replace(/:/g, '_')}.txt`), outboxFiles(net).join())
+    assert.ok(outboxFiles(net.dataDir).includes(`admin-message-${bob.did.replace(/:/g, '_')}.txt`), outboxFiles(net.dataDir).join())
     assert.equal(
       listPendingTokens(net.dataDir).map((p) => p.purpose),
       ['confirm_email'],

@@ -3,14 +3,12 @@
 // reset (the mail arrives, its token works once, the old password stops working, sessions end),
 // email update, deletion and PLC tokens by mail, admin sendEmail with its auth cases, and a mail
 // server that refuses the recipient: 502 UpstreamFailure and nothing of the account changed.
-import { existsSync, readdirSync } from 'node:fs'
-import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { ADMIN_AUTH, basic } from './_admin.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { startSmtp, tokenOf, type TestSmtp } from './_smtp.ts'
-import { expectError, expectOk, type RawResponse, rawXrpc } from './_util.ts'
+import { expectError, expectOk, outboxFiles, type RawResponse, rawXrpc } from './_util.ts'
 
 const FROM = 'Carrel <noreply@carrel.test>'
 
@@ -40,11 +38,6 @@ function accountRow(did: string): Record<string, unknown> {
   return sqlite().prepare('SELECT * FROM account WHERE did = ?').get(did) as Record<string, unknown>
 }
 
-function outboxFiles(): string[] {
-  const dir = join(net.dataDir, 'outbox')
-  return existsSync(dir) ? readdirSync(dir) : []
-}
-
 test.before(async () => {
   smtp = await startSmtp()
   net = await startNetwork({ PDS_EMAIL_SMTP_URL: smtp.url, PDS_EMAIL_FROM_ADDRESS: FROM })
@@ -68,7 +61,7 @@ test('email confirmation: the mail comes from the configured address with the to
   assert.ok(mail.text.includes(alice.handle), mail.text)
   assert.match(mail.html, /^<!doctype html>/)
   const code = tokenOf(mail)
-  assert.equal(outboxFiles(), [], 'a mailed token is not written to the outbox')
+  assert.equal(outboxFiles(net.dataDir), [], 'a mailed token is not written to the outbox')
 
   // the address must be the account's; a wrong code is refused; neither uses the token up
   expectError(await call('com.atproto.server.confirmEmail', { token, body: { email: 'other@mail.test', token: code } }), 400, 'InvalidEmail')
@@ -233,7 +226,7 @@ test('account deletion and PLC operation tokens arrive by mail, and work', async
   await fay.agent.com.atproto.server.requestAccountDelete()
   const deleteMail = await smtp.take(fay.email)
   assert.is(deleteMail.subject, 'Account deletion requested')
-  assert.equal(outboxFiles(), [])
+  assert.equal(outboxFiles(net.dataDir), [])
   expectOk(await call('com.atproto.server.deleteAccount', { body: { did: fay.did, password: fay.password, token: tokenOf(deleteMail) } }))
   assert.is(accountRow(fay.did), undefined)
 })
@@ -306,7 +299,7 @@ test('a mail server refusing the recipient: 502 UpstreamFailure, no token stored
     expectError(await call('com.atproto.admin.sendEmail', { body: { recipientDid: hal.did, senderDid: hal.did, content: 'x' }, authorization: ADMIN_AUTH }), 502, 'UpstreamFailure')
     assert.equal(tokenRows(hal.did), rows, 'no token was stored for an undelivered message')
     assert.equal(accountRow(hal.did), account)
-    assert.equal(outboxFiles(), [], 'nothing went to the outbox instead')
+    assert.equal(outboxFiles(net.dataDir), [], 'nothing went to the outbox instead')
   } finally {
     smtp.refused.delete(hal.email)
   }

@@ -18,7 +18,7 @@ import { ADMIN_AUTH } from './_admin.ts'
 import { RawSubscriber, StreamChecker, type Frame } from './_firehose.ts'
 import { startPlc, type Plc } from './_harness.ts'
 import { plcTokenFromOutbox, startServer, stopServer, type Server } from './_servers.ts'
-import { expectXrpcError, plcData, rawXrpc } from './_util.ts'
+import { expectXrpcError, plcData, png, rawXrpc } from './_util.ts'
 
 const OLD_DID = 'did:web:old-pds.carrel.test'
 const NEW_DID = 'did:web:new-pds.carrel.test'
@@ -41,13 +41,6 @@ test.after(async () => {
   await stopServer(newServer)
   await plc?.close()
 })
-
-/** A PNG signature and noise: stored as image/png, which image fields of app.bsky accept. */
-function png(size: number): Uint8Array {
-  const bytes = new Uint8Array(randomBytes(size))
-  bytes.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 0)
-  return bytes
-}
 
 type BlobRefJson = { $type: 'blob'; ref: { $link: string }; mimeType: string; size: number }
 
