@@ -34,7 +34,7 @@ function freePort(): Promise<number> {
   })
 }
 
-function readCpuMs(pid: number): number {
+export function readCpuMs(pid: number): number {
   // fields after the command name (which may hold spaces): utime and stime are the 12th and 13th
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -79,13 +79,17 @@ async function startPlc(): Promise<{ url: string; close(): Promise<void> }> {
   return { url: `http://localhost:${(http.address() as { port: number }).port}`, close: () => server.destroy() }
 }
 
+/** The V8 flags `npm start` uses, then BENCH_NODE_ARGS (after them, so they can override one). */
+export function serverNodeFlags(): string[] {
+  return ['--max-semi-space-size=8', '--heap-growing-percent=50', '--v8-pool-size=1', ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)]
+}
+
 export async function startBenchServer(extraEnv: Record<string, string> = {}): Promise<BenchServer> {
   const plc = await startPlc()
   const dataDir = mkdtempSync(join(tmpdir(), 'carrel-bench-'))
   const port = await freePort()
-  // the compiled server with the V8 flags `npm start` uses (npm run bench builds it first);
-  // BENCH_NODE_ARGS come after them, so they can override one
-  const flags = ['--max-semi-space-size=8', '--heap-growing-percent=50', '--v8-pool-size=1', ...(process.env.BENCH_NODE_ARGS ?? '').split(' ').filter(Boolean)]
+  // the compiled server (npm run bench builds it first)
+  const flags = serverNodeFlags()
   const entry = process.env.BENCH_SERVER_ENTRY ?? join(import.meta.dirname, '..', 'dist', 'src', 'index.js')
   const child: ChildProcess = spawn(process.execPath, [...flags, entry], {
     env: {

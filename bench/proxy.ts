@@ -6,16 +6,21 @@
 //   small    getTimeline answered with ~2 KB of JSON, at concurrency 1 and 16: p50/p99 latency
 //            direct and proxied, the difference, and Carrel's CPU per proxied call, all its
 //            threads (its auth check, a fresh ES256K service-auth token, signed ahead in a worker
-//            thread once the call is busy, the forwarded request)
+//            thread once the call is busy, the forwarded request). The same load through the
+//            floor (bench/_proxy-floor.mjs: a Node proxy that only signs a token for each call
+//            and forwards it, in a child process started with Carrel's V8 flags): what any
+//            proxy that signs each call costs on this machine, so Carrel's own share shows.
 //   stream   rounds of BENCH_PROXY_BIG (10) answers of 5 MiB streamed through, three one after
 //            another and one all at once: throughput direct and proxied, Carrel's CPU per MiB,
 //            and its RSS before and at its peak while streaming (sampled every 5 ms). A server
 //            that buffered answers would grow with each round; a streaming one levels off.
 //            Then BENCH_PROXY_BIG clients that read nothing for 2 s: RSS while they hold back.
 // BENCH_PROXY_STREAM=0 runs the small calls only (to profile them).
+import { fork } from 'node:child_process'
 import { createServer, request, Agent, type IncomingMessage, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
-import { createAccount, percentile, startBenchServer, type BenchServer } from './_server.ts'
+import { join } from 'node:path'
+import { createAccount, percentile, readCpuMs, serverNodeFlags, startBenchServer, type BenchServer } from './_server.ts'
 
 const CALLS = Number(process.env.BENCH_PROXY_CALLS ?? 4000)
 const CONCURRENCY = Number(process.env.BENCH_PROXY_CONCURRENCY ?? 16)
@@ -61,6 +66,20 @@ function upstream(): Promise<{ url: string; close(): Promise<void> }> {
 }
 
 const agent = new Agent({ keepAlive: true, maxSockets: 64 })
+
+/** The floor proxy (bench/_proxy-floor.mjs) in a child process, forwarding to `upstreamUrl`. */
+async function startFloor(upstreamUrl: string): Promise<{ url: string; cpuMs(): number; stop(): Promise<void> }> {
+  const child = fork(join(import.meta.dirname, '_proxy-floor.mjs'), [upstreamUrl], { execArgv: serverNodeFlags() })
+  const port = await new Promise<number>((resolve, reject) => {
+    child.once('message', (p) => resolve(p as number))
+    child.once('exit', (code) => reject(new Error(`floor proxy exited (${code})`)))
+  })
+  return {
+    url: `http://127.0.0.1:${port}`,
+    cpuMs: () => readCpuMs(child.pid!),
+    stop: () => new Promise<void>((r) => (child.once('exit', () => r()), child.send('exit'))),
+  }
+}
 
 /** One GET, its body read to the end; resolves with the bytes received. */
 function get(url: string, token: string): Promise<number> {
@@ -157,6 +176,7 @@ const fmt = (n: number) => n.toFixed(2)
 export default async function main(): Promise<void> {
   const up = await upstream()
   const server = await startBenchServer({ PDS_BSKY_APP_VIEW_URL: up.url, PDS_BSKY_APP_VIEW_DID: 'did:web:appview.bench.test' })
+  const floor = await startFloor(up.url)
   try {
     const { accessJwt } = await createAccount(server.url, 'proxybench')
     const direct = `${up.url}/xrpc/app.bsky.feed.getTimeline?limit=6`
@@ -164,6 +184,8 @@ export default async function main(): Promise<void> {
     // warm-up: JIT, connection pools, the account's signing key
     await load(direct, accessJwt, 500, CONCURRENCY)
     await load(proxied, accessJwt, 500, CONCURRENCY)
+    const floored = `${floor.url}/xrpc/app.bsky.feed.getTimeline?limit=6`
+    await load(floored, accessJwt, 500, CONCURRENCY)
 
     for (const concurrency of [1, CONCURRENCY]) {
       const calls = concurrency === 1 ? Math.ceil(CALLS / 4) : CALLS
@@ -173,12 +195,17 @@ export default async function main(): Promise<void> {
       const p = await load(proxied, accessJwt, calls, concurrency)
       const wall = performance.now() - t0
       const cpuPerCall = (server.cpuMs() - cpu0) / calls
+      const floorCpu0 = floor.cpuMs()
+      const f = await load(floored, accessJwt, calls, concurrency)
+      const floorCpuPerCall = (floor.cpuMs() - floorCpu0) / calls
       const [d50, d99, p50, p99] = [percentile(d, 50), percentile(d, 99), percentile(p, 50), percentile(p, 99)]
+      const [f50, f99] = [percentile(f, 50), percentile(f, 99)]
       console.log(`proxy small (${calls} getTimeline calls, ${SMALL.length} B answers, concurrency ${concurrency}):`)
       console.log(`  direct   p50 ${fmt(d50)} ms  p99 ${fmt(d99)} ms`)
       console.log(`  proxied  p50 ${fmt(p50)} ms  p99 ${fmt(p99)} ms  (${Math.round((calls / wall) * 1000)} calls/s)`)
       console.log(`  added    p50 ${fmt(p50 - d50)} ms  p99 ${fmt(p99 - d99)} ms`)
       console.log(`  server CPU ${fmt(cpuPerCall)} ms per proxied call`)
+      console.log(`  floor    p50 ${fmt(f50)} ms  p99 ${fmt(f99)} ms, added p50 ${fmt(f50 - d50)} ms  p99 ${fmt(f99 - d99)} ms, CPU ${fmt(floorCpuPerCall)} ms per call`)
     }
 
     if (!STREAM) return
@@ -202,6 +229,7 @@ export default async function main(): Promise<void> {
     console.log(`  server RSS ${fmt(held.before)} MB before, peak ${fmt(held.heldPeak)} MB while held (+${fmt(held.heldPeak - held.before)} MB; ${BIG * 5} MiB were on offer)`)
   } finally {
     agent.destroy()
+    await floor.stop()
     await server.stop()
     await up.close()
   }
