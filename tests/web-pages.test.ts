@@ -1,8 +1,10 @@
 // What the server answers outside /xrpc/: the landing page at `/`, robots.txt, and `/tls-check`,
 // the "ask" endpoint a TLS proxy (Caddy's on-demand certificates, see compose.yaml) calls before
 // it requests a certificate: yes for our hostname and for handles an account holds, no otherwise.
+import { get } from 'node:http'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
+import { adminAgent } from './_admin.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 
 let net: TestNetwork
@@ -86,6 +88,26 @@ test('tls-check: no for a free handle, a foreign domain, the handle domain itsel
   // asking changed nothing: the handle is still free
   const free = await net.agent().com.atproto.identity.resolveHandle({ handle: 'nobody.test' }).catch((err) => err)
   assert.is(free.error, 'HandleNotFound')
+})
+
+test('tls-check: no for the handle of a taken-down account, as /.well-known/atproto-did; yes again once lifted', async () => {
+  const dora = await net.createAccount('dora')
+  const admin = adminAgent(net.url)
+  const subject = { $type: 'com.atproto.admin.defs#repoRef', did: dora.did }
+  // fetch() drops a Host header of its own: node:http sends it
+  const wellKnown = () =>
+    new Promise<number>((resolve, reject) => {
+      get(`${net.url}/.well-known/atproto-did`, { headers: { host: dora.handle } }, (res) => (res.resume(), resolve(res.statusCode!))).on('error', reject)
+    })
+  assert.is(await wellKnown(), 200)
+  await admin.com.atproto.admin.updateSubjectStatus({ subject, takedown: { applied: true } })
+  const refused = await tlsCheck(`?domain=${dora.handle}`)
+  assert.is(refused.status, 404)
+  assert.is(refused.body.error, 'NotFound')
+  assert.is(await wellKnown(), 404)
+  await admin.com.atproto.admin.updateSubjectStatus({ subject, takedown: { applied: false } })
+  assert.equal(await tlsCheck(`?domain=${dora.handle}`), { status: 200, body: { success: true } })
+  assert.is(await wellKnown(), 200)
 })
 
 test('tls-check follows handle changes: the new handle is allowed, the old one no longer', async () => {

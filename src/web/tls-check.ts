@@ -1,11 +1,12 @@
 import type { AccountStore } from '../accounts/account-store.js'
+import { handleServed } from '../accounts/status.js'
 
 export type TlsCheckAnswer = { status: 200 | 400 | 404; body: { success: true } | { error: string; message: string } }
 
 /**
  * The "ask" endpoint of a TLS proxy issuing certificates on demand (Caddy's `on_demand_tls`):
  * yes only for our own hostname and for the handles under our handle domains that an account
- * holds, the hosts `/.well-known/atproto-did` answers for. Anything else would let anyone make
+ * holds and is served under (not taken down), the hosts `/.well-known/atproto-did` answers for. Anything else would let anyone make
  * the proxy request certificates for names of their choosing (and run into the CA's limits).
  */
 export function tlsCheck(domain: unknown, hostname: string, handleDomains: readonly string[], accounts: AccountStore): TlsCheckAnswer {
@@ -17,6 +18,6 @@ export function tlsCheck(domain: unknown, hostname: string, handleDomains: reado
   if (!handleDomains.some((suffix) => name.endsWith(suffix) && name.length > suffix.length)) {
     return { status: 400, body: { error: 'InvalidRequest', message: 'handles are not provided on this domain' } }
   }
-  if (!accounts.getByHandle(name)) return { status: 404, body: { error: 'NotFound', message: 'no account has this handle' } }
+  if (!handleServed(accounts.getByHandle(name))) return { status: 404, body: { error: 'NotFound', message: 'no account is served under this handle' } }
   return { status: 200, body: { success: true } }
 }
