@@ -309,6 +309,42 @@ test('deactivated on a taken-down account: the flag changes, nothing is announce
   assert.is((await get('com.atproto.sync.getLatestCommit', { did: frank.did })).status, 200)
 })
 
+test('takedown and deactivation in one call: one event each way, never active in between', async () => {
+  const gina = await net.createAccount('gina')
+  const subject = { $type: REPO_REF, did: gina.did }
+  const statusOf = async () => {
+    const { takedown, deactivated } = (await admin.com.atproto.admin.getSubjectStatus({ did: gina.did })).data
+    return [takedown?.applied, deactivated?.applied]
+  }
+  // taken down and deactivated together: only #account takendown
+  let before = seqNow()
+  await admin.com.atproto.admin.updateSubjectStatus({ subject, takedown: { applied: true }, deactivated: { applied: true } })
+  assert.equal(eventsAfter(before).map((e) => e.type), ['#account'])
+  assert.equal(await statusOf(), [true, true])
+  // lifted and deactivated together: only #account deactivated, never #account active first
+  await admin.com.atproto.admin.updateSubjectStatus({ subject, deactivated: { applied: false } })
+  before = seqNow()
+  const sub = await subscribeNow()
+  await admin.com.atproto.admin.updateSubjectStatus({ subject, takedown: { applied: false }, deactivated: { applied: true } })
+  const frames = await sub.waitFor((fs) => fs.some(ofDid(gina.did)), 10_000, '#account')
+  await sub.close()
+  assert.equal(eventsAfter(before).map((e) => e.type), ['#account'])
+  assert.equal(
+    frames.filter(ofDid(gina.did)).map((f) => [f.header.t, f.body.active, f.body.status]),
+    [['#account', false, 'deactivated']],
+  )
+  assert.equal(await statusOf(), [false, true])
+  expectError(await get('com.atproto.sync.getLatestCommit', { did: gina.did }), 400, 'RepoDeactivated')
+  // lifted and activated together on a taken-down, deactivated account: served again, active announced last
+  await takedown(subject, true)
+  before = seqNow()
+  await admin.com.atproto.admin.updateSubjectStatus({ subject, takedown: { applied: false }, deactivated: { applied: false } })
+  const events = eventsAfter(before).map((e) => e.type)
+  assert.equal(events.slice(-3), ['#identity', '#account', '#sync'])
+  assert.equal(await statusOf(), [false, false])
+  assert.is((await get('com.atproto.sync.getLatestCommit', { did: gina.did })).status, 200)
+})
+
 test('a record taken down: getRecord, listRecords and sync.getRecord do not serve it; getRepo keeps it; lifting restores it', async () => {
   const rkey = postRkey(aliceSeed, 0)
   const uri = postUri(alice.did, rkey)

@@ -1,5 +1,6 @@
 import { XRPCError } from '@atproto/xrpc-server'
 import { accountStatus } from '../accounts/status.js'
+import { changeAccountStatus } from '../lifecycle/admin-account-status.js'
 import type { AccountRow } from '../accounts/account-store.js'
 import type { AccountDetail, AccountSummary, Admin, ExportResult } from './admin.js'
 import { writeStreamToFile } from './atomic-file.js'
@@ -66,23 +67,11 @@ export class DataAdmin implements Admin {
   }
 
   async setDeactivated(did: string, deactivated: boolean): Promise<void> {
-    await xrpcErrors(async () => {
-      const { takedowns, accountDeactivator, accountActivator } = this.ctx
-      // the rules of com.atproto.admin.updateSubjectStatus
-      if (takedowns.setDeactivatedWhileTakenDown(did, deactivated)) return
-      if (deactivated) accountDeactivator.deactivate(did, null)
-      else {
-        await this.offline.ensurePlc()
-        await accountActivator.activate(did)
-      }
-    })
+    await xrpcErrors(() => changeAccountStatus(this.ctx, did, { deactivated: { applied: deactivated } }, () => this.offline.ensurePlc()))
   }
 
   async setTakedown(did: string, applied: boolean, ref?: string): Promise<void> {
-    await xrpcErrors(async () => {
-      if (applied) this.ctx.takedowns.takeDownAccount(did, ref)
-      else this.ctx.takedowns.liftAccountTakedown(did)
-    })
+    await xrpcErrors(() => changeAccountStatus(this.ctx, did, { takedown: { applied, ...(ref !== undefined ? { ref } : {}) } }))
   }
 
   async deleteAccount(did: string): Promise<void> {

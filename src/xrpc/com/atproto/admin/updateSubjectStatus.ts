@@ -1,5 +1,6 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AppContext } from '../../../../context.js'
+import { changeAccountStatus } from '../../../../lifecycle/admin-account-status.js'
 import type { StatusAttr } from '../../../../lifecycle/takedown.js'
 import type { XrpcRouter } from '../../../router.js'
 import { inputBody, plainJson } from '../../../util.js'
@@ -13,25 +14,10 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
     auth: ctx.auth.adminToken,
     handler: async ({ input }) => {
       const { subject, takedown, deactivated } = inputBody<Input>(input)
-      if (takedown?.applied && deactivated && !deactivated.applied) {
-        throw new InvalidRequestError('Cannot activate and takedown an account at the same time')
-      }
       switch (subject.$type) {
-        case REPO_REF: {
-          const did = subject.did!
-          // a takedown is lifted before an activation, and applied after a deactivation
-          if (takedown && !takedown.applied) ctx.takedowns.liftAccountTakedown(did)
-          // a taken-down account only has its flag set; the owner's rules (which refuse a
-          // taken-down account) apply to the others
-          if (deactivated && !ctx.takedowns.setDeactivatedWhileTakenDown(did, deactivated.applied)) {
-            if (deactivated.applied) ctx.accountDeactivator.deactivate(did, null)
-            else await ctx.accountActivator.activate(did)
-          }
-          if (takedown?.applied) ctx.takedowns.takeDownAccount(did, takedown.ref)
-          // neither: say again what the account is (as the reference does)
-          if (!takedown && !deactivated) ctx.takedowns.announceAccount(did)
+        case REPO_REF:
+          await changeAccountStatus(ctx, subject.did!, { takedown, deactivated })
           break
-        }
         case STRONG_REF: {
           const path = recordPath(ctx, subject.uri!)
           if (!path) throw new InvalidRequestError(`Account not found: ${subject.uri}`, 'AccountNotFound')
