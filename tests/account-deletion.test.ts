@@ -121,6 +121,7 @@ test('deleteAccount refusals: each with its status and error name, and nothing d
   await attempt({ did: alice.did, password: alice.password, token }, 400, 'ExpiredToken', /expired/)
   // the client sees the lexicon's error names too
   await expectXrpcError(() => alice.agent.com.atproto.server.deleteAccount({ did: alice.did, password: alice.password, token }), 400, 'ExpiredToken')
+  assert.not.ok(existsSync(outboxPath(alice.did)), 'an expired token leaves the outbox')
   assertBytes(await getRepoCar(net.url, alice.did), carBefore, 'alice getRepo after refusals')
 })
 

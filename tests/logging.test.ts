@@ -2,6 +2,8 @@
 // (request id, method, path without the query string, status, time, the authenticated caller's
 // DID), and never a password, a token, a key or a secret, whatever the client sends and whichever
 // path answers it.
+import { createServer, type Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
@@ -15,9 +17,20 @@ const JWT_SECRET = 'log-test-jwt-secret-93ab'
 const ADMIN_PASSWORD = 'log-test-admin-5d20'
 const ROTATION_KEY = 'a1'.repeat(32)
 let net: ServerWithPlc
+/** an AppView stand-in: answers every call with an empty timeline, keeping the tokens it was sent */
+let appView: Server
+const forwardedTokens: string[] = []
 
 test.before(async () => {
+  appView = createServer((req, res) => {
+    forwardedTokens.push((req.headers.authorization ?? '').replace(/^Bearer /, ''))
+    req.resume()
+    res.writeHead(200, { 'content-type': 'application/json' }).end('{"feed":[]}')
+  })
+  await new Promise<void>((r) => appView.listen(0, '127.0.0.1', r))
   net = await startServerWithPlc('carrel-log-', {
+    PDS_BSKY_APP_VIEW_URL: `http://127.0.0.1:${(appView.address() as AddressInfo).port}`,
+    PDS_BSKY_APP_VIEW_DID: 'did:web:appview.log.test',
     PDS_JWT_SECRET: JWT_SECRET,
     PDS_ADMIN_PASSWORD: ADMIN_PASSWORD,
     PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: ROTATION_KEY,
@@ -27,6 +40,7 @@ test.before(async () => {
 
 test.after(async () => {
   await net?.stop()
+  appView?.close()
 })
 
 test('request lines for every call; no password, token, key or secret in any line', async () => {
@@ -52,6 +66,9 @@ test('request lines for every call; no password, token, key or secret in any lin
   assert.is(invite.status, 200)
   const serviceToken = (await agent.com.atproto.server.getServiceAuth({ aud: 'did:web:elsewhere.test', lxm: 'com.atproto.repo.getRecord' })).data.token
   await fetch(`${net.url}/xrpc/com.atproto.server.getSession`, { headers: { authorization: `Bearer ${serviceToken}` } })
+  // a call forwarded to the AppView, with the service-auth token this server signs for it
+  await agent.app.bsky.feed.getTimeline({})
+  assert.is(forwardedTokens.length, 1)
   const landing = await fetch(`${net.url}/`)
   await fetch(`${net.url}/tls-check?domain=logger.test`)
   await new Promise((r) => setTimeout(r, 300))
@@ -78,6 +95,8 @@ test('request lines for every call; no password, token, key or secret in any lin
   const line = (p: string) => requests.filter((r) => `${r.method} ${r.path} ${r.status}` === p)
   assert.ok(line('POST /xrpc/com.atproto.repo.createRecord 200').every((r) => r.did === did))
   assert.ok(line('GET /xrpc/com.atproto.server.getSession 200').every((r) => r.did === did))
+  assert.is(line('GET /xrpc/app.bsky.feed.getTimeline 200').length, 1, paths.join('\n'))
+  assert.is(line('GET /xrpc/app.bsky.feed.getTimeline 200')[0]!.did, did, 'a forwarded call names its caller')
   for (const p of ['GET /xrpc/com.atproto.server.getSession 400', 'GET /xrpc/com.atproto.server.getSession 401', 'POST /xrpc/com.atproto.server.createSession 401']) {
     for (const r of line(p)) assert.is(r.did, undefined, `${p} names no caller`)
   }
@@ -86,9 +105,9 @@ test('request lines for every call; no password, token, key or secret in any lin
   const failedSessions = requests.filter((r) => r.path === '/xrpc/com.atproto.server.getSession' && r.status >= 400)
   assert.ok(failedSessions.length >= 2, 'the garbage token and the service token were refused')
 
-  const secrets = [PASSWORD, encodeURIComponent(PASSWORD), accessJwt, refreshJwt, JWT_SECRET, ADMIN_PASSWORD, ROTATION_KEY, basic, serviceToken]
+  const secrets = [PASSWORD, encodeURIComponent(PASSWORD), accessJwt, refreshJwt, JWT_SECRET, ADMIN_PASSWORD, ROTATION_KEY, basic, serviceToken, ...forwardedTokens]
   // the JWTs' signatures, in case a token is ever logged in part
-  for (const jwt of [accessJwt, refreshJwt, serviceToken]) secrets.push(jwt.split('.')[2])
+  for (const jwt of [accessJwt, refreshJwt, serviceToken, ...forwardedTokens]) secrets.push(jwt.split('.')[2])
   // the account's own signing key, as stored, in hex and base64
   const db = new Database(join(net.dataDir, 'carrel.sqlite'), { readonly: true })
   const { signing_key: key } = db.prepare('SELECT signing_key FROM account WHERE did = ?').get(did) as { signing_key: Buffer }

@@ -61,7 +61,8 @@ export class AccountDeleter {
     if (!(await this.d.sessionManager.verifyAccountPassword(did, input.password, ip))) {
       throw new AuthRequiredError('Invalid did or password')
     }
-    this.assertToken(did, input.token)
+    // an expired token's message leaves the outbox too
+    this.d.tokenMail.assertValid(did, PURPOSE, input.token)
     // again inside the transaction: the token is single-use, even for two requests at once
     await this.destroy(did, () => {
       if (!this.d.accounts.getByDid(did)) throw new InvalidRequestError('account not found')

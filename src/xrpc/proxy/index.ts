@@ -8,6 +8,7 @@ import type { ServiceRef } from '../../config.js'
 import type { AppContext } from '../../context.js'
 import type { OutboundStream } from '../../identity/safe-fetch.js'
 import { ServiceEndpointError } from '../../identity/service-endpoint.js'
+import { noteCaller } from '../http-answer.js'
 import type { ProxyStep } from '../types.js'
 import { isJsonType, nonXrpcError, sendCall, streamAnswer } from './forward.js'
 import { ReadAfterWrite } from './read-after-write.js'
@@ -88,6 +89,7 @@ export class XrpcProxy implements ProxyStep {
     // a taken-down account's narrow session may still appeal (createReport), nothing else
     const auth = nsid === CREATE_REPORT ? ctx.auth.accessStandardOrTakendown : ctx.auth.accessStandard
     const { credentials } = (await auth({ req, res })) as AccessOutput
+    noteCaller(res, credentials.did)
     if (isPrivilegedMethod(nsid) && credentials.scope !== ACCESS_SCOPE && credentials.scope !== APP_PASS_PRIVILEGED_SCOPE) {
       throw new InvalidRequestError('Bad token method', 'InvalidToken')
     }
