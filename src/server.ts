@@ -83,7 +83,12 @@ export type AppOptions = {
   inFlight?: InFlight
 }
 
-/** The `method` label of a request: a method we answer, `_health`, or the web path; else unknown/other. */
+function isXrpcMethod(def: unknown): boolean {
+  const type = (def as { type?: unknown } | undefined)?.type
+  return type === 'query' || type === 'procedure'
+}
+
+/** The `method` label of a request: a method of a known lexicon, `_health`, or the web path; else unknown/other. */
 function metricsMethod(url: string, known: (nsid: string) => boolean): string {
   const q = url.indexOf('?')
   const path = q === -1 ? url : url.slice(0, q)
@@ -113,7 +118,9 @@ export function createApp(ctx: AppContext, opts: AppOptions = {}): RequestListen
   })
   const web = createWebApp(ctx)
   const { metrics } = opts
-  const known = (nsid: string) => router.routes.has(nsid) || nsid === '_health' || `/xrpc/${nsid}` === SUBSCRIBE_REPOS_PATH
+  // a method of a lexicon this server knows is its own label (forwarded calls too): a bounded set
+  const known = (nsid: string) =>
+    router.routes.has(nsid) || nsid === '_health' || `/xrpc/${nsid}` === SUBSCRIBE_REPOS_PATH || isXrpcMethod(ctx.lexicons.getDef(nsid))
   return (req, res) => {
     if (metrics) countOnClose(metrics, metricsMethod(req.url ?? '', known), res)
     if (req.url !== undefined && req.url.startsWith('/xrpc/')) xrpc.handle(req, res)

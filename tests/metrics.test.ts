@@ -177,6 +177,8 @@ test('requests by method and status, commits, firehose events and subscribers, d
   }
   await alice.agent.com.atproto.repo.getRecord({ repo: alice.did, collection: 'com.example.metric', rkey: 'missing' }).catch(() => null)
   await fetch(`${net.url}/xrpc/com.example.no.such.method`)
+  // a method of a known lexicon that this server forwards (no AppView here: 501) has its own label
+  await alice.agent.app.bsky.feed.getTimeline({}).catch(() => null)
   await fetch(`${net.url}/robots.txt`)
   const blob = new Uint8Array(12_345).map((_, i) => (i * 7) % 256)
   await alice.agent.com.atproto.repo.uploadBlob(blob, { encoding: 'application/octet-stream' })
@@ -187,6 +189,7 @@ test('requests by method and status, commits, firehose events and subscribers, d
   assert.is(delta('carrel_requests_total', { method: 'com.atproto.repo.createRecord', status: '200' }), WRITES)
   assert.is(delta('carrel_requests_total', { method: 'com.atproto.repo.getRecord', status: '400' }), 1)
   assert.is(delta('carrel_requests_total', { method: 'unknown', status: '501' }), 1)
+  assert.is(delta('carrel_requests_total', { method: 'app.bsky.feed.getTimeline', status: '501' }), 1)
   assert.is(delta('carrel_requests_total', { method: '/robots.txt', status: '200' }), 1)
   assert.is(delta('carrel_requests_total', { method: 'com.atproto.repo.uploadBlob', status: '200' }), 1)
   // every commit timed once; its events counted
