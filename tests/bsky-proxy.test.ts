@@ -594,6 +594,25 @@ test('a client that goes away mid-answer: the connection to the AppView is close
   await closed
 })
 
+test('a client that goes away before the AppView answers: the call to the AppView is given up too', async () => {
+  let upstreamClosed!: () => void
+  const closed = new Promise<void>((r) => (upstreamClosed = r))
+  let asked!: () => void
+  const reached = new Promise<void>((r) => (asked = r))
+  appView.script = (req) => {
+    req.socket.on('close', () => upstreamClosed())
+    asked()
+    return true // never answers
+  }
+  const ac = new AbortController()
+  const pending = fetch(`${net.url}/xrpc/app.bsky.feed.getTimeline`, { headers: { authorization: `Bearer ${alice.agent.session!.accessJwt}` }, signal: ac.signal })
+  await reached
+  ac.abort()
+  await pending.catch(() => null)
+  // well before PDS_PROXY_HEADERS_TIMEOUT (1.5 s here) would end it
+  await Promise.race([closed, new Promise((_, reject) => setTimeout(() => reject(new Error('the call to the AppView was not given up')), 500))])
+})
+
 test('registerPush goes to the notification service the body names, with a token for it; its errors and timeouts come back', async () => {
   const push = { serviceDid: APPVIEW_DID, token: 'device-token-1', platform: 'ios', appId: 'xyz.blueskyweb.app' }
   let received: any

@@ -221,8 +221,12 @@ export type OutboundStreamRequest = {
   headers: OutgoingHttpHeaders
   /** streamed to the host as it arrives; its errors end the request */
   body?: Readable
-  /** aborts the request (and the answer's body) */
-  signal?: AbortSignal
+  /**
+   * Given the function that cancels the request (and the answer's body), for the caller to call
+   * once neither is wanted any more. Not an AbortSignal: http.request's `signal` costs an
+   * AbortController and end-of-stream listeners on every call (about 20 us of a proxied call's CPU).
+   */
+  cancelWith?: (cancel: () => void) => void
 }
 
 /**
@@ -307,8 +311,8 @@ export function createOutboundStream(policy: OutboundStreamPolicy, resolver: Res
         headers: req.headers,
         agent: agents[https_ ? 'https:' : 'http:'],
         lookup,
-        signal: req.signal,
       })
+      req.cancelWith?.(() => out.destroy(new OutboundFetchError('failed', 'the call was cancelled')))
       let answered = false
       // the wait for an answer starts once the request is sent whole (a client's slow upload
       // is not the host's slowness); until then a connection that stays idle is given up on

@@ -55,7 +55,7 @@ export type ForwardedCall = {
  * InvalidRequest; the service unreachable, or its answer too large, 502 UpstreamFailure; no
  * answer in time 504 UpstreamTimeout; a body over the limit 413 PayloadTooLarge.
  */
-export async function sendCall(call: ForwardedCall, signal: AbortSignal): Promise<OutboundStreamResponse> {
+export async function sendCall(call: ForwardedCall, cancelWith: (cancel: () => void) => void): Promise<OutboundStreamResponse> {
   const { req } = call
   const method = req.method === 'POST' ? 'POST' : req.method === 'HEAD' ? 'HEAD' : 'GET'
   const headers: OutgoingHttpHeaders = {
@@ -79,7 +79,7 @@ export async function sendCall(call: ForwardedCall, signal: AbortSignal): Promis
   const q = req.url!.indexOf('?')
   const url = new URL(`/xrpc/${call.nsid}${q === -1 ? '' : req.url!.slice(q)}`, call.endpoint)
   try {
-    return await call.send({ url, method, headers, body: limit ? req.pipe(limit) : undefined, signal })
+    return await call.send({ url, method, headers, body: limit ? req.pipe(limit) : undefined, cancelWith })
   } catch (err) {
     if (limit?.exceeded) throw limit.error()
     throw upstreamError(err)

@@ -96,12 +96,10 @@ export class XrpcProxy implements ProxyStep {
     const target = named ? await locateService(ctx, named) : configuredTarget(ctx, fallback!.ref!)
     const token = await serviceToken(ctx, credentials.did, target.did, nsid)
 
-    const abort = new AbortController()
-    res.once('close', () => {
-      if (!res.writableFinished) abort.abort()
-    })
     const bodyLimit = def.type === 'procedure' && def.input?.encoding === 'application/json' ? ctx.cfg.jsonBodyLimit : ctx.cfg.blobUploadLimit
-    const answer = await sendCall({ send: target.send, endpoint: target.endpoint, req, nsid, token, bodyLimit }, abort.signal)
+    // a client that leaves before its answer is complete cancels the call
+    const cancelWhenGone = (cancel: () => void) => res.once('close', () => res.writableFinished || cancel())
+    const answer = await sendCall({ send: target.send, endpoint: target.endpoint, req, nsid, token, bodyLimit }, cancelWhenGone)
     const readAfterWrite = this.readAfterWrite.applies(nsid)
     if (answer.status >= 400) {
       if (!isJsonType(answer.headers['content-type'])) throw nonXrpcError(answer)
