@@ -256,7 +256,7 @@ test('protection off (PDS_DISABLE_SSRF_PROTECTION, or dev mode for handles): the
   }
 })
 
-test("the server's policies: HTTPS on 443 only, whatever the address check says", async () => {
+test("the server's policies: HTTPS on 443 only and no credentials in the URL (the proxy's rules), whatever the address check says", async () => {
   const connectionsBefore = target.connections
   const open = { devMode: true, disableSsrfProtection: true }
   for (const policy of [wellKnownFetchPolicy(open), didWebFetchPolicy(open)]) {
@@ -267,6 +267,7 @@ test("the server's policies: HTTPS on 443 only, whatever the address check says"
       'http://127.0.0.1/',
       'ftp://127.0.0.1/',
       'file:///etc/passwd',
+      'https://user:secret@127.0.0.1/',
     ]) {
       assert.is((await failureOf(fetchIt(url))).kind, 'refused', url)
     }

@@ -163,11 +163,8 @@ async function readAtMost(res: Response, maxBytes: number): Promise<Uint8Array> 
  *   header asks (up to ten minutes), an idle socket for every host an attacker names.
  */
 export function createOutboundFetch(policy: OutboundPolicy, resolver: Resolver): OutboundFetch {
-  const protocols: FetchNode.ProtocolConfig = {}
-  for (const p of policy.protocols) protocols[p] = { allowCustomPort: policy.allowCustomPort }
-  const checkUrl = (url: URL) =>
-    fetchNode().checkProtocolPolicy(url, protocols) ??
-    (policy.allowNonPublicAddresses ? undefined : fetchNode().checkUnicastPolicy(url))
+  // the same rules as the streamed requests (outboundUrlProblem), also at every connection
+  const checkUrl = (url: URL) => outboundUrlProblem(url, policy)
   let guardedFetch: ReturnType<typeof FetchNode.safeDispatchFetchWrap> | undefined
   // without protection, names resolve as the system does (hosts file included)
   const guarded = () =>
