@@ -2,7 +2,7 @@
 // against a real server and PLC directory: every method refuses missing, wrong and user
 // credentials with 401 and an XRPC body, changing nothing; getAccountInfo(s); updateAccountHandle
 // (through the handle updater: the DID document and #identity), updateAccountEmail and
-// updateAccountPassword (sessions end) with their refusals; deleteAccount without the holder's
+// updateAccountPassword (sessions and their access tokens end) with their refusals; deleteAccount without the holder's
 // password or token, a taken-down account's included.
 import { existsSync } from 'node:fs'
 import { join } from 'node:path'
@@ -226,11 +226,12 @@ test('updateAccountEmail: by handle or DID; login with the new address; pending 
   assert.equal(snapshot(), before)
 })
 
-test('updateAccountPassword: the new password works, the old does not, every session ends; refusals change nothing', async () => {
+test('updateAccountPassword: the new password works, the old does not, every session and its access token ends; refusals change nothing', async () => {
   const appPassword = (await alice.agent.com.atproto.server.createAppPassword({ name: 'reader' })).data.password
   const appSession = net.agent()
   await appSession.login({ identifier: alice.handle, password: appPassword })
   const refreshTokens = [alice.agent.session!.refreshJwt, appSession.session!.refreshJwt]
+  const accessTokens = [alice.agent.session!.accessJwt, appSession.session!.accessJwt]
 
   const before = snapshot()
   const attempt = async (body: Record<string, unknown>, error: string, message?: RegExp) => {
@@ -242,14 +243,21 @@ test('updateAccountPassword: the new password works, the old does not, every ses
   assert.equal(snapshot(), before)
   await net.agent().login({ identifier: alice.handle, password: alice.password })
 
+  // the sessions' access tokens were issued in an earlier second than the change
+  await new Promise((r) => setTimeout(r, 1005 - (Date.now() % 1000)))
   await admin.com.atproto.admin.updateAccountPassword({ did: alice.did, password: 'a fine new password' })
   await expectXrpcError(() => net.agent().login({ identifier: alice.handle, password: alice.password }), 401, 'AuthenticationRequired')
   for (const token of refreshTokens) {
     expectError(await call('com.atproto.server.refreshSession', { token, method: 'POST' }), 400, 'ExpiredToken')
   }
   assert.is((sqlite().prepare('SELECT count(*) AS n FROM refresh_token WHERE did = ?').get(alice.did) as { n: number }).n, 0)
+  // their access tokens end too, the app password's session's included
+  for (const token of accessTokens) {
+    expectError(await call('com.atproto.server.getSession', { token }), 400, 'ExpiredToken')
+  }
   alice.password = 'a fine new password'
   await alice.agent.login({ identifier: alice.handle, password: alice.password })
+  assert.is((await alice.agent.com.atproto.server.getSession()).data.did, alice.did)
   // app passwords are kept, as the reference keeps them
   await net.agent().login({ identifier: alice.handle, password: appPassword })
 })

@@ -90,7 +90,7 @@ test('email confirmation: the mail comes from the configured address with the to
   assert.is(accountRow(bob.did).email_confirmed_at, null)
 })
 
-test('password reset: the mail arrives, its token works once, the old password stops working and every session ends', async () => {
+test('password reset: the mail arrives, its token works once, the old password stops working and every session ends, access tokens too', async () => {
   const carol = await createAccount('reset')
   const second = await login(carol.handle, carol.password)
   expectOk(second)
@@ -113,10 +113,19 @@ test('password reset: the mail arrives, its token works once, the old password s
   expectOk(await login(carol.handle, carol.password))
 
   const newPassword = 'a brand new passphrase'
+  // the old sessions' access tokens were issued in an earlier second than the change
+  await new Promise((r) => setTimeout(r, 1005 - (Date.now() % 1000)))
+  expectOk(await call('com.atproto.server.getSession', { token: second.body.accessJwt }))
   expectOk(await call('com.atproto.server.resetPassword', { body: { token: code, password: newPassword } }))
 
   expectError(await login(carol.handle, carol.password), 401, 'AuthenticationRequired')
-  expectOk(await login(carol.handle, newPassword))
+  const fresh = await login(carol.handle, newPassword)
+  expectOk(fresh)
+  // the old sessions' access tokens end with them (the reference lets them live until they expire);
+  // the new session's works at once
+  expectError(await call('com.atproto.server.getSession', { token: carol.agent.session!.accessJwt }), 400, 'ExpiredToken')
+  expectError(await call('com.atproto.server.getSession', { token: second.body.accessJwt }), 400, 'ExpiredToken')
+  expectOk(await call('com.atproto.server.getSession', { token: fresh.body.accessJwt }))
   // the sessions made with the old password: their refresh tokens are revoked
   expectError(await call('com.atproto.server.refreshSession', { token: carol.agent.session!.refreshJwt, method: 'POST' }), 400, 'ExpiredToken')
   expectError(await call('com.atproto.server.refreshSession', { token: second.body.refreshJwt, method: 'POST' }), 400, 'ExpiredToken')

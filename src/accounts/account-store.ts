@@ -15,6 +15,8 @@ export type AccountRow = {
   email_confirmed_at: string | null
   /** 1: the account earns no usable invite codes (admin disableAccountInvites) */
   invites_disabled: number
+  /** access tokens issued (iat, seconds) before this are refused: the last password change; null: none */
+  access_valid_from: number | null
 }
 
 const MAX_CACHED_ACCOUNTS = 10_000
@@ -55,7 +57,7 @@ export class AccountStore {
     this.setTakedownStmt = s.prepare('UPDATE account SET takedown_ref = ? WHERE did = ?')
     this.setHandleStmt = s.prepare<[string, string]>('UPDATE account SET handle = ? WHERE did = ?')
     this.setEmailStmt = s.prepare<[string, string]>('UPDATE account SET email = ?, email_confirmed_at = NULL WHERE did = ?')
-    this.setPasswordHashStmt = s.prepare<[string, string]>('UPDATE account SET password_hash = ? WHERE did = ?')
+    this.setPasswordHashStmt = s.prepare<[string, number, string]>('UPDATE account SET password_hash = ?, access_valid_from = ? WHERE did = ?')
     this.setEmailConfirmedStmt = s.prepare<[string, string]>('UPDATE account SET email_confirmed_at = ? WHERE did = ?')
     this.setInvitesDisabledStmt = s.prepare<[number, string]>('UPDATE account SET invites_disabled = ? WHERE did = ?')
   }
@@ -107,9 +109,13 @@ export class AccountStore {
     this.invalidate(did)
   }
 
-  /** call inside a write transaction (the account's sessions end in the same one) */
+  /**
+   * call inside a write transaction (the account's sessions end in the same one); the access
+   * tokens issued before this second end too (those of this very second live on: a JWT's iat
+   * counts whole seconds, and the session made with the new password must work at once)
+   */
   setPasswordHash(did: string, passwordHash: string): void {
-    this.setPasswordHashStmt.run(passwordHash, did)
+    this.setPasswordHashStmt.run(passwordHash, Math.floor(Date.now() / 1000), did)
     this.invalidate(did)
   }
 
@@ -157,7 +163,7 @@ export class AccountStore {
    * account migrating in, activated once its DID document points here)
    */
   insert(
-    row: Omit<AccountRow, 'deactivated_at' | 'takedown_ref' | 'delete_after' | 'invites_disabled' | 'email_confirmed_at'> & { deactivated_at?: string | null },
+    row: Omit<AccountRow, 'deactivated_at' | 'takedown_ref' | 'delete_after' | 'invites_disabled' | 'email_confirmed_at' | 'access_valid_from'> & { deactivated_at?: string | null },
   ): void {
     this.insertStmt.run({
       ...row,

@@ -35,7 +35,7 @@ const APP_PASSWORD_CLAIM = 'app_password_id'
 
 export type TokenKind = 'access' | 'refresh'
 
-export type VerifiedToken = { did: string; scope: string; jti?: string; exp: number; appPasswordId?: string }
+export type VerifiedToken = { did: string; scope: string; jti?: string; iat: number; exp: number; appPasswordId?: string }
 
 /** Why a token was refused: the verifier maps these to XRPC errors. */
 export class TokenError extends Error {
@@ -118,7 +118,7 @@ export class TokenService {
         this.verified.delete(jwt)
         throw new TokenError('expired', 'Token has expired')
       }
-      return { did: known.did, scope: known.scope, jti: known.jti, exp: known.exp, appPasswordId: known.appPasswordId }
+      return { did: known.did, scope: known.scope, jti: known.jti, iat: known.iat, exp: known.exp, appPasswordId: known.appPasswordId }
     }
     const result = await this.verifyUncached(jwt, kind)
     if (this.verified.size >= TokenService.MAX_VERIFIED) {
@@ -157,6 +157,6 @@ export class TokenService {
     if (isAppPass ? typeof appPasswordId !== 'string' || appPasswordId === '' : appPasswordId !== undefined) {
       throw new TokenError('invalid', 'Malformed token')
     }
-    return { did, scope, jti: payload.jti, exp: payload.exp as number, ...(isAppPass ? { appPasswordId: appPasswordId as string } : {}) }
+    return { did, scope, jti: payload.jti, iat: payload.iat as number, exp: payload.exp as number, ...(isAppPass ? { appPasswordId: appPasswordId as string } : {}) }
   }
 }

@@ -116,7 +116,12 @@ export class AuthVerifier {
       throw new InvalidRequestError('Token has been revoked', 'ExpiredToken')
     }
     if (!level.includes(scope)) throw new InvalidRequestError('Bad token scope', 'InvalidToken')
-    if (!this.opts.accounts.getByDid(did)) throw new ForbiddenError('Account not found', 'AccountNotFound')
+    const account = this.opts.accounts.getByDid(did)
+    if (!account) throw new ForbiddenError('Account not found', 'AccountNotFound')
+    // a password change ends the access tokens issued before it, not only the sessions
+    if (account.access_valid_from !== null && verified.iat < account.access_valid_from) {
+      throw new InvalidRequestError('Token has been revoked', 'ExpiredToken')
+    }
     return { credentials: appPasswordId === undefined ? { type: 'access', did, scope } : { type: 'access', did, scope, appPasswordId } }
   }
 
