@@ -202,7 +202,6 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const appPasswords = new AppPasswords({ store: appPasswordStore, accounts })
   const accountDeactivator = new AccountDeactivator({ db, accounts, sequencer, logger })
   const accountActivator = new AccountActivator({ cfg, identity, repo, db, accounts, sequencer, logger })
-  const outbox = mail.outbox
   const accountDeleter = new AccountDeleter({
     accounts,
     sessions,
@@ -223,14 +222,14 @@ export async function createContext(cfg: Config): Promise<AppContext> {
     store: takedownStore,
     sessions,
     accountTokens,
-    outbox,
+    mail,
     sequencer,
     repo,
     blobs,
     indexes: [...(library.enabled ? [library] : []), updates.index],
     logger,
   })
-  const accountAdmin = new AccountAdmin({ db, accounts, sessions, accountTokens, outbox, sequencer, logger })
+  const accountAdmin = new AccountAdmin({ db, accounts, sessions, accountTokens, mail, sequencer, logger })
   const { serviceEndpoints, upstreams } = proxyServices(cfg, identity)
   const serviceTokens = new ServiceTokenMint()
   const repoImports = new RepoImportFlow({

@@ -86,6 +86,10 @@ test('an account taken down: #account takendown, nothing served, no login, no wr
   await alice.agent.com.atproto.server.requestAccountDelete()
   const outboxMessage = outboxFile(net.dataDir, 'account-delete', alice.did)
   assert.ok(existsSync(outboxMessage))
+  // and the administrator's own message to the holder (about the takedown, say)
+  await admin.com.atproto.admin.sendEmail({ recipientDid: alice.did, senderDid: alice.did, content: 'Your account is under review.', subject: 'Review' })
+  const adminMessage = outboxFile(net.dataDir, 'admin-message', alice.did)
+  assert.ok(existsSync(adminMessage))
 
   const sub = await subscribeNow()
   const res = await takedown({ $type: REPO_REF, did: alice.did }, true, 'case-17')
@@ -118,6 +122,7 @@ test('an account taken down: #account takendown, nothing served, no login, no wr
   expectError(await call('com.atproto.server.activateAccount', { token: accessJwt, method: 'POST' }), 401, 'AccountTakedown')
   // the pending deletion token is gone with the sessions
   assert.not.ok(existsSync(outboxMessage), 'outbox message removed')
+  assert.ok(existsSync(adminMessage), "the administrator's message stays for the operator to pass on")
   assert.is((net.pds.ctx.db.sqlite.prepare('SELECT count(*) AS n FROM account_token WHERE did = ?').get(alice.did) as { n: number }).n, 0)
   assert.is((net.pds.ctx.db.sqlite.prepare('SELECT count(*) AS n FROM refresh_token WHERE did = ?').get(alice.did) as { n: number }).n, 0)
 

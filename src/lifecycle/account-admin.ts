@@ -8,7 +8,7 @@ import type { Sequencer } from '../firehose/sequencer.js'
 import type { Logger } from '../logger.js'
 import { writeTransaction } from '../repo/transaction.js'
 import { checkedEmail, checkedNewPassword, isUniqueViolation } from './account-fields.js'
-import type { Outbox } from '../mail/outbox.js'
+import type { AccountMail } from '../mail/account-mail.js'
 
 /**
  * The admin's changes to an account's credentials (com.atproto.admin.updateAccountEmail /
@@ -21,7 +21,7 @@ export class AccountAdmin {
       accounts: AccountStore
       sessions: SessionStore
       accountTokens: AccountTokenStore
-      outbox: Outbox
+      mail: AccountMail
       sequencer: Sequencer
       logger: Logger
     },
@@ -44,14 +44,14 @@ export class AccountAdmin {
       }
       this.d.accountTokens.deleteAllForDid(did)
     })
-    this.d.outbox.removeAll(did)
+    this.d.mail.tokensWithdrawn(did)
     this.d.logger.info({ did }, 'account email changed by the admin')
   }
 
   /**
    * The new password works at once; every session of the account ends (its refresh tokens,
-   * those of its app passwords' sessions too), as the reference ends them. Access tokens already
-   * issued run out on their own (PDS_ACCESS_TOKEN_LIFETIME_MS); app passwords are kept.
+   * those of its app passwords' sessions too), as the reference ends them, and so do the access
+   * tokens issued before (AccountStore.setPasswordHash); app passwords are kept.
    */
   async updatePassword(did: string, password: string): Promise<void> {
     this.account(did)

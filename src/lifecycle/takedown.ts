@@ -14,7 +14,7 @@ import type { RepoService } from '../repo/service.js'
 import { writeTransaction } from '../repo/transaction.js'
 import type { RecordValue } from '../repo/types.js'
 import { announceActiveInTx } from './announce-active.js'
-import type { Outbox } from '../mail/outbox.js'
+import type { AccountMail } from '../mail/account-mail.js'
 
 /** `com.atproto.admin.defs#statusAttr` */
 export type StatusAttr = { applied: boolean; ref?: string }
@@ -47,7 +47,7 @@ export class Takedowns {
       store: TakedownStore
       sessions: SessionStore
       accountTokens: AccountTokenStore
-      outbox: Outbox
+      mail: AccountMail
       sequencer: Sequencer
       repo: RepoService
       blobs: BlobService
@@ -65,7 +65,7 @@ export class Takedowns {
       this.d.accountTokens.deleteAllForDid(did)
       this.d.sequencer.appendAccountInTx(did, false, 'takendown')
     })
-    this.d.outbox.removeAll(did)
+    this.d.mail.tokensWithdrawn(did)
     this.d.logger.info({ did }, 'account taken down')
   }
 

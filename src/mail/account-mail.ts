@@ -83,6 +83,14 @@ export class AccountMail {
     this.outbox.remove(OUTBOX_KIND[purpose], did)
   }
 
+  /**
+   * The outbox copies of every token message of an account whose tokens were all withdrawn
+   * (taken down, address changed by the admin); the administrator's messages stay.
+   */
+  tokensWithdrawn(did: string): void {
+    for (const kind of Object.values(OUTBOX_KIND)) this.outbox.remove(kind, did)
+  }
+
   /** Every outbox message for an account that is gone. */
   accountGone(did: string): void {
     this.outbox.removeAll(did)
