@@ -122,7 +122,7 @@ export function expectOk(res: RawResponse): void {
 }
 
 /** Where the server leaves a `kind` mail for `did` while no mail is configured: `<data>/outbox/<kind>-<did, file-safe>.txt`. */
-export function outboxFile(dataDir: string, kind: 'account-delete' | 'plc-operation', did: string): string {
+export function outboxFile(dataDir: string, kind: 'account-delete' | 'plc-operation' | 'admin-message', did: string): string {
   return join(dataDir, 'outbox', `${kind}-${did.replace(/[^a-zA-Z0-9._-]/g, '_')}.txt`)
 }
 
