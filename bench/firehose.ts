@@ -44,8 +44,13 @@ function seqOf(frame: Uint8Array): { seq: number; rev?: string } {
   return { seq: body.seq, rev: body.rev }
 }
 
-function connect(url: string, cursor?: number): Promise<WebSocket> {
+/**
+ * A subscriber; `onMessage` is attached before the upgrade: a replay's first frames can arrive
+ * with the 101 answer, in the same read, before a listener attached once it is open.
+ */
+function connect(url: string, cursor?: number, onMessage?: (data: Buffer) => void): Promise<WebSocket> {
   const ws = new WebSocket(url.replace(/^http/, 'ws') + '/xrpc/com.atproto.sync.subscribeRepos' + (cursor === undefined ? '' : `?cursor=${cursor}`))
+  if (onMessage) ws.on('message', onMessage)
   return new Promise((resolve, reject) => {
     ws.once('open', () => resolve(ws))
     ws.once('error', reject)
@@ -303,17 +308,17 @@ async function replay(server: BenchServer, sessions: Session[]): Promise<ReplayR
   let bytes = 0
   let last: Uint8Array | undefined
   const t0 = performance.now()
-  const ws = await connect(server.url, cursor)
-  await new Promise<void>((resolve) => {
-    ws.on('message', (d: Buffer) => {
-      count++
-      bytes += d.length
-      if (count >= REPLAY_EVENTS) {
-        last = d
-        resolve()
-      }
-    })
+  let replayed!: () => void
+  const replayDone = new Promise<void>((resolve) => (replayed = resolve))
+  const ws = await connect(server.url, cursor, (d) => {
+    count++
+    bytes += d.length
+    if (count >= REPLAY_EVENTS) {
+      last = d
+      replayed()
+    }
   })
+  await replayDone
   const replaySecs = (performance.now() - t0) / 1000
   clearInterval(sampler)
   ws.terminate()

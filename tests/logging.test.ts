@@ -122,11 +122,14 @@ test('request lines for every call; no password, token, key or secret in any lin
 test('a firehose subscription is one request line when it ends (status 101, its frames); a refused upgrade one at once', async () => {
   const url = net.url.replace(/^http/, 'ws')
   const ws = new WebSocket(`${url}/xrpc/com.atproto.sync.subscribeRepos?cursor=0`)
+  // listened for from the start: the first frames can arrive with the 101 answer, in the same
+  // read, and be emitted before a listener attached after the upgrade would be
+  const firstFrame = new Promise((resolve) => ws.once('message', resolve))
   const reqId = await new Promise<string>((resolve, reject) => {
     ws.on('upgrade', (res) => resolve(String(res.headers['x-request-id'])))
     ws.on('error', reject)
   })
-  await new Promise((resolve) => ws.once('message', resolve))
+  await firstFrame
   ws.close(1000)
   await new Promise((resolve) => ws.once('close', resolve))
   const refused = new WebSocket(`${url}/xrpc/com.example.no.such.stream`)
