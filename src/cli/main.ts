@@ -13,7 +13,8 @@ import { CliError, EXIT } from './exit-codes.js'
 import { HELP } from './help.js'
 import { Output, table } from './output.js'
 import { reindex } from './reindex.js'
-import { relayStatus, requestCrawl, type RelayReport } from './relay.js'
+import { requestCrawl } from '../firehose/crawlers.js'
+import { relayStatus, type RelayReport } from './relay.js'
 import { ServerAdmin, serverAnswers, XrpcClient } from './server-admin.js'
 
 type Env = Record<string, string | undefined>

@@ -116,21 +116,3 @@ async function checkAccount(relay: string, account: AccountSummary): Promise<Rel
   return undefined
 }
 
-export type CrawlResult = { relay: string; ok: boolean; error?: string }
-
-/** `com.atproto.sync.requestCrawl {hostname}` to a relay. */
-export async function requestCrawl(relay: string, hostname: string): Promise<CrawlResult> {
-  try {
-    const res = await fetch(new URL('/xrpc/com.atproto.sync.requestCrawl', relay), {
-      method: 'POST',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ hostname }),
-      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-    })
-    const text = await res.text()
-    if (res.ok) return { relay, ok: true }
-    return { relay, ok: false, error: `${res.status} ${text.slice(0, 200)}`.trim() }
-  } catch (err) {
-    return { relay, ok: false, error: (err as Error).message }
-  }
-}

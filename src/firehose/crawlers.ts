@@ -5,6 +5,29 @@ export const CRAWL_NOTIFY_INTERVAL_MS = 20 * 60 * 1000
 export const CRAWL_RETRY_MS = 60 * 1000
 const REQUEST_TIMEOUT_MS = 10_000
 
+export type CrawlResult = { relay: string; ok: boolean; error?: string }
+
+/**
+ * `POST <relay>/xrpc/com.atproto.sync.requestCrawl {hostname}`: ok, or why not (the status and
+ * the start of the answer, or the failure). Never throws. Used by the server (Crawlers) and the
+ * CLI (`carrel relay crawl`).
+ */
+export async function requestCrawl(relay: string, hostname: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<CrawlResult> {
+  try {
+    const res = await fetch(`${relay.replace(/\/+$/, '')}/xrpc/com.atproto.sync.requestCrawl`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ hostname }),
+      signal: AbortSignal.timeout(timeoutMs),
+    })
+    const text = await res.text().catch(() => '')
+    if (res.ok) return { relay, ok: true }
+    return { relay, ok: false, error: `HTTP ${res.status} ${text.slice(0, 200)}`.trim() }
+  } catch (err) {
+    return { relay, ok: false, error: (err as Error)?.message ?? 'request failed' }
+  }
+}
+
 type CrawlerState = { url: string; lastNotified: number; lastFailed: number; inFlight: boolean }
 
 /**
@@ -51,19 +74,14 @@ export class Crawlers {
   private async notify(c: CrawlerState): Promise<void> {
     c.inFlight = true
     try {
-      const res = await fetch(`${c.url}/xrpc/com.atproto.sync.requestCrawl`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ hostname: this.hostname }),
-        signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
-      })
-      await res.arrayBuffer().catch(() => undefined)
-      if (!res.ok) throw new Error(`HTTP ${res.status}`)
-      c.lastNotified = Date.now()
-      this.logger.info({ crawler: c.url }, 'requested crawl')
-    } catch (err) {
-      c.lastFailed = Date.now()
-      this.logger.warn({ crawler: c.url, err: { message: (err as Error)?.message } }, 'requestCrawl failed')
+      const result = await requestCrawl(c.url, this.hostname)
+      if (result.ok) {
+        c.lastNotified = Date.now()
+        this.logger.info({ crawler: c.url }, 'requested crawl')
+      } else {
+        c.lastFailed = Date.now()
+        this.logger.warn({ crawler: c.url, err: { message: result.error } }, 'requestCrawl failed')
+      }
     } finally {
       c.inFlight = false
     }
