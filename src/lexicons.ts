@@ -1,6 +1,6 @@
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { join } from 'node:path'
-import type { LexiconDoc, Lexicons } from '@atproto/lexicon'
+import type { LexiconDoc, Lexicons, LexXrpcProcedure, LexXrpcQuery } from '@atproto/lexicon'
 // The com.atproto.*, app.bsky.*, chat.bsky.* and tools.ozone.* lexicons published with
 // @atproto/api: only its generated lexicon module (a path alias in tsconfig.json, which tsx and
 // the bundler follow), as the package's entry point also loads the whole client (~25 MB).
@@ -27,4 +27,10 @@ export async function loadLexicons(): Promise<LoadedLexicons> {
   // the module's Lexicons instance is ours alone: extend it rather than build a second one
   for (const doc of own) if (!published.getDef(doc.id)) published.add(doc)
   return { docs: [...(publishedDocs as LexiconDoc[]), ...own], lexicons: published }
+}
+
+/** The query or procedure `nsid` names in `lexicons`; undefined for anything else or nothing. */
+export function xrpcMethodDef(lexicons: Lexicons, nsid: string): LexXrpcQuery | LexXrpcProcedure | undefined {
+  const def = lexicons.getDef(nsid) as { type?: unknown } | undefined
+  return def?.type === 'query' || def?.type === 'procedure' ? (def as LexXrpcQuery | LexXrpcProcedure) : undefined
 }

@@ -10,6 +10,7 @@ import type { AddressInfo, Socket } from 'node:net'
 import cors from 'cors'
 import express, { type ErrorRequestHandler, type RequestHandler } from 'express'
 import type { AppContext } from './context.js'
+import { xrpcMethodDef } from './lexicons.js'
 import { SUBSCRIBE_REPOS_PATH, subscribeReposHttpFallback } from './firehose/subscribe-repos.js'
 import type { CarrelMetrics } from './metrics/carrel-metrics.js'
 import { landingPage, ROBOTS_TXT } from './web/landing-page.js'
@@ -83,11 +84,6 @@ export type AppOptions = {
   inFlight?: InFlight
 }
 
-function isXrpcMethod(def: unknown): boolean {
-  const type = (def as { type?: unknown } | undefined)?.type
-  return type === 'query' || type === 'procedure'
-}
-
 /** The `method` label of a request: a method of a known lexicon, `_health`, or the web path; else unknown/other. */
 function metricsMethod(url: string, known: (nsid: string) => boolean): string {
   const q = url.indexOf('?')
@@ -120,7 +116,7 @@ export function createApp(ctx: AppContext, opts: AppOptions = {}): RequestListen
   const { metrics } = opts
   // a method of a lexicon this server knows is its own label (forwarded calls too): a bounded set
   const known = (nsid: string) =>
-    router.routes.has(nsid) || nsid === '_health' || `/xrpc/${nsid}` === SUBSCRIBE_REPOS_PATH || isXrpcMethod(ctx.lexicons.getDef(nsid))
+    router.routes.has(nsid) || nsid === '_health' || `/xrpc/${nsid}` === SUBSCRIBE_REPOS_PATH || xrpcMethodDef(ctx.lexicons, nsid) !== undefined
   return (req, res) => {
     if (metrics) countOnClose(metrics, metricsMethod(req.url ?? '', known), res)
     if (req.url !== undefined && req.url.startsWith('/xrpc/')) xrpc.handle(req, res)

@@ -12,13 +12,13 @@ export type CrawlResult = { relay: string; ok: boolean; error?: string }
  * the start of the answer, or the failure). Never throws. Used by the server (Crawlers) and the
  * CLI (`carrel relay crawl`).
  */
-export async function requestCrawl(relay: string, hostname: string, timeoutMs = REQUEST_TIMEOUT_MS): Promise<CrawlResult> {
+export async function requestCrawl(relay: string, hostname: string): Promise<CrawlResult> {
   try {
     const res = await fetch(`${relay.replace(/\/+$/, '')}/xrpc/com.atproto.sync.requestCrawl`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
       body: JSON.stringify({ hostname }),
-      signal: AbortSignal.timeout(timeoutMs),
+      signal: AbortSignal.timeout(REQUEST_TIMEOUT_MS),
     })
     const text = await res.text().catch(() => '')
     if (res.ok) return { relay, ok: true }

@@ -24,12 +24,13 @@ export async function changeAccountStatus(
   if (takedown?.applied && deactivated && !deactivated.applied) {
     throw new InvalidRequestError('Cannot activate and takedown an account at the same time')
   }
-  const lift = takedown !== undefined && !takedown.applied
+  const lift = takedown?.applied === false
   if (takedown?.applied) d.takedowns.takeDownAccount(did, takedown.ref)
-  let flagged = lift && deactivated?.applied === true && d.takedowns.setDeactivatedWhileTakenDown(did, true)
+  // an activation that comes with a lift waits for it (its DID document check); anything else
+  // on an account that is taken down only sets the flag, before a lift announces the account
+  const flagOnly = deactivated !== undefined && !(lift && !deactivated.applied) && d.takedowns.setDeactivatedWhileTakenDown(did, deactivated.applied)
   if (lift) d.takedowns.liftAccountTakedown(did)
-  if (deactivated && !flagged) flagged = d.takedowns.setDeactivatedWhileTakenDown(did, deactivated.applied)
-  if (deactivated && !flagged) {
+  if (deactivated && !flagOnly) {
     if (deactivated.applied) d.accountDeactivator.deactivate(did, null)
     else {
       await beforeActivate?.()

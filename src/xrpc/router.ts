@@ -1,4 +1,5 @@
 import type { LexXrpcProcedure, LexXrpcQuery, Lexicons } from '@atproto/lexicon'
+import { xrpcMethodDef } from '../lexicons.js'
 import { RateLimitLayer } from './rate-limit/layer.js'
 import { PRESET_LIMITS } from './rate-limit/presets.js'
 import type { MethodConfig, ProxyStep } from './types.js'
@@ -24,8 +25,8 @@ export class XrpcRouter {
   constructor(readonly lexicons: Lexicons) {}
 
   method<A>(nsid: string, config: MethodConfig<A>): void {
-    const def = this.lexicons.getDef(nsid) as LexXrpcQuery | LexXrpcProcedure | undefined
-    if (!def || (def.type !== 'query' && def.type !== 'procedure')) throw new Error(`no query or procedure lexicon for ${nsid}`)
+    const def = xrpcMethodDef(this.lexicons, nsid)
+    if (!def) throw new Error(`no query or procedure lexicon for ${nsid}`)
     if (this.routes.has(nsid)) throw new Error(`XRPC method ${nsid} is registered twice`)
     const input: InputKind =
       def.type === 'query' || !def.input ? 'none' : def.input.encoding === 'application/json' ? 'json' : 'stream'

@@ -117,8 +117,8 @@ export function nonXrpcError(answer: OutboundStreamResponse): XRPCError {
  * arrives. A body cut off upstream (or over the limit) cuts the client's answer: its status
  * is already sent. Resolves once the answer is complete or cut.
  */
-export function streamAnswer(answer: OutboundStreamResponse, res: ServerResponse, extraHeaders?: OutgoingHttpHeaders): Promise<void> {
-  res.writeHead(answer.status, { ...passedHeaders(answer.headers), ...extraHeaders })
+export function streamAnswer(answer: OutboundStreamResponse, res: ServerResponse): Promise<void> {
+  res.writeHead(answer.status, passedHeaders(answer.headers))
   return pipeBody(answer.body, res)
 }
 

@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { LexXrpcProcedure, LexXrpcQuery } from '@atproto/lexicon'
 import { InvalidRequestError, MethodNotImplementedError, ResponseType, UpstreamFailureError, XRPCError } from '@atproto/xrpc-server'
 import { isPrivilegedMethod, isProtectedMethod } from '../../auth/service-methods.js'
 import { ACCESS_SCOPE, APP_PASS_PRIVILEGED_SCOPE } from '../../auth/tokens.js'
 import type { AccessOutput } from '../../auth/verifier.js'
 import type { ServiceRef } from '../../config.js'
 import type { AppContext } from '../../context.js'
+import { xrpcMethodDef } from '../../lexicons.js'
 import type { OutboundStream } from '../../identity/safe-fetch.js'
 import { ServiceEndpointError } from '../../identity/service-endpoint.js'
 import { noteCaller } from '../http-answer.js'
@@ -75,8 +75,8 @@ export class XrpcProxy implements ProxyStep {
 
   async forward(nsid: string, req: IncomingMessage, res: ServerResponse): Promise<void> {
     const ctx = this.ctx
-    const def = ctx.lexicons.getDef(nsid) as LexXrpcQuery | LexXrpcProcedure | undefined
-    if (def?.type !== 'query' && def?.type !== 'procedure') {
+    const def = xrpcMethodDef(ctx.lexicons, nsid)
+    if (!def) {
       throw new InvalidRequestError(`${nsid} is not a query or procedure of any lexicon this server knows, and only those are forwarded`)
     }
     const header = headerValue(req.headers['atproto-proxy'])

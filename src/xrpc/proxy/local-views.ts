@@ -2,6 +2,7 @@
 // what an AppView would show for a post or profile it has not indexed yet. Counts are zero, as
 // they are for anything just written. Images are linked through this server's getBlob.
 
+import { isObject } from '../../indexer/record-index.js'
 import { blobUrl } from '../../repo/blob-url.js'
 
 type Json = Record<string, unknown>
@@ -19,10 +20,6 @@ export type Viewer = {
   profile: Json | undefined
   /** this server's public URL, for image links */
   publicUrl: string
-}
-
-function isObject(v: unknown): v is Json {
-  return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
 function blobCid(blob: unknown): string | undefined {

@@ -6,6 +6,7 @@ import { isValidTid } from '@atproto/syntax'
 import { UpstreamFailureError } from '@atproto/xrpc-server'
 import type { AppContext } from '../../context.js'
 import type { OutboundStreamResponse } from '../../identity/safe-fetch.js'
+import { isObject } from '../../indexer/record-index.js'
 import { recordJsonValue } from '../../repo/record-json-text.js'
 import { passedHeaders, pipeBody } from './forward.js'
 import {
@@ -240,7 +241,7 @@ function parseJson(bytes: Buffer, encoding: string | string[] | undefined): Json
               : undefined
     if (!decoded) return undefined
     const value: unknown = JSON.parse(decoded.toString('utf8'))
-    return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Json) : undefined
+    return isObject(value) ? value : undefined
   } catch {
     return undefined
   }
