@@ -5,7 +5,7 @@
 // server that refuses the recipient: 502 UpstreamFailure and nothing of the account changed.
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
-import { ADMIN_AUTH, basic } from './_admin.ts'
+import { ADMIN_AUTH, ADMIN_PASSWORD, basic } from './_admin.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { startSmtp, tokenOf, type TestSmtp } from './_smtp.ts'
 import { expectError, expectOk, outboxFiles, type RawResponse, rawXrpc } from './_util.ts'
@@ -246,7 +246,7 @@ test('admin sendEmail: admin Basic auth only; the message reaches the account ad
   const mailsBefore = smtp.mails.length
   expectError(await call('com.atproto.admin.sendEmail', { body }), 401, 'AuthMissing')
   expectError(await call('com.atproto.admin.sendEmail', { body, authorization: basic('admin', 'wrong-password-for-tests') }), 401, 'AuthenticationRequired')
-  expectError(await call('com.atproto.admin.sendEmail', { body, authorization: 'Basic ' + Buffer.from('gus:admin-password-for-tests').toString('base64') }), 401, 'AuthenticationRequired')
+  expectError(await call('com.atproto.admin.sendEmail', { body, authorization: basic('gus', ADMIN_PASSWORD) }), 401, 'AuthenticationRequired')
   expectError(await call('com.atproto.admin.sendEmail', { body, token: gus.agent.session!.accessJwt }), 401, 'AuthMissing')
   expectError(await call('com.atproto.admin.sendEmail', { body: { ...body, recipientDid: 'did:plc:nobodyhere2222222222222' }, authorization: ADMIN_AUTH }), 400, 'InvalidRequest', /Recipient not found/)
   assert.is(smtp.mails.length, mailsBefore, 'nothing was sent')

@@ -13,6 +13,7 @@ import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import { Secp256k1Keypair } from '@atproto/crypto'
 import { IGNORED_REFERENCE_VARIABLES, loadConfig } from '../src/config.ts'
+import { basic } from './_admin.ts'
 import { startPlc, type Plc } from './_harness.ts'
 import { freePort, startServerProcess, stopServerProcess, type ServerProcess } from './_server-process.ts'
 
@@ -106,7 +107,7 @@ test("uses the file's secrets, data folder, blob folder and blob limit", async (
   assert.ok(existsSync(join(dataDir, 'carrel.sqlite')), 'the database is in PDS_DATA_DIRECTORY')
 
   // the admin password opens the admin methods; an invite lets an account in
-  const admin = `Basic ${Buffer.from(`admin:${reference.PDS_ADMIN_PASSWORD}`).toString('base64')}`
+  const admin = basic('admin', reference.PDS_ADMIN_PASSWORD!)
   const invite = await xrpc('POST', 'com.atproto.server.createInviteCode', { auth: admin, body: { useCount: 1 } })
   assert.is(invite.status, 200)
   const handle = `alice.${reference.PDS_HOSTNAME}`

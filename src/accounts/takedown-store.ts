@@ -73,10 +73,9 @@ export class TakedownStore {
     this.putRecordStmt.run(did, collection, rkey, cid, ref, new Date().toISOString())
   }
 
+  /** call inside a transaction that also changes the indexes; forgetDidIfNone once it committed */
   liftRecord(did: string, collection: string, rkey: string): boolean {
-    const lifted = this.liftRecordStmt.run(did, collection, rkey).changes > 0
-    this.forgetDidIfNone(did)
-    return lifted
+    return this.liftRecordStmt.run(did, collection, rkey).changes > 0
   }
 
   /** Outside a transaction (one that may still roll back): the DID leaves the set once it has no record takedown. */

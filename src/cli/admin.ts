@@ -26,7 +26,6 @@ export type ExportResult = { did: string; file: string; bytes: number }
  * CliErrors naming the XRPC error (AccountNotFound, ...) either way.
  */
 export interface Admin {
-  readonly mode: 'server' | 'data'
   /** the DID of a hosted account given by handle or DID; AccountNotFound otherwise */
   resolve(account: string): Promise<string>
   listAccounts(): Promise<AccountSummary[]>

@@ -9,8 +9,6 @@ import { CliError, EXIT } from './exit-codes.js'
 
 /** The account commands on the data directory of a stopped server, through the same services its handlers call. */
 export class DataAdmin implements Admin {
-  readonly mode = 'data'
-
   constructor(private offline: OfflineServer) {}
 
   private get ctx() {

@@ -12,11 +12,6 @@ export class Output {
     const lines = Array.isArray(text) ? text : [text]
     if (lines.length > 0) process.stdout.write(lines.join('\n') + '\n')
   }
-
-  /** A note on the way (stderr, never with --json's stdout). */
-  note(message: string): void {
-    process.stderr.write(message + '\n')
-  }
 }
 
 /** Columns padded to their widest cell. */

@@ -92,8 +92,6 @@ export class XrpcClient {
 
 /** The account commands through the running server's admin API (com.atproto.admin.*). */
 export class ServerAdmin implements Admin {
-  readonly mode = 'server'
-
   constructor(
     readonly client: XrpcClient,
     /** the server's database on this machine, for its latest seq (no XRPC method tells it) */

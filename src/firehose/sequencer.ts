@@ -53,13 +53,11 @@ export class Sequencer extends EventEmitter {
   private lastSeq: number
   private pending: SequencedEvent[] = []
   private insertStmt
-  private lastSeqStmt
   private emptyFramesStmt
 
   constructor(private db: Db) {
     super()
     this.setMaxListeners(0)
-    this.lastSeqStmt = db.sqlite.prepare<[], { seq: number | null }>(LAST_SEQ_SQL)
     this.lastSeq = this.readLastSeq()
     this.insertStmt = db.sqlite.prepare(
       'INSERT INTO repo_seq (seq, did, event_type, frame, sequenced_at) VALUES (?, ?, ?, ?, ?)',
@@ -67,8 +65,9 @@ export class Sequencer extends EventEmitter {
     this.emptyFramesStmt = db.sqlite.prepare<[string, number]>(`UPDATE repo_seq SET frame = x'' WHERE did = ? AND seq < ?`)
   }
 
+  // at start and after a rollback only: no statement kept for it
   private readLastSeq(): number {
-    return this.lastSeqStmt.get()?.seq ?? 0
+    return lastSequencedSeq(this.db.sqlite) ?? 0
   }
 
   /** The highest committed seq (0 for an empty log that never had an event). */

@@ -106,15 +106,15 @@ export class IndexVersionRow {
  * At start-up: rebuilds `index` when `isCurrent()` says its tables are out of date. A rebuild
  * that fails (a repo with a missing block) is logged and leaves the tables as they were and out
  * of date, so the next start tries again: the server still starts, as hosting the repos does not
- * depend on them. `what` names the index in the log ('library index').
+ * depend on them. The index's `what` names it in the log ('library index').
  */
-export function rebuildIfOutOfDate(db: Db, index: DerivedIndex & { isCurrent(): boolean }, what: string, logger?: Logger): void {
+export function rebuildIfOutOfDate(db: Db, index: DerivedIndex & { isCurrent(): boolean; what: string }, logger?: Logger): void {
   if (index.isCurrent()) return
   const started = performance.now()
   try {
     const counts = rebuildIndexes(db, [index])
-    logger?.info({ records: counts[index.name], ms: Math.round(performance.now() - started) }, `${what} rebuilt`)
+    logger?.info({ records: counts[index.name], ms: Math.round(performance.now() - started) }, `${index.what} rebuilt`)
   } catch (err) {
-    logger?.error({ err: { message: (err as Error).message } }, `${what} rebuild failed; run npm run reindex`)
+    logger?.error({ err: { message: (err as Error).message } }, `${index.what} rebuild failed; run npm run reindex`)
   }
 }

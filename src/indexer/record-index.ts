@@ -44,12 +44,13 @@ export class RecordIndex implements DerivedIndex {
   readonly hook: CommitHook
   private readonly kinds: Map<string, IndexedCollection<unknown>>
   private readonly entries = new WeakMap<RecordOp, unknown>()
+  /** 'library index': how the log and failures name it */
+  readonly what: string
 
   constructor(
     readonly name: string,
     kinds: readonly IndexedCollection<any>[],
     private readonly opts: {
-      /** 'library index': how failures name it */
       what: string
       isTakenDown: IsTakenDown
       /** removes every row of a DID, inside a transaction */
@@ -63,6 +64,7 @@ export class RecordIndex implements DerivedIndex {
       logger?: Logger
     },
   ) {
+    this.what = opts.what
     this.kinds = new Map(kinds.map((k) => [k.collection, k]))
     this.collections = kinds.map((k) => k.collection)
     this.hook =
@@ -105,8 +107,8 @@ export class RecordIndex implements DerivedIndex {
         const entry = this.entries.has(op) ? this.entries.get(op) : this.entryOf(kind, commit.did, op)
         if (entry) kind.add(entry)
       } catch (err) {
-        this.opts.logger?.error({ uri: op.uri, err: { message: (err as Error)?.message } }, `${this.opts.what} change failed`)
-        throw new InternalServerError(`The ${this.opts.what} could not be changed for ${op.uri}, so nothing was written`)
+        this.opts.logger?.error({ uri: op.uri, err: { message: (err as Error)?.message } }, `${this.what} change failed`)
+        throw new InternalServerError(`The ${this.what} could not be changed for ${op.uri}, so nothing was written`)
       }
     }
   }

@@ -1,7 +1,7 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountRow, AccountStore } from '../accounts/account-store.js'
 import { usableAccount } from '../accounts/status.js'
-import type { AccountTokenPurpose, AccountTokenStore } from '../auth/account-tokens.js'
+import type { AccountTokenStore } from '../auth/account-tokens.js'
 import type { Db } from '../db/index.js'
 import type { Logger } from '../logger.js'
 import { checkedEmail, isUniqueViolation } from './account-fields.js'
@@ -10,7 +10,6 @@ import type { TokenMail } from './token-mail.js'
 export type ConfirmEmailInput = { email: string; token: string }
 export type UpdateEmailInput = { email: string; token?: string; emailAuthFactor?: boolean }
 
-const EVERY_PURPOSE: AccountTokenPurpose[] = ['confirm_email', 'update_email', 'reset_password', 'delete_account', 'plc_operation']
 const EMAIL_TAKEN = 'This email address is already in use, please use a different email.'
 
 /**
@@ -91,7 +90,7 @@ export class AccountEmail {
       this.d.tokenMail.used('update_email', did)
       return
     }
-    for (const purpose of EVERY_PURPOSE) this.d.tokenMail.used(purpose, did)
+    this.d.tokenMail.allWithdrawn(did)
     this.d.logger.info({ did }, 'email address changed')
   }
 

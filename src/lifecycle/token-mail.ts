@@ -43,6 +43,11 @@ export class TokenMail {
     if (!this.d.tokens.consume(did, purpose, token)) throw new InvalidRequestError('Token is invalid', 'InvalidToken')
   }
 
+  /** Every token message of the account leaves the outbox (all its tokens were withdrawn). */
+  allWithdrawn(did: string): void {
+    this.d.mail.tokensWithdrawn(did)
+  }
+
   /** The token's message leaves the outbox (it was used, or found expired). */
   used(purpose: AccountTokenPurpose, did: string): void {
     this.d.mail.tokenUsed(purpose, did)

@@ -14,7 +14,7 @@ import { LibraryTables } from './library-tables.js'
  * index a book differently. 2: books whose path the host took down are left out (a database
  * indexed before keeps them until this rebuild).
  */
-export const LIBRARY_INDEX_VERSION = 2
+const LIBRARY_INDEX_VERSION = 2
 
 /**
  * The library index: query tables for app.carrel.library.book records (record-index.ts says how
@@ -59,7 +59,7 @@ export class LibraryIndex extends RecordIndex {
  */
 export function openLibraryIndex(opts: { db: Db; lexicons: Lexicons; isTakenDown: IsTakenDown; logger?: Logger; enabled: boolean }): LibraryIndex {
   const index = new LibraryIndex(opts)
-  if (opts.enabled) rebuildIfOutOfDate(opts.db, index, 'library index', opts.logger)
+  if (opts.enabled) rebuildIfOutOfDate(opts.db, index, opts.logger)
   else index.markOutOfDate()
   return index
 }

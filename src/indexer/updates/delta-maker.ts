@@ -1,5 +1,6 @@
 import { fork, type ChildProcess } from 'node:child_process'
 import { join } from 'node:path'
+import { KeyedLock } from '../../keyed-lock.js'
 import { packageRoot } from '../../paths.js'
 
 export type DeltaJob = { oldPath: string; newPath: string; outPath: string }
@@ -26,14 +27,12 @@ const WORKER = join(packageRoot, 'src', 'indexer', 'updates', 'delta', 'delta-wo
  * when it exits instead of staying in the server's heap.
  */
 export class DeltaMaker {
-  private queue: Promise<unknown> = Promise.resolve()
+  private readonly oneAtATime = new KeyedLock()
   private readonly running = new Set<ChildProcess>()
   private closed = false
 
   make(job: DeltaJob): Promise<DeltaMade> {
-    const turn = this.queue.then(() => this.run(job))
-    this.queue = turn.catch(() => undefined)
-    return turn
+    return this.oneAtATime.run('delta', () => this.run(job))
   }
 
   private run(job: DeltaJob): Promise<DeltaMade> {

@@ -14,7 +14,7 @@ import { UpdateTables } from './update-tables.js'
  * 2: records whose path the host took down are left out (a database indexed before keeps them
  * until this rebuild).
  */
-export const UPDATES_INDEX_VERSION = 2
+const UPDATES_INDEX_VERSION = 2
 
 /**
  * Query tables for app.carrel.update.release and .install records (record-index.ts says how
@@ -56,6 +56,6 @@ export class UpdatesIndex extends RecordIndex {
  */
 export function openUpdatesIndex(opts: { db: Db; lexicons: Lexicons; isTakenDown: IsTakenDown; logger?: Logger }): UpdatesIndex {
   const index = new UpdatesIndex(opts)
-  rebuildIfOutOfDate(opts.db, index, 'update index', opts.logger)
+  rebuildIfOutOfDate(opts.db, index, opts.logger)
   return index
 }
