@@ -7,7 +7,7 @@ import type { Db } from '../db/index.js'
 import type { Sequencer } from '../firehose/sequencer.js'
 import type { Logger } from '../logger.js'
 import { writeTransaction } from '../repo/transaction.js'
-import { checkedEmail, checkedNewPassword, isUniqueViolation } from './account-fields.js'
+import { checkedEmail, checkedNewPassword, replaceEmailInTx } from './account-fields.js'
 import type { AccountMail } from '../mail/account-mail.js'
 
 /**
@@ -36,13 +36,7 @@ export class AccountAdmin {
     const checked = checkedEmail(email)
     writeTransaction(this.d.db, this.d.sequencer, () => {
       if (!this.d.accounts.getByDid(did)) throw new InvalidRequestError(`Account not found: ${account}`, 'AccountNotFound')
-      try {
-        this.d.accounts.setEmail(did, checked)
-      } catch (err) {
-        if (isUniqueViolation(err, 'account.email')) throw new InvalidRequestError('Email already taken')
-        throw err
-      }
-      this.d.accountTokens.deleteAllForDid(did)
+      replaceEmailInTx({ accounts: this.d.accounts, tokens: this.d.accountTokens }, did, checked, 'Email already taken')
     })
     this.d.mail.tokensWithdrawn(did)
     this.d.logger.info({ did }, 'account email changed by the admin')

@@ -4,7 +4,7 @@ import { usableAccount } from '../accounts/status.js'
 import type { AccountTokenStore } from '../auth/account-tokens.js'
 import type { Db } from '../db/index.js'
 import type { Logger } from '../logger.js'
-import { checkedEmail, isUniqueViolation } from './account-fields.js'
+import { checkedEmail, replaceEmailInTx } from './account-fields.js'
 import type { TokenMail } from './token-mail.js'
 
 export type ConfirmEmailInput = { email: string; token: string }
@@ -76,14 +76,7 @@ export class AccountEmail {
       .transaction(() => {
         if (tokenRequired) this.d.tokenMail.useUp(did, 'update_email', input.token!)
         if (email === account.email) return
-        try {
-          this.d.accounts.setEmail(did, email)
-        } catch (err) {
-          if (isUniqueViolation(err, 'account.email')) throw new InvalidRequestError(EMAIL_TAKEN)
-          throw err
-        }
-        // tokens mailed to the old address stop working
-        this.d.tokens.deleteAllForDid(did)
+        replaceEmailInTx(this.d, did, email, EMAIL_TAKEN)
       })
       .immediate()
     if (email === account.email) {

@@ -1,4 +1,6 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
+import type { AccountStore } from '../accounts/account-store.js'
+import type { AccountTokenStore } from '../auth/account-tokens.js'
 import { MAX_PASSWORD_LENGTH, MIN_PASSWORD_LENGTH } from '../auth/password.js'
 
 const EMAIL_RE = /^[^\s@]+@[^\s@]+\.[^\s@]+$/
@@ -23,4 +25,18 @@ export function checkedNewPassword(input: string | undefined): string {
 export function isUniqueViolation(err: unknown, column: string): boolean {
   const e = err as { code?: string; message?: string }
   return e?.code === 'SQLITE_CONSTRAINT_UNIQUE' && (e.message ?? '').includes(column)
+}
+
+/**
+ * Inside a write transaction: the account's new address (unconfirmed), and every token mailed
+ * to the old one withdrawn; an address another account has is 400 InvalidRequest `takenMessage`.
+ */
+export function replaceEmailInTx(d: { accounts: AccountStore; tokens: AccountTokenStore }, did: string, email: string, takenMessage: string): void {
+  try {
+    d.accounts.setEmail(did, email)
+  } catch (err) {
+    if (isUniqueViolation(err, 'account.email')) throw new InvalidRequestError(takenMessage)
+    throw err
+  }
+  d.tokens.deleteAllForDid(did)
 }
