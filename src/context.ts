@@ -196,7 +196,7 @@ export async function createContext(cfg: Config): Promise<AppContext> {
   const accountTokens = new AccountTokenStore(db)
   const tokenMail = new TokenMail({ tokens: accountTokens, mail })
   const accountEmail = new AccountEmail({ db, accounts, tokens: accountTokens, tokenMail, logger })
-  const passwordReset = new PasswordReset({ db, accounts, sessions, tokens: accountTokens, tokenMail, logger })
+  const passwordReset = new PasswordReset({ db, accounts, sessions, tokenMail, logger })
   const adminEmail = new AdminEmail({ accounts, mail, server: cfg.hostname, logger })
   const plcOperations = new PlcOperationFlow({ cfg, db, logger, accounts, sequencer, identity, repo, tokens: accountTokens, tokenMail })
   const appPasswords = new AppPasswords({ store: appPasswordStore, accounts })

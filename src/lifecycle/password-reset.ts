@@ -1,12 +1,10 @@
 import { InvalidRequestError } from '@atproto/xrpc-server'
 import type { AccountStore } from '../accounts/account-store.js'
-import type { AccountTokenStore } from '../auth/account-tokens.js'
 import { hashPassword } from '../auth/password.js'
 import type { SessionStore } from '../auth/session-store.js'
 import type { Db } from '../db/index.js'
 import type { Logger } from '../logger.js'
 import { checkedNewPassword } from './account-fields.js'
-import { assertTokenValid } from './account-token-check.js'
 import type { TokenMail } from './token-mail.js'
 
 const PURPOSE = 'reset_password'
@@ -28,7 +26,6 @@ export class PasswordReset {
       db: Db
       accounts: AccountStore
       sessions: SessionStore
-      tokens: AccountTokenStore
       tokenMail: TokenMail
       logger: Logger
     },
@@ -42,10 +39,7 @@ export class PasswordReset {
 
   async reset(input: ResetPasswordInput): Promise<void> {
     const password = checkedNewPassword(input.password)
-    const found = this.d.tokens.findDid(PURPOSE, input.token)
-    if (found?.check === 'expired') this.d.tokenMail.used(PURPOSE, found.did)
-    assertTokenValid(found?.check ?? 'invalid')
-    const did = found!.did
+    const did = this.d.tokenMail.assertFound(PURPOSE, input.token)
     const passwordHash = await hashPassword(password)
     this.d.db.sqlite
       .transaction(() => {

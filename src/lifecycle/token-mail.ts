@@ -36,6 +36,17 @@ export class TokenMail {
   }
 
   /**
+   * `assertValid` for a token presented without its account (a password reset's): the DID of
+   * the account whose live token it is.
+   */
+  assertFound(purpose: AccountTokenPurpose, token: string): string {
+    const found = this.d.tokens.findDid(purpose, token)
+    if (found?.check === 'expired') this.used(purpose, found.did)
+    assertTokenValid(found?.check ?? 'invalid')
+    return found!.did
+  }
+
+  /**
    * Uses the token up (inside the transaction that acts on it, where there is one), or throws
    * InvalidToken when it is no longer there (a second request with the same token at once).
    */
