@@ -1,3 +1,5 @@
+import Database from 'better-sqlite3'
+import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { request } from 'node:http'
@@ -152,4 +154,25 @@ export function png(size: number): Uint8Array {
   const bytes = new Uint8Array(randomBytes(size))
   bytes.set([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a], 0)
   return bytes
+}
+
+/** `npm run reindex` on the data directory of a stopped server. */
+export function runReindex(dataDir: string): { status: number | null; stdout: string; stderr: string } {
+  const res = spawnSync('npm', ['run', '--silent', 'reindex'], {
+    cwd: join(import.meta.dirname, '..'),
+    env: { ...process.env, PDS_DATA_DIRECTORY: dataDir },
+    encoding: 'utf8',
+  })
+  return { status: res.status, stdout: res.stdout, stderr: res.stderr }
+}
+
+/** `read` of a stopped server's database file, after `change` if given. */
+export function readDbFile<T>(dataDir: string, read: (db: Database.Database) => T, change?: (db: Database.Database) => void): T {
+  const db = new Database(join(dataDir, 'carrel.sqlite'))
+  try {
+    change?.(db)
+    return read(db)
+  } finally {
+    db.close()
+  }
 }

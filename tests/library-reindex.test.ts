@@ -3,18 +3,15 @@
 // made, compared row by row; reindex refuses to run beside a server; a repo's deletion removes
 // its rows and nothing else; a rebuild that cannot read a record changes nothing.
 import Database from 'better-sqlite3'
-import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
 import { startPds } from '../src/pds.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
 import { addBook, BOOK, libraryRows, search, titles, withLibraryLexicons } from './_library.ts'
-import { expectXrpcError } from './_util.ts'
+import { expectXrpcError, readDbFile, runReindex } from './_util.ts'
 
-const root = join(import.meta.dirname, '..')
 let net: TestNetwork
 let live: Record<string, unknown[]>
 
@@ -28,25 +25,10 @@ async function account(): Promise<Account> {
   return out
 }
 
-function reindex(): { status: number | null; stdout: string; stderr: string } {
-  const res = spawnSync('npm', ['run', '--silent', 'reindex'], {
-    cwd: root,
-    env: { ...process.env, PDS_DATA_DIRECTORY: net.dataDir },
-    encoding: 'utf8',
-  })
-  return { status: res.status, stdout: res.stdout, stderr: res.stderr }
-}
+const reindex = () => runReindex(net.dataDir)
 
 /** The index's rows with the server stopped, read from its database file. */
-function rowsOnDisk(change?: (db: Database.Database) => void): Record<string, unknown[]> {
-  const db = new Database(join(net.dataDir, 'carrel.sqlite'))
-  try {
-    change?.(db)
-    return libraryRows(db)
-  } finally {
-    db.close()
-  }
-}
+const rowsOnDisk = (change?: (db: Database.Database) => void) => readDbFile(net.dataDir, libraryRows, change)
 
 const wipeIndex = (db: Database.Database) =>
   db.exec(`INSERT INTO library_book_fts (library_book_fts) VALUES ('delete-all');

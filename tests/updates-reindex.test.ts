@@ -3,17 +3,15 @@
 // compared row by row, and never touch the rollout key: no device's place in a staged rollout
 // moves. Records written with validate: false that are not valid releases stay out of the tables.
 import Database from 'better-sqlite3'
-import { spawnSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { join } from 'node:path'
 import { test } from 'uvu'
 import * as assert from 'uvu/assert'
 import type { AtpAgent } from '@atproto/api'
 import { withCarrelLexicons } from './_carrel-lexicons.ts'
 import { startNetwork, type TestNetwork } from './_harness.ts'
+import { readDbFile, runReindex } from './_util.ts'
 import { artifact, checkForUpdates, publish, RELEASE, release, reportInstall, uploadArtifact } from './_updates.ts'
 
-const root = join(import.meta.dirname, '..')
 const TABLES = ['update_release', 'update_artifact', 'update_delta', 'update_install', 'update_index_state', 'update_rollout_key']
 let net: TestNetwork
 let agent: AtpAgent
@@ -25,15 +23,7 @@ function rows(db: Database.Database): Record<string, unknown[]> {
   return Object.fromEntries(TABLES.map((t) => [t, db.prepare(`SELECT * FROM ${t} ORDER BY 1, 2`).all()]))
 }
 
-function onDisk(change?: (db: Database.Database) => void): Record<string, unknown[]> {
-  const db = new Database(join(net.dataDir, 'carrel.sqlite'))
-  try {
-    change?.(db)
-    return rows(db)
-  } finally {
-    db.close()
-  }
-}
+const onDisk = (change?: (db: Database.Database) => void) => readDbFile(net.dataDir, rows, change)
 
 const wipe = (db: Database.Database) => db.exec('DELETE FROM update_release; DELETE FROM update_artifact; DELETE FROM update_delta; DELETE FROM update_install')
 
@@ -78,9 +68,7 @@ test.after(async () => {
   await net?.close()
 })
 
-function reindex() {
-  return spawnSync('npm', ['run', '--silent', 'reindex'], { cwd: root, env: { ...process.env, PDS_DATA_DIRECTORY: net.dataDir }, encoding: 'utf8' })
-}
+const reindex = () => runReindex(net.dataDir)
 
 test('npm run reindex rebuilds every update row from the repos alone, and keeps the rollout key', async () => {
   await net.pds.close()
