@@ -16,6 +16,7 @@ const PASSWORD = 'log-test password 7c1e'
 const JWT_SECRET = 'log-test-jwt-secret-93ab'
 const ADMIN_PASSWORD = 'log-test-admin-5d20'
 const ROTATION_KEY = 'a1'.repeat(32)
+const REDIS_PASSWORD = 'log-test-redis-6e42'
 let net: ServerWithPlc
 /** an AppView stand-in: answers every call with an empty timeline, keeping the tokens it was sent */
 let appView: Server
@@ -31,6 +32,9 @@ test.before(async () => {
   net = await startServerWithPlc('carrel-log-', {
     PDS_BSKY_APP_VIEW_URL: `http://127.0.0.1:${(appView.address() as AddressInfo).port}`,
     PDS_BSKY_APP_VIEW_DID: 'did:web:appview.log.test',
+    // reference variables Carrel does not use: named in one start-up line, their values never
+    PDS_REDIS_SCRATCH_ADDRESS: 'redis.internal.test:6379',
+    PDS_REDIS_SCRATCH_PASSWORD: REDIS_PASSWORD,
     PDS_JWT_SECRET: JWT_SECRET,
     PDS_ADMIN_PASSWORD: ADMIN_PASSWORD,
     PDS_PLC_ROTATION_KEY_K256_PRIVATE_KEY_HEX: ROTATION_KEY,
@@ -117,6 +121,15 @@ test('request lines for every call; no password, token, key or secret in any lin
     const hit = lines.find((l) => l.includes(secret))
     assert.is(hit, undefined, `a secret appears in the log: ${hit?.slice(0, 120)}`)
   }
+})
+
+test('reference variables Carrel ignores are named in one start-up line, never their values', () => {
+  const lines = net.server.output().split('\n').filter((l) => l.includes('reference PDS variables'))
+  assert.is(lines.length, 1, 'one line')
+  assert.equal((JSON.parse(lines[0]!) as { variables: string[] }).variables, ['PDS_REDIS_SCRATCH_ADDRESS', 'PDS_REDIS_SCRATCH_PASSWORD'])
+  const output = net.server.output()
+  assert.not.ok(output.includes(REDIS_PASSWORD), 'the password never')
+  assert.not.ok(output.includes('redis.internal.test'), 'the address never')
 })
 
 test('a firehose subscription is one request line when it ends (status 101, its frames); a refused upgrade one at once', async () => {
