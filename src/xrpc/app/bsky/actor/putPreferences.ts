@@ -3,6 +3,7 @@ import type { Preference } from '../../../../accounts/preferences.js'
 import { usableAccount } from '../../../../accounts/status.js'
 import { ACCESS_SCOPE } from '../../../../auth/tokens.js'
 import type { AppContext } from '../../../../context.js'
+import { writePreferences } from '../../../../lifecycle/preferences.js'
 import type { XrpcRouter } from '../../../router.js'
 import { inputBody } from '../../../util.js'
 
@@ -14,7 +15,7 @@ export default function (server: XrpcRouter, ctx: AppContext): void {
       const { did, scope } = auth.credentials
       usableAccount(ctx.accounts, did)
       const { preferences } = inputBody<{ preferences: LexValue[] }>(input)
-      ctx.preferences.put(did, preferences.map((p) => lexToJson(p) as Preference), { full: scope === ACCESS_SCOPE })
+      writePreferences(ctx.preferences, did, preferences.map((p) => lexToJson(p) as Preference), { full: scope === ACCESS_SCOPE })
     },
   })
 }
