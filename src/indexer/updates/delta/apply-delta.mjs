@@ -11,6 +11,7 @@ import {
   HEADER_BYTES,
   LIMITS,
   RANGE_BYTES,
+  readFully,
   releaseZstdContexts,
   SEGMENT_HEADER_BYTES,
 } from './format.mjs'
@@ -19,12 +20,7 @@ const decompress = promisify(zstdDecompress)
 
 async function readExactly(fh, length, position) {
   const buf = Buffer.allocUnsafe(length)
-  let done = 0
-  while (done < length) {
-    const { bytesRead } = await fh.read(buf, done, length - done, position + done)
-    if (bytesRead === 0) throw new DeltaFormatError('the patch ends early')
-    done += bytesRead
-  }
+  if ((await readFully(fh, buf, 0, length, position)) < length) throw new DeltaFormatError('the patch ends early')
   return buf
 }
 

@@ -44,6 +44,17 @@ export function encodeHeader(oldSize, newSize) {
 /** A patch that is damaged, of another format, or made for another old file. */
 export class DeltaFormatError extends Error {}
 
+/** Reads up to `length` bytes at `position` into `target` at `at`, fewer only at the end of the file; returns how many. */
+export async function readFully(fh, target, at, length, position) {
+  let done = 0
+  while (done < length) {
+    const { bytesRead } = await fh.read(target, at + done, length - done, position + done)
+    if (bytesRead === 0) break
+    done += bytesRead
+  }
+  return done
+}
+
 export function decodeHeader(h) {
   if (h.length < HEADER_BYTES || !h.subarray(0, 8).equals(MAGIC)) throw new DeltaFormatError('not a Carrel delta patch')
   if (h.readUInt8(8) !== FORMAT_VERSION) throw new DeltaFormatError(`unsupported delta format version ${h.readUInt8(8)}`)

@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises'
 import { promisify } from 'node:util'
 import { constants as zlib, zstdCompress } from 'node:zlib'
 import { anchorBits, AnchorScanner } from './anchors.mjs'
-import { encodeHeader, encodeSegmentHeader, LIMITS, releaseZstdContexts } from './format.mjs'
+import { encodeHeader, encodeSegmentHeader, LIMITS, readFully, releaseZstdContexts } from './format.mjs'
 
 const compress = promisify(zstdCompress)
 
@@ -25,17 +25,6 @@ export const DEFAULT_DELTA_OPTIONS = Object.freeze({
 const SLACK = 4096
 /** Anchors whose diagonals (old position - new position) differ by less than this belong to one piece. */
 const SAME_DIAGONAL = 64 * 1024
-
-/** Reads up to `length` bytes at `position` into `target` at `at`; fewer only at the end of the file. */
-async function readFully(fh, target, at, length, position) {
-  let done = 0
-  while (done < length) {
-    const { bytesRead } = await fh.read(target, at + done, length - done, position + done)
-    if (bytesRead === 0) break
-    done += bytesRead
-  }
-  return done
-}
 
 /** Marks a key seen more than four times: boilerplate or padding, which says nothing of where content came from. */
 const TOO_COMMON = Object.freeze([])
