@@ -80,7 +80,7 @@ import requestPasswordReset from './com/atproto/server/requestPasswordReset.js'
 import resetPassword from './com/atproto/server/resetPassword.js'
 import adminSendEmail from './com/atproto/admin/sendEmail.js'
 // rate limits: the layer's settings from the config
-import configureRateLimits from './rate-limit/register.js'
+import { rateLimitOptions } from './rate-limit/options.js'
 // app.carrel.update
 import updateCreateDelta from './app/carrel/update/createDelta.js'
 import updateCheckForUpdates from './app/carrel/update/checkForUpdates.js'
@@ -172,10 +172,10 @@ const methods: MethodRegistration[] = [
   bskyGetPreferences,
   bskyPutPreferences,
   bskyRegisterPush,
-  configureRateLimits,
 ]
 
 export function registerMethods(server: XrpcRouter, ctx: AppContext): void {
   for (const register of methods) register(server, ctx)
+  server.rateLimits.configure(rateLimitOptions(ctx.cfg.rateLimits))
   server.proxy = new XrpcProxy(ctx)
 }
