@@ -69,6 +69,11 @@ export class RawSubscriber {
     return sub
   }
 
+  /** A subscriber that has seen every event so far: it gets only what comes next. */
+  static fromNow(net: { url: string; pds: { ctx: { sequencer: { currentSeq(): number } } } }): Promise<RawSubscriber> {
+    return RawSubscriber.connect(net.url, net.pds.ctx.sequencer.currentSeq())
+  }
+
   private wake() {
     const w = this.waiters
     this.waiters = []

@@ -28,14 +28,6 @@ function eventsOf(did: string): { seq: number; event_type: string }[] {
   return net.pds.ctx.db.sqlite.prepare('SELECT seq, event_type FROM repo_seq WHERE did = ? ORDER BY seq').all(did) as any
 }
 
-/** A subscriber that has seen every event up to now (so that it gets only what comes next live). */
-async function subscribeNow(): Promise<RawSubscriber> {
-  const cursor = net.pds.ctx.sequencer.currentSeq()
-  const sub = await RawSubscriber.connect(net.url, cursor)
-  return sub
-}
-
-
 async function plcClient() {
   return { client: new plc.Client(net.plc.url), key: (await net.pds.ctx.identity.plcRotationKey()) as unknown as Signer }
 }
@@ -53,7 +45,7 @@ test.after(async () => {
 test('deactivateAccount: #account {active:false, status:"deactivated"}; deleteAfter kept; nothing served; getRepoStatus says so', async () => {
   const before = await publicReads(net.url, alice, seeded)
   assertServed(before, 'before')
-  const sub = await subscribeNow()
+  const sub = await RawSubscriber.fromNow(net)
   const deleteAfter = new Date(Date.now() + 30 * 86400_000).toISOString()
   await alice.agent.com.atproto.server.deactivateAccount({ deleteAfter })
 
@@ -156,7 +148,7 @@ test('activateAccount refuses while the DID document does not name this server, 
 
 test('activateAccount: #identity (handle), #account {active:true}, #sync of the current commit, in that order; served and writable again', async () => {
   const current = root(alice.did)!
-  const sub = await subscribeNow()
+  const sub = await RawSubscriber.fromNow(net)
   const checker = new StreamChecker(net.plc.url)
   await alice.agent.com.atproto.server.activateAccount()
   const frames = await sub.waitFor((fs) => fs.filter(ofDid(alice.did)).length >= 3, 10_000, 'activation events')

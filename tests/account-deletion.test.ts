@@ -167,7 +167,7 @@ test('deleteAccount: everything of alice goes, in one step; #account deleted; bo
   await alice.agent.com.atproto.server.requestAccountDelete()
   assert.equal(aliceFiles().map((f) => f.split('-did_')[0]).sort(), ['account-delete', 'plc-operation'])
   const token = tokenFromOutbox(alice.did)
-  const sub = await RawSubscriber.connect(net.url, net.pds.ctx.sequencer.currentSeq())
+  const sub = await RawSubscriber.fromNow(net)
   await alice.agent.com.atproto.server.deleteAccount({ did: alice.did, password: alice.password, token })
 
   const frames = await sub.waitFor((fs) => fs.some((f) => f.header.t === '#account'), 10_000, '#account deleted')

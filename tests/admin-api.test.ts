@@ -53,7 +53,7 @@ test.before(async () => {
   alice = await net.createAccount('alice')
   bob = await net.createAccount('bob')
   aliceSeed = await seedRepo(alice.agent, alice.did, 'alice')
-  sub = await RawSubscriber.connect(net.url, seqNow())
+  sub = await RawSubscriber.fromNow(net)
 })
 
 test.after(async () => {

@@ -34,9 +34,6 @@ const get = (nsid: string, params: Record<string, string>) => call(nsid, { param
 
 const seqNow = () => net.pds.ctx.sequencer.currentSeq()
 
-/** A subscriber that has seen every event so far. */
-const subscribeNow = () => RawSubscriber.connect(net.url, seqNow())
-
 /** The events of `did` after seq `after`, as stored (type and decoded body), oldest first. */
 function eventsAfter(after: number): { type: string; did: string }[] {
   return net.pds.ctx.db.sqlite.prepare('SELECT event_type AS type, did FROM repo_seq WHERE seq > ? ORDER BY seq').all(after) as any
@@ -91,7 +88,7 @@ test('an account taken down: #account takendown, nothing served, no login, no wr
   const adminMessage = outboxFile(net.dataDir, 'admin-message', alice.did)
   assert.ok(existsSync(adminMessage))
 
-  const sub = await subscribeNow()
+  const sub = await RawSubscriber.fromNow(net)
   const res = await takedown({ $type: REPO_REF, did: alice.did }, true, 'case-17')
   assert.equal(res.data, { subject: { $type: REPO_REF, did: alice.did }, takedown: { applied: true, ref: 'case-17' } })
   const frames = await sub.waitFor((fs) => fs.some((f) => f.header.t === '#account'), 10_000, '#account')
@@ -190,7 +187,7 @@ test('a repo that is not served: its own account (the takendown session too) and
 test('lifting an account takedown: #identity, #account {active:true}, #sync; everything served again, the same getRepo bytes', async () => {
   const before = seqNow()
   const current = net.pds.ctx.repo.roots.get(alice.did)!
-  const sub = await subscribeNow()
+  const sub = await RawSubscriber.fromNow(net)
   const checker = new StreamChecker(net.plc.url)
   const res = await takedown({ $type: REPO_REF, did: alice.did }, false)
   assert.equal(res.data, { subject: { $type: REPO_REF, did: alice.did }, takedown: { applied: false } })
@@ -247,7 +244,7 @@ test('a deactivated account taken down and lifted stays deactivated: only #accou
   expectError(await get('com.atproto.sync.getLatestCommit', { did: carol.did }), 400, 'RepoTakendown')
   const status = await admin.com.atproto.admin.getSubjectStatus({ did: carol.did })
   assert.equal([status.data.takedown?.applied, status.data.deactivated?.applied], [true, true])
-  const sub = await subscribeNow()
+  const sub = await RawSubscriber.fromNow(net)
   await takedown({ $type: REPO_REF, did: carol.did }, false)
   const frames = await sub.waitFor((fs) => fs.some(ofDid(carol.did)), 10_000, '#account')
   await sub.close()
@@ -261,7 +258,7 @@ test('a deactivated account taken down and lifted stays deactivated: only #accou
 
 test('updateSubjectStatus deactivated: the admin deactivates and activates an account as its owner would', async () => {
   const dave = await net.createAccount('dave')
-  const sub = await subscribeNow()
+  const sub = await RawSubscriber.fromNow(net)
   await admin.com.atproto.admin.updateSubjectStatus({ subject: { $type: REPO_REF, did: dave.did }, deactivated: { applied: true } })
   expectError(await get('com.atproto.sync.getLatestCommit', { did: dave.did }), 400, 'RepoDeactivated')
   await admin.com.atproto.admin.updateSubjectStatus({ subject: { $type: REPO_REF, did: dave.did }, deactivated: { applied: false } })
@@ -278,7 +275,7 @@ test('updateSubjectStatus deactivated: the admin deactivates and activates an ac
   )
   assert.is((await get('com.atproto.sync.getLatestCommit', { did: dave.did })).status, 200)
   // neither attribute: the account's status is announced again, as the reference does
-  const sub2 = await subscribeNow()
+  const sub2 = await RawSubscriber.fromNow(net)
   await admin.com.atproto.admin.updateSubjectStatus({ subject: { $type: REPO_REF, did: dave.did } })
   const again = await sub2.waitFor((fs) => fs.filter(ofDid(dave.did)).length >= 3, 10_000, 'announcement')
   await sub2.close()
@@ -329,7 +326,7 @@ test('takedown and deactivation in one call: one event each way, never active in
   // lifted and deactivated together: only #account deactivated, never #account active first
   await admin.com.atproto.admin.updateSubjectStatus({ subject, deactivated: { applied: false } })
   before = seqNow()
-  const sub = await subscribeNow()
+  const sub = await RawSubscriber.fromNow(net)
   await admin.com.atproto.admin.updateSubjectStatus({ subject, takedown: { applied: false }, deactivated: { applied: true } })
   const frames = await sub.waitFor((fs) => fs.some(ofDid(gina.did)), 10_000, '#account')
   await sub.close()
